@@ -1,0 +1,73 @@
+import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
+import type { Config } from './config.js'
+import type { Sql } from './db/sql.js'
+import { eventsFeature } from './features/events/index.js'
+import { healthFeature } from './features/health/index.js'
+import { ticketTiersFeature } from './features/ticket-tiers/index.js'
+import { BODY_LIMIT_BYTES } from './limits.js'
+import adminAuth from './plugins/admin-auth.js'
+import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
+import openapi from './plugins/openapi.js'
+import problems from './plugins/problems.js'
+import requestId, { genReqId } from './plugins/request-id.js'
+import { commonSchemas } from './schemas/common.js'
+import { eventSchemas } from './schemas/events.js'
+import { HealthSchema } from './schemas/health.js'
+import { ticketTierSchemas } from './schemas/ticket-tiers.js'
+
+export interface BuildAppOptions {
+  config: Pick<Config, 'adminApiKeys'>
+  /** The pool the features query; the caller owns it and ends it after `app.close()`. */
+  sql: Sql
+  /** Where request logs go; without one the app logs nothing (tests). */
+  logger?: FastifyBaseLogger
+}
+
+/**
+ * Query strings and path parameters arrive as text, so they are coerced; JSON bodies are not,
+ * so `"price": "100"` is a 400 rather than silently becoming 100.
+ */
+function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
+  const factory = AjvCompiler()
+  return {
+    buildValidator (externalSchemas, options) {
+      const coercing = factory(externalSchemas, options)
+      const strict = factory(externalSchemas, { ...options, mode: undefined, customOptions: { ...options?.customOptions, coerceTypes: false } })
+      return (route) => route.httpPart === 'body' ? strict(route) : coercing(route)
+    }
+  }
+}
+
+/** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
+export function buildApp ({ config, sql, logger }: BuildAppOptions) {
+  const app = Fastify({
+    ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
+    genReqId,
+    requestIdHeader: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: { customOptions: { removeAdditional: false } },
+    schemaController: { compilersFactory: buildValidatorCompilers() }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.removeContentTypeParser('text/plain')
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, HealthSchema]) {
+    app.addSchema(schema)
+  }
+
+  const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
+  app.register(requestId)
+  app.register(problems)
+  app.register(openapi)
+  app.register(adminAuth, { keys: config.adminApiKeys })
+
+  app.register(healthFeature, { prefix: '/api', sql })
+  app.register(eventsFeature, { prefix: '/api', sql })
+  app.register(ticketTiersFeature, { prefix: '/api', sql })
+
+  app.register(methodNotAllowed)
+  return app
+}
+
+export type App = ReturnType<typeof buildApp>

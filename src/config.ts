@@ -1,0 +1,78 @@
+import path from 'node:path'
+import { Type } from '@sinclair/typebox'
+import { Value, type ValueError } from '@sinclair/typebox/value'
+import { projectRoot } from './paths.js'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+const EnvSchema = Type.Object({
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres:// or postgresql:// URL' })),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  ADMIN_API_KEYS: Type.String({ default: '' }),
+  LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
+  DATA_DIR: Type.String({ minLength: 1, default: '.data' })
+})
+
+export const MIN_ADMIN_KEY_LENGTH = 16
+
+export interface Config {
+  databaseUrl: string | undefined
+  port: number
+  host: string
+  adminApiKeys: string[]
+  logLevel: LogLevel
+  dataDir: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function describe (error: ValueError): string {
+  const variable = error.path.slice(1)
+  if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
+  if (variable === 'DATABASE_URL') return 'DATABASE_URL: must be a postgres:// or postgresql:// URL'
+  return `${variable}: ${error.message.toLowerCase()}`
+}
+
+/**
+ * Reads and validates the configuration once, at start-up. Nothing else reads `process.env`.
+ * Values are never echoed back in errors: DATABASE_URL and ADMIN_API_KEYS hold secrets.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv): Config {
+  const known = Object.keys(EnvSchema.properties)
+  const raw: Record<string, unknown> = {}
+  for (const key of known) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
+  const problems = [...Value.Errors(EnvSchema, converted)].map(describe)
+  if (problems.length > 0) {
+    throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`)
+  }
+  const valid = Value.Decode(EnvSchema, converted)
+
+  if (valid.DATABASE_URL !== undefined && !URL.canParse(valid.DATABASE_URL)) {
+    throw new ConfigError('Invalid configuration: DATABASE_URL: is not a valid URL')
+  }
+
+  const adminApiKeys = valid.ADMIN_API_KEYS.split(',').map((key) => key.trim()).filter((key) => key !== '')
+  if (adminApiKeys.some((key) => key.length < MIN_ADMIN_KEY_LENGTH)) {
+    throw new ConfigError(
+      `Invalid configuration: ADMIN_API_KEYS: each key must be at least ${MIN_ADMIN_KEY_LENGTH} characters long`
+    )
+  }
+
+  return {
+    databaseUrl: valid.DATABASE_URL,
+    port: valid.PORT,
+    host: valid.HOST,
+    adminApiKeys,
+    logLevel: valid.LOG_LEVEL,
+    dataDir: path.resolve(projectRoot, valid.DATA_DIR)
+  }
+}

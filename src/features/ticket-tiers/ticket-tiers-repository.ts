@@ -1,0 +1,74 @@
+import type { Queryable, Sql } from '../../db/sql.js'
+import { ProblemError, problemKinds } from '../../problems.js'
+import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
+
+async function selectTier (q: Queryable, id: string): Promise<TicketTier | undefined> {
+  const [tier] = await q<TicketTier[]>`
+    select t.id, t.event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.max_per_booking
+    from ticket_tiers t join events e on e.id = t.event_id
+    where t.id = ${id}
+  `
+  return tier
+}
+
+export function createTicketTiersRepository (sql: Sql) {
+  return {
+    /** The event's tiers in creation order, or undefined when the event does not exist. */
+    async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
+      const [event] = await sql`select 1 from events where id = ${eventId}`
+      if (event === undefined) return undefined
+      return await sql<TicketTier[]>`
+        select t.id, t.event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.max_per_booking
+        from ticket_tiers t join events e on e.id = t.event_id
+        where t.event_id = ${eventId}
+        order by t.created_at, t.id
+      `
+    },
+
+    /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */
+    async create (eventId: string, input: TicketTierCreate): Promise<TicketTier | undefined> {
+      const [tier] = await sql<TicketTier[]>`
+        with inserted as (
+          insert into ticket_tiers (event_id, name, price, capacity, remaining, max_per_booking)
+          select id, ${input.name}, ${input.price}, ${input.capacity}, ${input.capacity}, ${input.maxPerBooking ?? 10}
+          from events where id = ${eventId}
+          returning *
+        )
+        select i.id, i.event_id, i.name, i.price, e.currency, i.capacity, i.remaining, i.max_per_booking
+        from inserted i join events e on e.id = i.event_id
+      `
+      return tier
+    },
+
+    /**
+     * Applies the changes under a row lock. A new capacity moves `remaining` by the same amount,
+     * and is refused when it is below what is already sold (capacity - remaining).
+     */
+    async update (id: string, changes: TicketTierUpdate): Promise<TicketTier | undefined> {
+      return await sql.begin(async (tx) => {
+        const [current] = await tx<{ capacity: number, remaining: number }[]>`
+          select capacity, remaining from ticket_tiers where id = ${id} for update
+        `
+        if (current === undefined) return undefined
+        const sold = current.capacity - current.remaining
+        const capacity = changes.capacity ?? current.capacity
+        if (capacity < sold) {
+          throw new ProblemError(
+            problemKinds.capacityBelowSold,
+            `${sold} tickets of this tier are already sold, so its capacity cannot go below ${sold}.`
+          )
+        }
+        await tx`
+          update ticket_tiers set
+            name = coalesce(${changes.name ?? null}, name),
+            price = coalesce(${changes.price ?? null}::integer, price),
+            max_per_booking = coalesce(${changes.maxPerBooking ?? null}::integer, max_per_booking),
+            capacity = ${capacity},
+            remaining = ${capacity - sold}
+          where id = ${id}
+        `
+        return await selectTier(tx, id)
+      })
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { BODY_LIMIT_BYTES } from '../limits.js'
+import { PROBLEM_TYPE_PREFIX } from '../problems.js'
+
+export const API_VERSION = '0.1.0'
+
+const description = `
+Events sell tickets in tiers (VIP, general admission, ...), each with a price and limited inventory.
+
+- **Base path** \`/api\`; JSON in and out (UTF-8), camelCase fields.
+- **Request bodies** must be \`application/json\` of at most ${BODY_LIMIT_BYTES / 1024} KiB; unknown properties are rejected (\`400\`), not ignored.
+- **Ids** are UUIDs: a malformed id in a path is a \`400\`, an unknown one a \`404\`.
+- **Times** are RFC 3339; input may carry any offset, output is UTC with milliseconds.
+- **Money** is an integer amount in minor units (cents) plus an ISO 4217 \`currency\`.
+- **Errors** are RFC 9457 problem details (\`application/problem+json\`) whose \`type\` is a stable URI starting with \`${PROBLEM_TYPE_PREFIX}\`; \`400\` problems list the offending values in \`errors\`.
+- **Request ids**: every response carries \`x-request-id\`, echoing the request's header when one was sent.
+- **Admin operations** need \`Authorization: Bearer <admin key>\` (the \`adminKey\` scheme).
+`.trim()
+
+/**
+ * The OpenAPI 3.1 document is generated from the route schemas; shared models are named
+ * components (their `$id`), served at /docs (Swagger UI), /docs/json and /docs/yaml.
+ * @see https://github.com/fastify/fastify-swagger
+ */
+export default fp(async function openapiPlugin (app: FastifyInstance) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Ticket Booking API',
+        version: API_VERSION,
+        description
+      },
+      tags: [
+        { name: 'Health', description: 'Service and database status.' },
+        { name: 'Events', description: 'Concerts and other events that sell tickets.' },
+        { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' }
+      ],
+      components: {
+        securitySchemes: {
+          adminKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'One of the keys in the server\'s ADMIN_API_KEYS, for operator (admin) operations.'
+          }
+        }
+      }
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}`
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+}, { name: 'openapi' })

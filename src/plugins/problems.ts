@@ -1,0 +1,131 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { isDatabaseUnavailable } from '../db/sql.js'
+import { ProblemError, problemKinds, type FieldError } from '../problems.js'
+
+interface ValidationIssue {
+  instancePath: string
+  keyword: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+const PART_NAMES: Record<string, string> = {
+  body: 'request body',
+  querystring: 'query string',
+  params: 'path parameters',
+  headers: 'request headers'
+}
+
+const RETRY_AFTER_SECONDS = '2'
+
+function escapePointer (segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1')
+}
+
+function toFieldError (issue: ValidationIssue): FieldError {
+  const { additionalProperty, missingProperty } = issue.params
+  if (issue.keyword === 'additionalProperties' && typeof additionalProperty === 'string') {
+    return { path: `${issue.instancePath}/${escapePointer(additionalProperty)}`, message: 'is not a known property' }
+  }
+  if (issue.keyword === 'required' && typeof missingProperty === 'string') {
+    return { path: `${issue.instancePath}/${escapePointer(missingProperty)}`, message: 'is required' }
+  }
+  if (issue.keyword === 'minProperties' && issue.params.limit === 1) {
+    return { path: issue.instancePath, message: 'must contain at least one property' }
+  }
+  return { path: issue.instancePath, message: issue.message ?? `fails ${issue.keyword}` }
+}
+
+/** Ajv reports a nullable mismatch as one `type` error per branch plus `anyOf`; say it once. */
+function mergeTypeIssues (issues: ValidationIssue[]): FieldError[] {
+  const errors: FieldError[] = []
+  const typesAt = new Map<string, string[]>()
+  for (const issue of issues) {
+    if (issue.keyword === 'anyOf' && issues.length > 1) continue
+    if (issue.keyword === 'type' && typeof issue.params.type === 'string') {
+      const types = typesAt.get(issue.instancePath)
+      if (types !== undefined) {
+        types.push(issue.params.type)
+        continue
+      }
+      const first = [issue.params.type]
+      typesAt.set(issue.instancePath, first)
+      errors.push({ path: issue.instancePath, message: '' })
+      continue
+    }
+    errors.push(toFieldError(issue))
+  }
+  return errors.map((error) => {
+    const types = error.message === '' ? typesAt.get(error.path) : undefined
+    return types === undefined ? error : { path: error.path, message: `must be ${types.join(' or ')}` }
+  })
+}
+
+function validationError (issues: ValidationIssue[], part: string | undefined): ProblemError {
+  const shown = mergeTypeIssues(issues)
+  const where = PART_NAMES[part ?? ''] ?? 'request'
+  const first = shown[0]
+  const summary = first === undefined ? '' : `: ${first.path || '(root)'} ${first.message}`
+  return new ProblemError(problemKinds.validation, `The ${where} is not valid${summary}.`, { errors: shown })
+}
+
+/** Maps anything thrown while handling a request to a problem a client may see. */
+function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
+  if (error instanceof ProblemError) return error
+  const fastifyError = error as FastifyError
+  if (Array.isArray(fastifyError.validation)) {
+    return validationError(fastifyError.validation as ValidationIssue[], fastifyError.validationContext)
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ProblemError(problemKinds.unavailable, 'The database is unreachable; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+  }
+  const status = fastifyError.statusCode ?? 500
+  const isFrameworkClientError = status >= 400 && status < 500 && fastifyError.code?.startsWith('FST_') === true
+  if (!isFrameworkClientError) return new ProblemError(problemKinds.internal)
+
+  switch (status) {
+    case 413: return new ProblemError(problemKinds.payloadTooLarge, fastifyError.message)
+    case 415: return new ProblemError(problemKinds.unsupportedMediaType, 'Send the body as application/json.')
+    case 400: return new ProblemError(problemKinds.validation, `The request cannot be read: ${fastifyError.message}.`, {
+      errors: [{ path: '', message: fastifyError.message }]
+    })
+    default: return new ProblemError({ ...problemKinds.clientError, status }, fastifyError.message)
+  }
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemError) {
+  const { kind, detail, extensions, headers } = problem
+  const body: Record<string, unknown> = {
+    type: kind.type,
+    title: kind.title,
+    status: kind.status,
+    ...(detail !== undefined && detail !== kind.title ? { detail } : {}),
+    instance: request.url.split('?')[0],
+    ...extensions
+  }
+  return reply.code(kind.status).headers(headers).type('application/problem+json').send(body)
+}
+
+/**
+ * One place that turns errors and unknown routes into RFC 9457 problem details. Client
+ * errors keep their message; anything else becomes a bare 500 logged with the request id.
+ * @see https://www.rfc-editor.org/rfc/rfc9457
+ */
+export default fp(async function problemsPlugin (app: FastifyInstance) {
+  app.setErrorHandler(function handleError (error: FastifyError, request, reply) {
+    const problem = toProblem(error)
+    if (problem.kind.status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+    } else {
+      request.log.info({ problem: problem.kind.type, detail: problem.detail }, 'request rejected')
+    }
+    return sendProblem(request, reply, problem)
+  })
+
+  app.setNotFoundHandler(function handleNotFound (request, reply) {
+    const path = request.url.split('?')[0] ?? ''
+    const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path
+    return sendProblem(request, reply, new ProblemError(problemKinds.notFound, `No operation matches ${request.method} ${shown}.`))
+  })
+}, { name: 'problems' })

@@ -1,0 +1,51 @@
+export const PROBLEM_TYPE_PREFIX = 'urn:ticket-booking:problem:'
+
+export interface ProblemKind {
+  type: string
+  title: string
+  status: number
+}
+
+function kind (slug: string, status: number, title: string): ProblemKind {
+  return { type: `${PROBLEM_TYPE_PREFIX}${slug}`, title, status }
+}
+
+/** Every kind of error the API answers with; `type` never changes once published. */
+export const problemKinds = {
+  validation: kind('validation-error', 400, 'The request is not valid'),
+  unauthorized: kind('unauthorized', 401, 'Authentication is required'),
+  notFound: kind('not-found', 404, 'The resource does not exist'),
+  methodNotAllowed: kind('method-not-allowed', 405, 'The method is not allowed on this resource'),
+  capacityBelowSold: kind('capacity-below-sold', 409, 'The capacity is below the tickets already sold'),
+  payloadTooLarge: kind('payload-too-large', 413, 'The request body is too large'),
+  unsupportedMediaType: kind('unsupported-media-type', 415, 'The request body must be JSON'),
+  clientError: kind('client-error', 400, 'The request cannot be processed'),
+  internal: kind('internal-error', 500, 'An unexpected error occurred'),
+  unavailable: kind('service-unavailable', 503, 'The service is temporarily unavailable')
+} as const satisfies Record<string, ProblemKind>
+
+export interface FieldError {
+  path: string
+  message: string
+}
+
+/** A failure a client can act on; the error handler turns it into problem details. */
+export class ProblemError extends Error {
+  constructor (
+    readonly kind: ProblemKind,
+    readonly detail?: string,
+    readonly extensions: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {}
+  ) {
+    super(detail ?? kind.title)
+    this.name = 'ProblemError'
+  }
+}
+
+export function validationProblem (errors: FieldError[], detail = 'The request has invalid fields.'): ProblemError {
+  return new ProblemError(problemKinds.validation, detail, { errors })
+}
+
+export function notFoundProblem (detail: string): ProblemError {
+  return new ProblemError(problemKinds.notFound, detail)
+}

@@ -1,0 +1,66 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, UuidSchema, ref } from './common.js'
+
+const DescriptionSchema = Type.String({ maxLength: 2000, description: 'Free text, up to 2000 characters.' })
+
+export const EventSchema = Type.Object({
+  id: UuidSchema,
+  name: NameSchema,
+  description: Nullable(DescriptionSchema),
+  venue: NameSchema,
+  startsAt: DateTimeSchema,
+  endsAt: Nullable(DateTimeSchema),
+  currency: CurrencySchema,
+  createdAt: DateTimeSchema
+}, {
+  $id: 'Event',
+  description: 'A concert or other event that sells tickets in tiers. Every tier is priced in the event\'s currency.',
+  additionalProperties: false
+})
+export type Event = Static<typeof EventSchema>
+
+export const EventPageSchema = Type.Object({
+  data: Type.Array(ref(EventSchema)),
+  nextCursor: Nullable(Type.String({ description: 'Pass as `cursor` to get the next page; `null` on the last page.' }))
+}, { $id: 'EventPage', additionalProperties: false })
+
+const eventWritableFields = {
+  name: NameSchema,
+  description: Type.Optional(Nullable(DescriptionSchema)),
+  venue: NameSchema,
+  startsAt: DateTimeSchema,
+  endsAt: Type.Optional(Nullable(Type.String({ ...DateTimeSchema, description: `${DateTimeSchema.description} Not before \`startsAt\`.` }))),
+  currency: CurrencySchema
+}
+
+export const EventCreateSchema = Type.Object(eventWritableFields, {
+  $id: 'EventCreate',
+  additionalProperties: false,
+  examples: [{
+    name: 'Midnight Echoes: World Tour',
+    description: 'Doors open at 19:00.',
+    venue: 'Riverside Arena',
+    startsAt: '2026-12-31T20:00:00+01:00',
+    endsAt: '2026-12-31T23:30:00+01:00',
+    currency: 'EUR'
+  }]
+})
+export type EventCreate = Static<typeof EventCreateSchema>
+
+export const EventUpdateSchema = Type.Partial(Type.Object(eventWritableFields), {
+  $id: 'EventUpdate',
+  additionalProperties: false,
+  minProperties: 1,
+  description: 'Any non-empty subset of the create fields; `description` and `endsAt` may be set to `null` to clear them.',
+  examples: [{ venue: 'Harbour Hall', endsAt: null }]
+})
+export type EventUpdate = Static<typeof EventUpdateSchema>
+
+export const EventParamsSchema = Type.Object({ eventId: UuidSchema }, { additionalProperties: false })
+
+export const EventListQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.' }))
+}, { additionalProperties: false })
+
+export const eventSchemas = [EventSchema, EventPageSchema, EventCreateSchema, EventUpdateSchema]

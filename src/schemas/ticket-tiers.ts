@@ -1,0 +1,56 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { CurrencySchema, NameSchema, UuidSchema, ref } from './common.js'
+
+const PriceSchema = Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Price of one ticket in minor units of the currency (cents).', examples: [8900] })
+const CapacitySchema = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Number of tickets the tier has in all.', examples: [500] })
+const MaxPerBookingSchema = Type.Integer({ minimum: 1, maximum: 100, description: 'Most tickets of this tier one booking may take.', examples: [10] })
+
+export const TicketTierSchema = Type.Object({
+  id: UuidSchema,
+  eventId: UuidSchema,
+  name: NameSchema,
+  price: PriceSchema,
+  currency: CurrencySchema,
+  capacity: CapacitySchema,
+  remaining: Type.Integer({ minimum: 0, description: 'Tickets that can still be booked right now; never below 0.' }),
+  maxPerBooking: MaxPerBookingSchema
+}, {
+  $id: 'TicketTier',
+  description: 'A class of tickets for one event (VIP, general admission, ...) with its price and inventory.',
+  additionalProperties: false
+})
+export type TicketTier = Static<typeof TicketTierSchema>
+
+export const TicketTierListSchema = Type.Object({
+  data: Type.Array(ref(TicketTierSchema), { description: 'The event\'s tiers in creation order.' })
+}, { $id: 'TicketTierList', additionalProperties: false })
+
+export const TicketTierCreateSchema = Type.Object({
+  name: NameSchema,
+  price: PriceSchema,
+  capacity: CapacitySchema,
+  maxPerBooking: Type.Optional(Type.Integer({ ...MaxPerBookingSchema, default: 10 }))
+}, {
+  $id: 'TicketTierCreate',
+  additionalProperties: false,
+  examples: [{ name: 'VIP', price: 25000, capacity: 50, maxPerBooking: 4 }]
+})
+export type TicketTierCreate = Static<typeof TicketTierCreateSchema>
+
+export const TicketTierUpdateSchema = Type.Partial(Type.Object({
+  name: NameSchema,
+  price: PriceSchema,
+  capacity: Type.Integer({ ...CapacitySchema, description: 'New total capacity; `remaining` moves by the same amount. Must not be below the tickets already sold.' }),
+  maxPerBooking: MaxPerBookingSchema
+}), {
+  $id: 'TicketTierUpdate',
+  additionalProperties: false,
+  minProperties: 1,
+  description: 'Any non-empty subset of the create fields. A price change applies to new bookings only.',
+  examples: [{ capacity: 600 }]
+})
+export type TicketTierUpdate = Static<typeof TicketTierUpdateSchema>
+
+export const TicketTierParamsSchema = Type.Object({ ticketTierId: UuidSchema }, { additionalProperties: false })
+
+export const ticketTierSchemas = [TicketTierSchema, TicketTierListSchema, TicketTierCreateSchema, TicketTierUpdateSchema]

@@ -1,0 +1,60 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { buildApp, type App } from './app.js'
+import type { Config } from './config.js'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.js'
+import { migrate } from './db/migrate.js'
+import { seedDemo } from './db/seed.js'
+import { createSql, type Sql } from './db/sql.js'
+
+export interface RunningService {
+  app: App
+  /** Base URL the API listens on, e.g. http://127.0.0.1:3000 */
+  url: string
+  /** Drains in-flight requests, then ends the pool, then stops the embedded database. */
+  close: () => Promise<void>
+}
+
+/**
+ * Starts the whole service: without DATABASE_URL an embedded PostgreSQL under DATA_DIR (with the
+ * demo event seeded into it), then pending migrations, then the HTTP listener.
+ */
+export async function startService (config: Config, logger: FastifyBaseLogger): Promise<RunningService> {
+  let embedded: EmbeddedPostgres | undefined
+  let sql: Sql | undefined
+  let app: App | undefined
+  const close = async (): Promise<void> => {
+    await app?.close()
+    await sql?.end({ timeout: 5 })
+    await embedded?.stop()
+  }
+
+  try {
+    let databaseUrl = config.databaseUrl
+    if (databaseUrl === undefined) {
+      logger.info({ dataDir: config.dataDir }, 'DATABASE_URL is not set: starting the embedded PostgreSQL')
+      embedded = await startEmbeddedPostgres({ dataDir: config.dataDir })
+      databaseUrl = embedded.url
+    }
+
+    const applied = await migrate(databaseUrl, logger)
+    logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'database schema is up to date')
+
+    sql = createSql(databaseUrl, {
+      onNotice: (notice) => { logger.warn({ notice: notice.message }, 'postgres notice') }
+    })
+    if (embedded !== undefined) {
+      const { created } = await seedDemo(sql)
+      if (created) logger.info('seeded the demo event "The Demo Tour: Live"')
+    }
+
+    app = buildApp({ config, sql, logger })
+    await app.listen({ port: config.port, host: config.host })
+    const address = app.server.address()
+    const port = address !== null && typeof address === 'object' ? address.port : config.port
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+    return { app, url, close }
+  } catch (error) {
+    await close().catch(() => {})
+    throw error
+  }
+}

@@ -10,7 +10,7 @@ export interface MigrationLogger {
 const quiet: MigrationLogger = { debug () {}, warn () {}, error () {} }
 
 /**
- * Applies pending migrations. node-pg-migrate takes an advisory lock, so several
+ * Applies pending migrations. node-pg-migrate waits on an advisory lock, so several
  * processes starting at once apply each migration exactly once.
  * @see https://salsita.github.io/node-pg-migrate/api
  */
@@ -22,6 +22,7 @@ export async function migrate (databaseUrl: string, logger: MigrationLogger = qu
     direction: 'up',
     count: Infinity,
     singleTransaction: true,
+    advisoryLockMode: 'wait',
     verbose: false,
     logger: {
       info: (message: string) => { logger.debug(message) },

@@ -1,0 +1,198 @@
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
+import type { Sql } from '../../src/db/sql.js'
+import { BODY_LIMIT_BYTES } from '../../src/limits.js'
+import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+
+const PROBLEM = 'urn:ticket-booking:problem:'
+
+const validEvent = {
+  name: 'Problem Test Night',
+  venue: 'Hall 1',
+  startsAt: '2027-03-01T20:00:00Z',
+  currency: 'EUR'
+}
+
+let t: TestApp
+beforeAll(async () => { t = await createTestApp() })
+afterAll(async () => { await t.close() })
+
+function expectProblem (response: { headers: Record<string, unknown>, json: () => unknown }, status: number, slug: string) {
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+  const body = response.json() as Record<string, unknown>
+  expect(body).toMatchObject({ type: `${PROBLEM}${slug}`, status })
+  expect(typeof body.title).toBe('string')
+  return body
+}
+
+describe('problem details for framework errors', () => {
+  it('answers an unknown route with a 404 problem', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/nothing-here?x=1' })
+    expect(response.statusCode).toBe(404)
+    const body = expectProblem(response, 404, 'not-found')
+    expect(body.instance).toBe('/api/nothing-here')
+    expect(body.detail).toContain('GET /api/nothing-here')
+  })
+
+  it('answers a wrong method on a known path with 405 and Allow', async () => {
+    const response = await t.app.inject({ method: 'DELETE', url: '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70' })
+    expect(response.statusCode).toBe(405)
+    expect(response.headers.allow).toBe('GET, HEAD, PATCH')
+    expectProblem(response, 405, 'method-not-allowed')
+  })
+
+  it('answers a non-JSON body with 415', async () => {
+    const response = await t.app.inject({
+      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'text/plain' }, payload: 'name=x'
+    })
+    expect(response.statusCode).toBe(415)
+    expectProblem(response, 415, 'unsupported-media-type')
+  })
+
+  it('answers a body over the limit with 413', async () => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/events',
+      headers: { ...asAdmin, 'content-type': 'application/json' },
+      payload: JSON.stringify({ ...validEvent, description: 'x'.repeat(BODY_LIMIT_BYTES) })
+    })
+    expect(response.statusCode).toBe(413)
+    expectProblem(response, 413, 'payload-too-large')
+  })
+
+  it('answers malformed JSON with a 400 problem that lists the error', async () => {
+    const response = await t.app.inject({
+      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'application/json' }, payload: '{"name": '
+    })
+    expect(response.statusCode).toBe(400)
+    const body = expectProblem(response, 400, 'validation-error')
+    expect(body.errors).toEqual([{ path: '', message: expect.any(String) }])
+  })
+
+  it('answers an empty JSON body with a 400 problem', async () => {
+    const response = await t.app.inject({
+      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'application/json' }, payload: ''
+    })
+    expect(response.statusCode).toBe(400)
+    expectProblem(response, 400, 'validation-error')
+  })
+
+  it('refuses prototype-poisoning keys in JSON', async () => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/events',
+      headers: { ...asAdmin, 'content-type': 'application/json' },
+      payload: `{"name":"x","venue":"y","startsAt":"2027-03-01T20:00:00Z","currency":"EUR","__proto__":{"admin":true}}`
+    })
+    expect(response.statusCode).toBe(400)
+    expectProblem(response, 400, 'validation-error')
+  })
+
+  it('rejects unknown body properties with their JSON pointer', async () => {
+    const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { ...validEvent, nmae: 'typo' } })
+    expect(response.statusCode).toBe(400)
+    const body = expectProblem(response, 400, 'validation-error')
+    expect(body.errors).toEqual([{ path: '/nmae', message: 'is not a known property' }])
+    expect(body.detail).toContain('request body')
+  })
+
+  it('names a missing required property by its path', async () => {
+    const { venue: _venue, ...withoutVenue } = validEvent
+    const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: withoutVenue })
+    expect(response.statusCode).toBe(400)
+    expect(response.json().errors).toEqual([{ path: '/venue', message: 'is required' }])
+  })
+
+  it('does not coerce JSON types in bodies', async () => {
+    const event = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: validEvent })
+    const response = await t.app.inject({
+      method: 'POST', url: `/api/events/${event.json().id}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: '100', capacity: 10 }
+    })
+    expect(response.statusCode).toBe(400)
+    expect(response.json().errors).toEqual([{ path: '/price', message: 'must be integer' }])
+  })
+
+  it('reports a wrong type on a nullable field once', async () => {
+    const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { ...validEvent, description: 5 } })
+    expect(response.statusCode).toBe(400)
+    expect(response.json().errors).toEqual([{ path: '/description', message: 'must be string or null' }])
+  })
+})
+
+describe('x-request-id', () => {
+  it('echoes the request id the client sent', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/events', headers: { 'x-request-id': 'client-trace-42' } })
+    expect(response.headers['x-request-id']).toBe('client-trace-42')
+  })
+
+  it('generates a UUID when none was sent, on errors too', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/unknown' })
+    expect(response.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  })
+
+  it('replaces an unusable request id with a generated one', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/events', headers: { 'x-request-id': 'x'.repeat(201) } })
+    expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('is on validation and auth failures', async () => {
+    const response = await t.app.inject({ method: 'POST', url: '/api/events', payload: {}, headers: { 'x-request-id': 'abc' } })
+    expect(response.statusCode).toBe(401)
+    expect(response.headers['x-request-id']).toBe('abc')
+  })
+})
+
+describe('unexpected failures', () => {
+  let app: ReturnType<typeof buildApp>
+  beforeAll(async () => {
+    app = buildApp({ config: { adminApiKeys: [] }, sql: t.sql })
+    app.get('/api/test/throws', async () => { throw new Error('secret internal detail: select * from users') })
+    app.get('/api/test/bad-sql', async () => await t.sql`select * from table_that_does_not_exist`)
+    await app.ready()
+  })
+  afterAll(async () => { await app.close() })
+
+  it('hides the message of an unexpected error behind a 500 problem', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/test/throws' })
+    expect(response.statusCode).toBe(500)
+    const body = expectProblem(response, 500, 'internal-error')
+    expect(response.body).not.toContain('secret')
+    expect(body).not.toHaveProperty('stack')
+  })
+
+  it('never shows SQL or driver messages', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/test/bad-sql' })
+    expect(response.statusCode).toBe(500)
+    expectProblem(response, 500, 'internal-error')
+    expect(response.body).not.toMatch(/table_that_does_not_exist|relation|select/i)
+  })
+})
+
+describe('an unreachable database', () => {
+  let app: ReturnType<typeof buildApp>
+  let deadSql: Sql
+  beforeAll(async () => {
+    deadSql = postgres('postgres://nobody@127.0.0.1:1/none', { max: 1, connect_timeout: 2 }) as unknown as Sql
+    app = buildApp({ config: { adminApiKeys: [] }, sql: deadSql })
+    await app.ready()
+  })
+  afterAll(async () => {
+    await app.close()
+    await deadSql.end()
+  })
+
+  it('answers reads with a 503 problem and Retry-After', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/events' })
+    expect(response.statusCode).toBe(503)
+    expectProblem(response, 503, 'service-unavailable')
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0)
+    expect(response.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/)
+  })
+
+  it('reports the outage on the health check', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/health' })
+    expect(response.statusCode).toBe(503)
+    expectProblem(response, 503, 'service-unavailable')
+  })
+})

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateOpenApi } from '../src/openapi-document.js'
+import { projectRoot } from '../src/paths.js'
+import { createTestApp, type TestApp } from './support/app.js'
+
+interface Operation {
+  operationId?: string
+  tags?: string[]
+  summary?: string
+  security?: Record<string, string[]>[]
+  responses: Record<string, unknown>
+}
+type Document = { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, unknown> } }
+
+let generated: { json: string, yaml: string }
+let document: Document
+beforeAll(async () => {
+  generated = await generateOpenApi()
+  document = JSON.parse(generated.json)
+})
+
+function operations () {
+  return Object.entries(document.paths).flatMap(([url, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${url}`, method, url, operation }))
+  )
+}
+
+describe('the committed OpenAPI document', () => {
+  it.each(['openapi.json', 'openapi.yaml'])('openapi/%s equals what the code generates (run `npm run openapi`)', async (file) => {
+    const committed = await readFile(path.join(projectRoot, 'openapi', file), 'utf8')
+    expect(committed).toBe(file.endsWith('.json') ? generated.json : generated.yaml)
+  })
+})
+
+describe('the generated document', () => {
+  it('documents every operation of the contract', () => {
+    expect(operations().map((op) => op.name).sort()).toEqual([
+      'GET /api/events',
+      'GET /api/events/{eventId}',
+      'GET /api/events/{eventId}/ticket-tiers',
+      'GET /api/health',
+      'PATCH /api/events/{eventId}',
+      'PATCH /api/ticket-tiers/{ticketTierId}',
+      'POST /api/events',
+      'POST /api/events/{eventId}/ticket-tiers'
+    ])
+  })
+
+  it('gives every operation a unique camelCase operationId, tags and a summary', () => {
+    const ids = operations().map(({ operation }) => operation.operationId)
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const { name, operation } of operations()) {
+      expect(operation.operationId, name).toMatch(/^[a-z][a-zA-Z]+$/)
+      expect(operation.tags?.length, name).toBeGreaterThan(0)
+      expect(operation.summary, name).toBeTruthy()
+    }
+  })
+
+  it('declares the adminKey bearer scheme on exactly the admin operations', () => {
+    const secured = operations().filter(({ operation }) => operation.security !== undefined).map((op) => op.name).sort()
+    expect(secured).toEqual([
+      'PATCH /api/events/{eventId}',
+      'PATCH /api/ticket-tiers/{ticketTierId}',
+      'POST /api/events',
+      'POST /api/events/{eventId}/ticket-tiers'
+    ])
+    for (const { operation } of operations().filter(({ operation }) => operation.security !== undefined)) {
+      expect(operation.security).toEqual([{ adminKey: [] }])
+      expect(operation.responses).toHaveProperty('401')
+    }
+  })
+
+  it('documents 413 and 415 on every operation with a body, and 500 and 503 everywhere', () => {
+    for (const { name, method, operation } of operations()) {
+      expect(Object.keys(operation.responses), name).toEqual(expect.arrayContaining(['500', '503']))
+      if (method === 'post' || method === 'patch') {
+        expect(Object.keys(operation.responses), name).toEqual(expect.arrayContaining(['400', '413', '415']))
+      }
+    }
+  })
+
+  it('references shared models as named components', () => {
+    expect(Object.keys(document.components.schemas)).toEqual(
+      expect.arrayContaining(['Event', 'EventPage', 'EventCreate', 'EventUpdate', 'TicketTier', 'TicketTierList', 'Problem', 'ValidationProblem'])
+    )
+    expect(generated.json).toContain('"$ref": "#/components/schemas/Event"')
+    expect(generated.json).not.toContain('def-')
+  })
+})
+
+describe('the served document', () => {
+  let t: TestApp
+  beforeAll(async () => { t = await createTestApp() })
+  afterAll(async () => { await t.close() })
+
+  it('serves the same document at /docs/json and /docs/yaml', async () => {
+    const json = await t.app.inject({ method: 'GET', url: '/docs/json' })
+    expect(json.statusCode).toBe(200)
+    expect(json.json()).toEqual(document)
+    const yaml = await t.app.inject({ method: 'GET', url: '/docs/yaml' })
+    expect(yaml.statusCode).toBe(200)
+    expect(yaml.body).toBe(generated.yaml)
+  })
+
+  it('serves Swagger UI at /docs', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/docs/' })
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['content-type']).toMatch(/text\/html/)
+    expect(response.body).toContain('swagger')
+  })
+})

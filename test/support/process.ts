@@ -1,0 +1,38 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import path from 'node:path'
+import { projectRoot } from '../../src/paths.js'
+
+export interface ServerProcess {
+  child: ChildProcessWithoutNullStreams
+  output: () => string
+  /** Resolves with the first line that matches, or rejects when the process exits first. */
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/** Runs `src/server.ts` as `npm start` would, with exactly the environment given (plus PATH). */
+export function spawnServer (env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src', 'server.ts')], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', ...env }
+  })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => { resolve({ code, signal }) })
+  })
+
+  async function waitFor (pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const match = output.match(pattern)
+      if (match !== null) return match
+      if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before ${pattern}:\n${output}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    throw new Error(`timed out waiting for ${pattern}:\n${output}`)
+  }
+
+  return { child, output: () => output, waitFor, exited }
+}

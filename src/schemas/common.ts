@@ -125,5 +125,8 @@ export function problems<S extends Exclude<ProblemStatus, 500 | 503>> (...status
   return picked as Pick<typeof problemResponses, S | 500 | 503>
 }
 
+/** `security` of the operator operations: the ADMIN_API_KEYS bearer scheme. */
+export const adminSecurity = [{ adminKey: [] }]
+
 /** Responses for operations that take a JSON body: it may be too large or not JSON. */
 export const bodyProblems = [400, 413, 415] as const

@@ -3,13 +3,12 @@ import type { Sql } from '../../db/sql.js'
 import { parseInstant, parseOptionalInstant } from '../../instants.js'
 import { decodeCursor, encodeCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
-import { bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import { adminSecurity, bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
 import {
   EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema
 } from '../../schemas/events.js'
 import { createEventsRepository } from './events-repository.js'
 
-const adminSecurity = [{ adminKey: [] }]
 const location = { Location: { description: 'The URL of the new event.', type: 'string' } }
 
 export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {

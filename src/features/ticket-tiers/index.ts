@@ -1,14 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { notFoundProblem, problemKinds } from '../../problems.js'
-import { bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import { adminSecurity, bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
 import { EventParamsSchema } from '../../schemas/events.js'
 import {
   TicketTierCreateSchema, TicketTierListSchema, TicketTierParamsSchema, TicketTierSchema, TicketTierUpdateSchema
 } from '../../schemas/ticket-tiers.js'
 import { createTicketTiersRepository } from './ticket-tiers-repository.js'
 
-const adminSecurity = [{ adminKey: [] }]
 
 export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const tiers = createTicketTiersRepository(sql)

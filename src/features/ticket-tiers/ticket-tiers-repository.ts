@@ -2,13 +2,14 @@ import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
 
-async function selectTier (q: Queryable, id: string): Promise<TicketTier | undefined> {
-  const [tier] = await q<TicketTier[]>`
+/** Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier). */
+function selectTiers (q: Queryable, where: ReturnType<Queryable>) {
+  return q<TicketTier[]>`
     select t.id, t.event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.max_per_booking
     from ticket_tiers t join events e on e.id = t.event_id
-    where t.id = ${id}
+    where ${where}
+    order by t.created_at, t.id
   `
-  return tier
 }
 
 export function createTicketTiersRepository (sql: Sql) {
@@ -17,12 +18,7 @@ export function createTicketTiersRepository (sql: Sql) {
     async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
       const [event] = await sql`select 1 from events where id = ${eventId}`
       if (event === undefined) return undefined
-      return await sql<TicketTier[]>`
-        select t.id, t.event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.max_per_booking
-        from ticket_tiers t join events e on e.id = t.event_id
-        where t.event_id = ${eventId}
-        order by t.created_at, t.id
-      `
+      return await selectTiers(sql, sql`t.event_id = ${eventId}`)
     },
 
     /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */
@@ -67,7 +63,8 @@ export function createTicketTiersRepository (sql: Sql) {
             remaining = ${capacity - sold}
           where id = ${id}
         `
-        return await selectTier(tx, id)
+        const [tier] = await selectTiers(tx, tx`t.id = ${id}`)
+        return tier
       })
     }
   }

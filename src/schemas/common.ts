@@ -125,8 +125,10 @@ export function problems<S extends Exclude<ProblemStatus, 500 | 503>> (...status
   return picked as Pick<typeof problemResponses, S | 500 | 503>
 }
 
-/** `security` of the operator operations: the ADMIN_API_KEYS bearer scheme. */
-export const adminSecurity = [{ adminKey: [] }]
+/** `security` of the operator operations: the ADMIN_API_KEYS bearer scheme (a new array each time, so YAML has no aliases). */
+export function adminSecurity () {
+  return [{ adminKey: [] }]
+}
 
 /** Responses for operations that take a JSON body: it may be too large or not JSON. */
 export const bodyProblems = [400, 413, 415] as const

@@ -54,7 +54,7 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       operationId: 'createEvent',
       tags: ['Events'],
       summary: 'Create an event (admin)',
-      security: adminSecurity,
+      security: adminSecurity(),
       body: ref(EventCreateSchema),
       response: { 201: jsonResponse(ref(EventSchema), 'The event was created.', location), ...problems(...bodyProblems, 401) }
     }
@@ -75,7 +75,7 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       tags: ['Events'],
       summary: 'Change an event (admin)',
       description: 'Changes only the fields sent. Changing `currency` re-denominates the tier prices; existing bookings keep their own currency and amounts.',
-      security: adminSecurity,
+      security: adminSecurity(),
       params: EventParamsSchema,
       body: ref(EventUpdateSchema),
       response: { 200: jsonResponse(ref(EventSchema), 'The changed event.'), ...problems(...bodyProblems, 401, 404) }

@@ -34,7 +34,7 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       tags: ['Ticket tiers'],
       summary: 'Add a ticket tier to an event (admin)',
       description: 'The tier is priced in the event\'s currency and starts with `remaining` equal to `capacity`.',
-      security: adminSecurity,
+      security: adminSecurity(),
       params: EventParamsSchema,
       body: ref(TicketTierCreateSchema),
       response: {
@@ -56,7 +56,7 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       summary: 'Change a ticket tier (admin)',
       description: 'Changes only the fields sent. A new `capacity` moves `remaining` by the same amount; below the tickets ' +
         `already sold it is a \`409\` (\`${problemKinds.capacityBelowSold.type}\`). A new price applies to new bookings only.`,
-      security: adminSecurity,
+      security: adminSecurity(),
       params: TicketTierParamsSchema,
       body: ref(TicketTierUpdateSchema),
       response: { 200: jsonResponse(ref(TicketTierSchema), 'The changed tier.'), ...problems(...bodyProblems, 401, 404, 409) }

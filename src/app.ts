@@ -10,7 +10,7 @@ import { BODY_LIMIT_BYTES } from './limits.js'
 import adminAuth from './plugins/admin-auth.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
-import problems from './plugins/problems.js'
+import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
@@ -47,6 +47,7 @@ export function buildApp ({ config, sql, logger }: BuildAppOptions) {
     genReqId,
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT_BYTES,
+    frameworkErrors: handleFrameworkError,
     ajv: { customOptions: { removeAdditional: false } },
     schemaController: { compilersFactory: buildValidatorCompilers() }
   }).withTypeProvider<TypeBoxTypeProvider>()

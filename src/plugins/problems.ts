@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable } from '../db/sql.js'
-import { ProblemError, problemKinds, type FieldError } from '../problems.js'
+import { isDatabaseUnavailable, isPostgresError } from '../db/sql.js'
+import { ProblemError, problemKinds, validationProblem, type FieldError } from '../problems.js'
 
 interface ValidationIssue {
   instancePath: string
@@ -77,6 +77,9 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
   if (Array.isArray(fastifyError.validation)) {
     return validationError(fastifyError.validation as ValidationIssue[], fastifyError.validationContext)
   }
+  if (isPostgresError(error, '22021') || isPostgresError(error, '22P05')) {
+    return validationProblem([{ path: '', message: 'contains characters that cannot be stored' }], 'The request contains characters that cannot be stored.')
+  }
   if (isDatabaseUnavailable(error)) {
     return new ProblemError(problemKinds.unavailable, 'The database is unreachable; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
   }
@@ -86,6 +89,7 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
 
   switch (status) {
     case 413: return new ProblemError(problemKinds.payloadTooLarge, fastifyError.message)
+    case 414: return validationProblem([{ path: '', message: 'is too long' }], 'The path parameters are not valid: a path segment is too long.')
     case 415: return new ProblemError(problemKinds.unsupportedMediaType, 'Send the body as application/json.')
     case 400: return new ProblemError(problemKinds.validation, `The request cannot be read: ${fastifyError.message}.`, {
       errors: [{ path: '', message: fastifyError.message }]
@@ -107,6 +111,23 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, probl
   return reply.code(kind.status).headers(headers).type('application/problem+json').send(body)
 }
 
+/** For Fastify's `frameworkErrors`: URLs the router cannot even decode, before any hook runs. */
+export function handleFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id)
+  return sendProblem(request, reply, toProblem(error))
+}
+
+/** PostgreSQL text cannot hold U+0000; finds the first string that has it, as a JSON Pointer. */
+function findNulCharacter (value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, child] of Object.entries(value)) {
+    const found = findNulCharacter(child, `${path}/${escapePointer(key)}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 /**
  * One place that turns errors and unknown routes into RFC 9457 problem details. Client
  * errors keep their message; anything else becomes a bare 500 logged with the request id.
@@ -121,6 +142,15 @@ export default fp(async function problemsPlugin (app: FastifyInstance) {
       request.log.info({ problem: problem.kind.type, detail: problem.detail }, 'request rejected')
     }
     return sendProblem(request, reply, problem)
+  })
+
+  app.addHook('preValidation', async function rejectNulCharacters (request) {
+    for (const [part, value] of [['request body', request.body], ['query string', request.query]] as const) {
+      const path = findNulCharacter(value)
+      if (path !== undefined) {
+        throw validationProblem([{ path, message: 'must not contain the NUL character (U+0000)' }], `The ${part} is not valid: ${path || '(root)'} contains U+0000.`)
+      }
+    }
   })
 
   app.setNotFoundHandler(function handleNotFound (request, reply) {

@@ -89,6 +89,28 @@ describe('problem details for framework errors', () => {
     expectProblem(response, 400, 'validation-error')
   })
 
+  it('answers a URL that cannot be decoded with a 400 problem', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/events/%E0%A4%A', headers: { 'x-request-id': 'bad-url' } })
+    expect(response.statusCode).toBe(400)
+    expectProblem(response, 400, 'validation-error')
+    expect(response.headers['x-request-id']).toBe('bad-url')
+  })
+
+  it('answers an overlong path parameter with a 400 problem', async () => {
+    const response = await t.app.inject({ method: 'GET', url: `/api/events/${'a'.repeat(150)}` })
+    expect(response.statusCode).toBe(400)
+    expectProblem(response, 400, 'validation-error')
+  })
+
+  it('refuses the NUL character, which PostgreSQL text cannot hold, naming where it is', async () => {
+    const body = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { ...validEvent, venue: 'Hall\u00001' } })
+    expect(body.statusCode).toBe(400)
+    expect(body.json().errors).toEqual([{ path: '/venue', message: 'must not contain the NUL character (U+0000)' }])
+    const query = await t.app.inject({ method: 'GET', url: '/api/events?cursor=%00' })
+    expect(query.statusCode).toBe(400)
+    expect(query.json().errors[0].path).toBe('/cursor')
+  })
+
   it('rejects unknown body properties with their JSON pointer', async () => {
     const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { ...validEvent, nmae: 'typo' } })
     expect(response.statusCode).toBe(400)

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import type { Config } from './config.js'
 import type { Sql } from './db/sql.js'
+import { bookingsFeature } from './features/bookings/index.js'
 import { eventsFeature } from './features/events/index.js'
 import { healthFeature } from './features/health/index.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
@@ -12,6 +13,7 @@ import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
+import { bookingSchemas } from './schemas/bookings.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
 import { HealthSchema } from './schemas/health.js'
@@ -53,7 +55,7 @@ export function buildApp ({ config, sql, logger }: BuildAppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, HealthSchema]) {
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, HealthSchema]) {
     app.addSchema(schema)
   }
 
@@ -66,6 +68,7 @@ export function buildApp ({ config, sql, logger }: BuildAppOptions) {
   app.register(healthFeature, { prefix: '/api', sql })
   app.register(eventsFeature, { prefix: '/api', sql })
   app.register(ticketTiersFeature, { prefix: '/api', sql })
+  app.register(bookingsFeature, { prefix: '/api', sql })
 
   app.register(methodNotAllowed)
   return app

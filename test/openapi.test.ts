@@ -37,12 +37,15 @@ describe('the committed OpenAPI document', () => {
 describe('the generated document', () => {
   it('documents every operation of the contract', () => {
     expect(operations().map((op) => op.name).sort()).toEqual([
+      'GET /api/bookings/{bookingId}',
       'GET /api/events',
       'GET /api/events/{eventId}',
       'GET /api/events/{eventId}/ticket-tiers',
       'GET /api/health',
       'PATCH /api/events/{eventId}',
       'PATCH /api/ticket-tiers/{ticketTierId}',
+      'POST /api/bookings',
+      'POST /api/bookings/{bookingId}/cancel',
       'POST /api/events',
       'POST /api/events/{eventId}/ticket-tiers'
     ])
@@ -81,9 +84,21 @@ describe('the generated document', () => {
     }
   })
 
+  it('documents the idempotency header, the replay and the booking problems on POST /api/bookings', () => {
+    const operation = document.paths['/api/bookings']?.post as Operation & { parameters?: { name: string, in: string }[] }
+    expect(operation.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]))
+    expect(Object.keys(operation.responses).sort()).toEqual(['200', '201', '400', '404', '409', '413', '415', '422', '500', '503'])
+    expect(JSON.stringify(operation.responses['200'])).toContain('Idempotent-Replayed')
+    expect(JSON.stringify(operation.responses['409'])).toContain('InsufficientInventoryProblem')
+    expect(JSON.stringify(operation.responses['422'])).toContain('TierNotInEventProblem')
+  })
+
   it('references shared models as named components', () => {
     expect(Object.keys(document.components.schemas)).toEqual(
-      expect.arrayContaining(['Event', 'EventPage', 'EventCreate', 'EventUpdate', 'TicketTier', 'TicketTierList', 'Problem', 'ValidationProblem'])
+      expect.arrayContaining([
+        'Event', 'EventPage', 'EventCreate', 'EventUpdate', 'TicketTier', 'TicketTierList', 'Problem', 'ValidationProblem',
+        'Booking', 'BookingCreate', 'BookingItem', 'InsufficientInventoryProblem', 'TierNotInEventProblem'
+      ])
     )
     expect(generated.json).toContain('"$ref": "#/components/schemas/Event"')
     expect(generated.json).not.toContain('def-')

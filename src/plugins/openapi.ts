@@ -37,7 +37,8 @@ export default fp(async function openapiPlugin (app: FastifyInstance) {
       tags: [
         { name: 'Health', description: 'Service and database status.' },
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },
-        { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' }
+        { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' },
+        { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable.' }
       ],
       components: {
         securitySchemes: {

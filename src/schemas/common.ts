@@ -91,7 +91,7 @@ export function jsonResponse<T extends TSchema> (schema: T, description: string,
   }
 }
 
-function problemResponse<T extends TSchema> (schema: T, description: string, headers: Headers = {}) {
+export function problemResponse<T extends TSchema> (schema: T, description: string, headers: Headers = {}) {
   return {
     description,
     headers: { ...requestIdHeader, ...headers },

@@ -8,6 +8,8 @@ export const ROTATED_ADMIN_KEY = 'admin-key-previous-0123456789abcdef'
 export interface TestApp {
   app: App
   sql: Sql
+  /** URL of this file's own database, for a second pool or app on it. */
+  databaseUrl: string
   close: () => Promise<void>
 }
 
@@ -19,6 +21,7 @@ export async function createTestApp (adminApiKeys: string[] = [ADMIN_KEY, ROTATE
   return {
     app,
     sql: database.sql,
+    databaseUrl: database.url,
     close: async () => {
       await app.close()
       await database.drop()

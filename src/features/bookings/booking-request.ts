@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto'
+import { validationProblem, type FieldError } from '../../problems.js'
+import type { BookingCreate } from '../../schemas/bookings.js'
+
+export interface RequestedItem {
+  /** Index in the request's `items`, for error paths. */
+  index: number
+  ticketTierId: string
+  quantity: number
+}
+
+export interface BookingRequest {
+  eventId: string
+  items: RequestedItem[]
+  /** The idempotency key: the Idempotency-Key header or `clientReference`. */
+  clientReference: string | undefined
+  /** Hash of the request's meaning; equal for equal JSON values whatever the key or item order. */
+  fingerprint: string
+}
+
+/**
+ * Checks what the schema cannot (header and body keys agree, no tier twice) and puts the request
+ * in canonical form: UUIDs in lower case, items ordered by tier id.
+ */
+export function toBookingRequest (body: BookingCreate, idempotencyKey: string | undefined): BookingRequest {
+  if (idempotencyKey !== undefined && body.clientReference !== undefined && idempotencyKey !== body.clientReference) {
+    throw validationProblem(
+      [{ path: '/clientReference', message: 'must equal the Idempotency-Key header when both are sent' }],
+      'The Idempotency-Key header and clientReference differ.'
+    )
+  }
+
+  const firstIndex = new Map<string, number>()
+  const errors: FieldError[] = []
+  const items = body.items.map((item, index) => {
+    const ticketTierId = item.ticketTierId.toLowerCase()
+    const first = firstIndex.get(ticketTierId)
+    if (first === undefined) firstIndex.set(ticketTierId, index)
+    else errors.push({ path: `/items/${index}/ticketTierId`, message: `repeats the tier of /items/${first}; book each tier once with the total quantity` })
+    return { index, ticketTierId, quantity: item.quantity }
+  })
+  if (errors.length > 0) throw validationProblem(errors, 'The request body is not valid: a ticket tier appears more than once.')
+
+  items.sort((a, b) => a.ticketTierId < b.ticketTierId ? -1 : a.ticketTierId > b.ticketTierId ? 1 : 0)
+  const eventId = body.eventId.toLowerCase()
+  const canonical = JSON.stringify({ eventId, items: items.map(({ ticketTierId, quantity }) => [ticketTierId, quantity]) })
+  return {
+    eventId,
+    items,
+    clientReference: idempotencyKey ?? body.clientReference,
+    fingerprint: createHash('sha256').update(canonical).digest('base64url')
+  }
+}

@@ -1,0 +1,123 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { problemKinds } from '../problems.js'
+import { CurrencySchema, DateTimeSchema, Nullable, ProblemSchema, UuidSchema, ref } from './common.js'
+
+export const MAX_ITEMS_PER_BOOKING = 20
+export const MAX_QUANTITY = 100
+
+const MoneySchema = Type.Integer({ minimum: 0, description: 'Amount in minor units of `currency` (cents).' })
+
+const IdempotencyKeySchema = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '\\S',
+  description: 'Your unique reference for this booking, 1 to 200 characters; it doubles as the idempotency key.'
+})
+
+export const BookingItemSchema = Type.Object({
+  ticketTierId: UuidSchema,
+  tierName: Type.String({ description: 'The tier\'s name when the booking was made.' }),
+  quantity: Type.Integer({ minimum: 1 }),
+  unitPrice: Type.Integer({ ...MoneySchema, description: 'Price of one ticket when the booking was made, in minor units.' }),
+  lineTotal: Type.Integer({ ...MoneySchema, description: '`quantity` × `unitPrice`, in minor units.' })
+}, { $id: 'BookingItem', additionalProperties: false })
+
+export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')], {
+  $id: 'BookingStatus',
+  description: '`confirmed` when booked; `cancelled` once cancelled (its tickets are bookable again).'
+})
+
+export const BookingSchema = Type.Object({
+  id: UuidSchema,
+  eventId: UuidSchema,
+  clientReference: Nullable(Type.String({ description: 'The idempotency key the booking was made with, if any.' })),
+  status: ref(BookingStatusSchema),
+  items: Type.Array(ref(BookingItemSchema), { minItems: 1, maxItems: MAX_ITEMS_PER_BOOKING }),
+  total: Type.Integer({ ...MoneySchema, description: 'Sum of the line totals, in minor units.' }),
+  currency: CurrencySchema,
+  createdAt: DateTimeSchema,
+  cancelledAt: Nullable(DateTimeSchema)
+}, {
+  $id: 'Booking',
+  description: 'Tickets of one event, taken all together. Prices are fixed when the booking is made.',
+  additionalProperties: false,
+  examples: [{
+    id: '0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b',
+    eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
+    clientReference: 'order-1042',
+    status: 'confirmed',
+    items: [
+      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', tierName: 'VIP', quantity: 2, unitPrice: 25000, lineTotal: 50000 },
+      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73', tierName: 'Balcony', quantity: 1, unitPrice: 5900, lineTotal: 5900 }
+    ],
+    total: 55900,
+    currency: 'EUR',
+    createdAt: '2026-11-25T18:04:05.123Z',
+    cancelledAt: null
+  }]
+})
+export type Booking = Static<typeof BookingSchema>
+
+export const BookingCreateSchema = Type.Object({
+  eventId: UuidSchema,
+  clientReference: Type.Optional(IdempotencyKeySchema),
+  items: Type.Array(Type.Object({
+    ticketTierId: UuidSchema,
+    quantity: Type.Integer({ minimum: 1, maximum: MAX_QUANTITY, description: 'At least 1 and at most the tier\'s `maxPerBooking`.' })
+  }, { additionalProperties: false }), {
+    minItems: 1,
+    maxItems: MAX_ITEMS_PER_BOOKING,
+    description: `1 to ${MAX_ITEMS_PER_BOOKING} items, each for a different tier of the event.`
+  })
+}, {
+  $id: 'BookingCreate',
+  additionalProperties: false,
+  description: 'All items are booked together or not at all.',
+  examples: [{
+    eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
+    clientReference: 'order-1042',
+    items: [
+      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', quantity: 2 },
+      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73', quantity: 1 }
+    ]
+  }]
+})
+export type BookingCreate = Static<typeof BookingCreateSchema>
+
+export const BookingCreateHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    ...IdempotencyKeySchema,
+    description: 'The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking.'
+  }))
+})
+
+export const BookingParamsSchema = Type.Object({ bookingId: UuidSchema }, { additionalProperties: false })
+
+export const ShortageSchema = Type.Object({
+  ticketTierId: UuidSchema,
+  requested: Type.Integer({ minimum: 1 }),
+  remaining: Type.Integer({ minimum: 0 })
+}, { $id: 'Shortage', additionalProperties: false, examples: [{ ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', requested: 3, remaining: 1 }] })
+
+export const InsufficientInventoryProblemSchema = Type.Object({
+  ...ProblemSchema.properties,
+  shortages: Type.Array(ref(ShortageSchema), { description: 'Every tier of the request that has fewer tickets remaining than requested.' })
+}, {
+  $id: 'InsufficientInventoryProblem',
+  description: `\`${problemKinds.insufficientInventory.type}\`: nothing was booked.`,
+  additionalProperties: true
+})
+
+export const TierNotInEventProblemSchema = Type.Object({
+  ...ProblemSchema.properties,
+  ticketTierIds: Type.Array(UuidSchema, { description: 'The requested tiers that do not exist or belong to another event.' })
+}, {
+  $id: 'TierNotInEventProblem',
+  description: `\`${problemKinds.tierNotInEvent.type}\`: nothing was booked.`,
+  additionalProperties: true
+})
+
+export const bookingSchemas = [
+  BookingItemSchema, BookingStatusSchema, BookingSchema, BookingCreateSchema, ShortageSchema,
+  InsufficientInventoryProblemSchema, TierNotInEventProblemSchema
+]

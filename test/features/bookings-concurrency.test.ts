@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp, type App } from '../../src/app.js'
+import { createSql, type Sql } from '../../src/db/sql.js'
+import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+
+let t: TestApp
+beforeAll(async () => { t = await createTestApp() })
+afterAll(async () => { await t.close() })
+
+async function setUp (capacities: number[], maxPerBooking = 10) {
+  const event = await t.app.inject({
+    method: 'POST', url: '/api/events', headers: asAdmin,
+    payload: { name: 'On sale now', venue: 'Arena', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+  })
+  const eventId: string = event.json().id
+  const tierIds: string[] = []
+  for (const capacity of capacities) {
+    const tier = await t.app.inject({
+      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
+      payload: { name: `Tier ${tierIds.length}`, price: 1000, capacity, maxPerBooking }
+    })
+    tierIds.push(tier.json().id)
+  }
+  return { eventId, tierIds }
+}
+
+function bookOn (app: App, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return app.inject({ method: 'POST', url: '/api/bookings', headers, payload: body })
+}
+
+function countStatuses (statuses: number[]): Record<number, number> {
+  const counts: Record<number, number> = {}
+  for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1
+  return counts
+}
+
+/** What the database says was sold of a tier, two ways: capacity - remaining, and the sum of live booking items. */
+async function ledger (tierId: string) {
+  const [row] = await t.sql<{ capacity: number, remaining: number, booked: number }[]>`
+    select t.capacity, t.remaining,
+      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
+                where i.ticket_tier_id = t.id and b.status = 'confirmed'), 0)::int as booked
+    from ticket_tiers t where t.id = ${tierId}
+  `
+  if (row === undefined) throw new Error(`tier ${tierId} not found`)
+  return row
+}
+
+describe('concurrent bookings', () => {
+  it('sells exactly the capacity when 300 buyers race for 100 tickets', async () => {
+    const { eventId, tierIds: [tierId] } = await setUp([100])
+    const responses = await Promise.all(Array.from({ length: 300 }, async () =>
+      await bookOn(t.app, { eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })))
+
+    expect(countStatuses(responses.map((response) => response.statusCode))).toEqual({ 201: 100, 409: 200 })
+    for (const response of responses.filter((r) => r.statusCode === 409)) {
+      expect(response.json().shortages).toEqual([{ ticketTierId: tierId, requested: 1, remaining: 0 }])
+    }
+    expect(await ledger(tierId as string)).toEqual({ capacity: 100, remaining: 0, booked: 100 })
+  })
+
+  it('never deadlocks when two-tier bookings lock in both item orders', async () => {
+    const { eventId, tierIds } = await setUp([60, 60])
+    const [a, b] = tierIds as [string, string]
+    const responses = await Promise.all(Array.from({ length: 120 }, async (_, i) => {
+      const items = [{ ticketTierId: a, quantity: 1 }, { ticketTierId: b, quantity: 1 }]
+      return await bookOn(t.app, { eventId, items: i % 2 === 0 ? items : items.reverse() })
+    }))
+
+    expect(countStatuses(responses.map((response) => response.statusCode))).toEqual({ 201: 60, 409: 60 })
+    expect(await ledger(a)).toEqual({ capacity: 60, remaining: 0, booked: 60 })
+    expect(await ledger(b)).toEqual({ capacity: 60, remaining: 0, booked: 60 })
+  })
+
+  it('balances inventory when bookings and cancellations interleave', async () => {
+    const { eventId, tierIds } = await setUp([40, 40], 3)
+    const [a, b] = tierIds as [string, string]
+    const first = await Promise.all(Array.from({ length: 20 }, async () =>
+      await bookOn(t.app, { eventId, items: [{ ticketTierId: b, quantity: 1 }, { ticketTierId: a, quantity: 2 }] })))
+    const ids = first.filter((r) => r.statusCode === 201).map((r) => r.json().id as string)
+    await Promise.all([
+      ...ids.slice(0, 10).map(async (id) => await t.app.inject({ method: 'POST', url: `/api/bookings/${id}/cancel` })),
+      ...Array.from({ length: 30 }, async () =>
+        await bookOn(t.app, { eventId, items: [{ ticketTierId: a, quantity: 1 }, { ticketTierId: b, quantity: 3 }] }))
+    ])
+    for (const tierId of [a, b]) {
+      const { capacity, remaining, booked } = await ledger(tierId)
+      expect(remaining).toBeGreaterThanOrEqual(0)
+      expect(capacity - remaining).toBe(booked)
+    }
+  })
+
+  it('does not oversell across two app instances with their own pools on one database', async () => {
+    const { eventId, tierIds: [tierId] } = await setUp([50])
+    const pools: Sql[] = [createSql(t.databaseUrl, { max: 8 }), createSql(t.databaseUrl, { max: 8 })]
+    const apps = pools.map((sql) => buildApp({ config: { adminApiKeys: [] }, sql }))
+    try {
+      await Promise.all(apps.map(async (app) => { await app.ready() }))
+      const responses = await Promise.all(Array.from({ length: 160 }, async (_, i) =>
+        await bookOn(apps[i % 2] as App, { eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })))
+      expect(countStatuses(responses.map((response) => response.statusCode))).toEqual({ 201: 50, 409: 110 })
+      expect(await ledger(tierId as string)).toEqual({ capacity: 50, remaining: 0, booked: 50 })
+    } finally {
+      await Promise.all(apps.map(async (app) => { await app.close() }))
+      await Promise.all(pools.map(async (sql) => { await sql.end() }))
+    }
+  })
+})
+
+describe('concurrent requests with one idempotency key', () => {
+  it('create exactly one booking; the others get the replay or 409 in-flight', async () => {
+    const { eventId, tierIds: [tierId] } = await setUp([100])
+    const key = `same-${randomUUID()}`
+    const responses = await Promise.all(Array.from({ length: 20 }, async () =>
+      await bookOn(t.app, { eventId, items: [{ ticketTierId: tierId, quantity: 2 }] }, { 'idempotency-key': key })))
+
+    const statuses = responses.map((response) => response.statusCode)
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1)
+    expect(statuses.every((status) => [200, 201, 409].includes(status))).toBe(true)
+    const created = responses.find((response) => response.statusCode === 201)?.json()
+    for (const response of responses) {
+      if (response.statusCode === 200) {
+        expect(response.headers['idempotent-replayed']).toBe('true')
+        expect(response.json().id).toBe(created.id)
+      }
+      if (response.statusCode === 409) {
+        expect(response.json().type).toBe('urn:ticket-booking:problem:idempotency-key-in-flight')
+        expect(response.headers['retry-after']).toBe('1')
+      }
+    }
+    const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings where client_reference = ${key}`
+    expect(row?.count).toBe(1)
+    expect(await ledger(tierId as string)).toEqual({ capacity: 100, remaining: 98, booked: 2 })
+
+    const settled = await bookOn(t.app, { eventId, items: [{ ticketTierId: tierId, quantity: 2 }] }, { 'idempotency-key': key })
+    expect(settled.statusCode).toBe(200)
+    expect(settled.json().id).toBe(created.id)
+  })
+})
+
+describe('a failure inside the booking transaction', () => {
+  it('leaves inventory and bookings as they were', async () => {
+    const { eventId, tierIds } = await setUp([10, 10])
+    const [a, b] = tierIds as [string, string]
+    const [before] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings`
+    await t.sql`
+      create function fail_booking_items() returns trigger language plpgsql as $$
+      begin raise exception 'forced failure after the inventory update'; end $$
+    `
+    await t.sql`create trigger fail_booking_items before insert on booking_items for each row execute function fail_booking_items()`
+    try {
+      const response = await bookOn(t.app, { eventId, clientReference: 'forced', items: [{ ticketTierId: a, quantity: 2 }, { ticketTierId: b, quantity: 3 }] })
+      expect(response.statusCode).toBe(500)
+      expect(response.json().type).toBe('urn:ticket-booking:problem:internal-error')
+      expect(response.body).not.toContain('forced failure')
+    } finally {
+      await t.sql`drop trigger fail_booking_items on booking_items`
+      await t.sql`drop function fail_booking_items()`
+    }
+    expect(await ledger(a)).toEqual({ capacity: 10, remaining: 10, booked: 0 })
+    expect(await ledger(b)).toEqual({ capacity: 10, remaining: 10, booked: 0 })
+    const [after] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings`
+    expect(after?.count).toBe(before?.count)
+
+    const retried = await bookOn(t.app, { eventId, clientReference: 'forced', items: [{ ticketTierId: a, quantity: 2 }, { ticketTierId: b, quantity: 3 }] })
+    expect(retried.statusCode).toBe(201)
+  })
+})

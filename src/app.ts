@@ -20,7 +20,7 @@ import { HealthSchema } from './schemas/health.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -62,7 +62,7 @@ export function buildApp ({ config, sql, logger }: BuildAppOptions) {
   const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
   app.register(requestId)
   app.register(problems)
-  app.register(openapi)
+  app.register(openapi, { publicUrl: config.publicUrl })
   app.register(adminAuth, { keys: config.adminApiKeys })
 
   app.register(healthFeature, { prefix: '/api', sql })

@@ -12,7 +12,8 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   ADMIN_API_KEYS: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
-  DATA_DIR: Type.String({ minLength: 1, default: '.data' })
+  DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' }))
 })
 
 export const MIN_ADMIN_KEY_LENGTH = 16
@@ -24,6 +25,8 @@ export interface Config {
   adminApiKeys: string[]
   logLevel: LogLevel
   dataDir: string
+  /** The URL integrators reach this deployment at, listed first in the OpenAPI `servers`. */
+  publicUrl: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -34,6 +37,7 @@ function describe (error: ValueError): string {
   const variable = error.path.slice(1)
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
   if (variable === 'DATABASE_URL') return 'DATABASE_URL: must be a postgres:// or postgresql:// URL'
+  if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
   return `${variable}: ${error.message.toLowerCase()}`
 }
 
@@ -73,6 +77,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     host: valid.HOST,
     adminApiKeys,
     logLevel: valid.LOG_LEVEL,
-    dataDir: path.resolve(projectRoot, valid.DATA_DIR)
+    dataDir: path.resolve(projectRoot, valid.DATA_DIR),
+    publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, '')
   }
 }

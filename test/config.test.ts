@@ -12,7 +12,8 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       adminApiKeys: [],
       logLevel: 'info',
-      dataDir: path.join(projectRoot, '.data')
+      dataDir: path.join(projectRoot, '.data'),
+      publicUrl: undefined
     })
   })
 
@@ -23,14 +24,16 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       ADMIN_API_KEYS: ' key-one-0123456789abcdef ,key-two-0123456789abcdef,',
       LOG_LEVEL: 'warn',
-      DATA_DIR: '/var/tmp/booking'
+      DATA_DIR: '/var/tmp/booking',
+      PUBLIC_URL: 'https://tickets.example.com/'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       port: 8080,
       host: '0.0.0.0',
       adminApiKeys: ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'],
       logLevel: 'warn',
-      dataDir: '/var/tmp/booking'
+      dataDir: '/var/tmp/booking',
+      publicUrl: 'https://tickets.example.com'
     })
   })
 
@@ -45,7 +48,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL'],
-    [{ ADMIN_API_KEYS: 'short' }, 'ADMIN_API_KEYS']
+    [{ ADMIN_API_KEYS: 'short' }, 'ADMIN_API_KEYS'],
+    [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../src/app.js'
 import { generateOpenApi } from '../src/openapi-document.js'
 import { projectRoot } from '../src/paths.js'
 import { createTestApp, type TestApp } from './support/app.js'
@@ -62,16 +63,20 @@ describe('the generated document', () => {
   })
 
   it('declares the adminKey bearer scheme on exactly the admin operations', () => {
-    const secured = operations().filter(({ operation }) => operation.security !== undefined).map((op) => op.name).sort()
+    const secured = operations().filter(({ operation }) => (operation.security ?? []).length > 0).map((op) => op.name).sort()
     expect(secured).toEqual([
       'PATCH /api/events/{eventId}',
       'PATCH /api/ticket-tiers/{ticketTierId}',
       'POST /api/events',
       'POST /api/events/{eventId}/ticket-tiers'
     ])
-    for (const { operation } of operations().filter(({ operation }) => operation.security !== undefined)) {
-      expect(operation.security).toEqual([{ adminKey: [] }])
-      expect(operation.responses).toHaveProperty('401')
+    for (const { name, operation } of operations()) {
+      if (secured.includes(name)) {
+        expect(operation.security).toEqual([{ adminKey: [] }])
+        expect(operation.responses).toHaveProperty('401')
+      } else {
+        expect(operation.security, `${name} states it needs no authentication`).toEqual([])
+      }
     }
   })
 
@@ -117,6 +122,17 @@ describe('the served document', () => {
     const yaml = await t.app.inject({ method: 'GET', url: '/docs/yaml' })
     expect(yaml.statusCode).toBe(200)
     expect(yaml.body).toBe(generated.yaml)
+  })
+
+  it('lists PUBLIC_URL first in servers when it is set', async () => {
+    const app = buildApp({ config: { adminApiKeys: [], publicUrl: 'https://tickets.example.com' }, sql: t.sql })
+    try {
+      await app.ready()
+      const servers = (app.swagger() as { servers: { url: string }[] }).servers
+      expect(servers.map((server) => server.url)).toEqual(['https://tickets.example.com', 'http://{host}:{port}'])
+    } finally {
+      await app.close()
+    }
   })
 
   it('serves Swagger UI at /docs', async () => {

@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
 import { BODY_LIMIT_BYTES } from '../limits.js'
 import { PROBLEM_TYPE_PREFIX } from '../problems.js'
@@ -25,15 +25,58 @@ Events sell tickets in tiers (VIP, general admission, ...), each with a price an
  * components (their `$id`), served at /docs (Swagger UI), /docs/json and /docs/yaml.
  * @see https://github.com/fastify/fastify-swagger
  */
-export default fp(async function openapiPlugin (app: FastifyInstance) {
+const requestIdParameter = {
+  type: 'string',
+  description: 'Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.'
+}
+
+interface HeadersSchema { properties?: Record<string, unknown>, required?: string[] }
+
+/** Documents the optional `x-request-id` request header on every API operation. */
+function addRequestIdHeader ({ schema, url }: { schema: FastifySchema, url: string }) {
+  if (!url.startsWith('/api/')) return { schema, url }
+  const headers = (schema.headers ?? {}) as HeadersSchema
+  return {
+    url,
+    schema: {
+      ...schema,
+      headers: {
+        type: 'object',
+        properties: { ...headers.properties, 'x-request-id': requestIdParameter },
+        ...(headers.required === undefined ? {} : { required: headers.required })
+      }
+    }
+  }
+}
+
+export interface OpenapiOptions {
+  /** Where the API is reachable from outside, e.g. https://tickets.example.com; listed first in `servers`. */
+  publicUrl?: string | undefined
+}
+
+export default fp(async function openapiPlugin (app: FastifyInstance, options: OpenapiOptions) {
+  const localServer = {
+    url: 'http://{host}:{port}',
+    description: 'A server you run yourself (`npm start` serves on 127.0.0.1:3000).',
+    variables: {
+      host: { default: '127.0.0.1', description: 'Host name or address of the server.' },
+      port: { default: '3000', description: 'Its PORT.' }
+    }
+  }
   await app.register(swagger, {
+    transform: addRequestIdHeader,
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'Ticket Booking API',
         version: API_VERSION,
-        description
+        description,
+        contact: { name: 'Ticket Booking API team', email: 'api@ticket-booking.example' },
+        license: { name: 'Proprietary: for integrators of the Ticket Booking API', identifier: 'LicenseRef-Proprietary' }
       },
+      servers: options.publicUrl === undefined
+        ? [localServer]
+        : [{ url: options.publicUrl, description: 'This deployment.' }, localServer],
       tags: [
         { name: 'Health', description: 'Service and database status.' },
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },

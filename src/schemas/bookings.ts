@@ -27,6 +27,21 @@ export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.L
   description: '`confirmed` when booked; `cancelled` once cancelled (its tickets are bookable again).'
 })
 
+export const bookingExample = {
+  id: '0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b',
+  eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
+  clientReference: 'order-1042',
+  status: 'confirmed',
+  items: [
+    { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', tierName: 'VIP', quantity: 2, unitPrice: 25000, lineTotal: 50000 },
+    { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73', tierName: 'Balcony', quantity: 1, unitPrice: 5900, lineTotal: 5900 }
+  ],
+  total: 55900,
+  currency: 'EUR',
+  createdAt: '2026-11-25T18:04:05.123Z',
+  cancelledAt: null
+}
+
 export const BookingSchema = Type.Object({
   id: UuidSchema,
   eventId: UuidSchema,
@@ -41,20 +56,7 @@ export const BookingSchema = Type.Object({
   $id: 'Booking',
   description: 'Tickets of one event, taken all together. Prices are fixed when the booking is made.',
   additionalProperties: false,
-  examples: [{
-    id: '0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b',
-    eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
-    clientReference: 'order-1042',
-    status: 'confirmed',
-    items: [
-      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', tierName: 'VIP', quantity: 2, unitPrice: 25000, lineTotal: 50000 },
-      { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73', tierName: 'Balcony', quantity: 1, unitPrice: 5900, lineTotal: 5900 }
-    ],
-    total: 55900,
-    currency: 'EUR',
-    createdAt: '2026-11-25T18:04:05.123Z',
-    cancelledAt: null
-  }]
+  examples: [bookingExample]
 })
 export type Booking = Static<typeof BookingSchema>
 
@@ -91,7 +93,7 @@ export const BookingCreateHeadersSchema = Type.Object({
   }))
 })
 
-export const BookingParamsSchema = Type.Object({ bookingId: UuidSchema }, { additionalProperties: false })
+export const BookingParamsSchema = Type.Object({ bookingId: Type.String({ ...UuidSchema, examples: [bookingExample.id] }) }, { additionalProperties: false })
 
 export const ShortageSchema = Type.Object({
   ticketTierId: UuidSchema,

@@ -1,6 +1,17 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, UuidSchema, ref } from './common.js'
 
+export const eventExample = {
+  id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
+  name: 'The Demo Tour: Live',
+  description: 'Doors open at 19:00.',
+  venue: 'Riverside Arena',
+  startsAt: '2027-07-17T19:30:00.000Z',
+  endsAt: '2027-07-17T23:00:00.000Z',
+  currency: 'EUR',
+  createdAt: '2026-11-25T18:00:00.000Z'
+}
+
 const DescriptionSchema = Type.String({ maxLength: 2000, description: 'Free text, up to 2000 characters.' })
 
 export const EventSchema = Type.Object({
@@ -15,14 +26,17 @@ export const EventSchema = Type.Object({
 }, {
   $id: 'Event',
   description: 'A concert or other event that sells tickets in tiers. Every tier is priced in the event\'s currency.',
-  additionalProperties: false
+  additionalProperties: false,
+  examples: [eventExample]
 })
 export type Event = Static<typeof EventSchema>
 
 export const EventPageSchema = Type.Object({
   data: Type.Array(ref(EventSchema)),
   nextCursor: Nullable(Type.String({ description: 'Pass as `cursor` to get the next page; `null` on the last page.' }))
-}, { $id: 'EventPage', additionalProperties: false })
+}, { $id: 'EventPage', additionalProperties: false, description: 'One page of events, ordered by `startsAt`, then `id`.' })
+
+export const eventPageExample = { data: [eventExample], nextCursor: 'WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ' }
 
 const eventWritableFields = {
   name: NameSchema,
@@ -56,7 +70,7 @@ export const EventUpdateSchema = Type.Partial(Type.Object(eventWritableFields), 
 })
 export type EventUpdate = Static<typeof EventUpdateSchema>
 
-export const EventParamsSchema = Type.Object({ eventId: UuidSchema }, { additionalProperties: false })
+export const EventParamsSchema = Type.Object({ eventId: Type.String({ ...UuidSchema, examples: [eventExample.id] }) }, { additionalProperties: false })
 
 export const EventListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),

@@ -5,6 +5,17 @@ const PriceSchema = Type.Integer({ minimum: 0, maximum: 100_000_000, description
 const CapacitySchema = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Number of tickets the tier has in all.', examples: [500] })
 const MaxPerBookingSchema = Type.Integer({ minimum: 1, maximum: 100, description: 'Most tickets of this tier one booking may take.', examples: [10] })
 
+export const ticketTierExample = {
+  id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71',
+  eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
+  name: 'VIP',
+  price: 25000,
+  currency: 'EUR',
+  capacity: 50,
+  remaining: 46,
+  maxPerBooking: 4
+}
+
 export const TicketTierSchema = Type.Object({
   id: UuidSchema,
   eventId: UuidSchema,
@@ -17,7 +28,8 @@ export const TicketTierSchema = Type.Object({
 }, {
   $id: 'TicketTier',
   description: 'A class of tickets for one event (VIP, general admission, ...) with its price and inventory.',
-  additionalProperties: false
+  additionalProperties: false,
+  examples: [ticketTierExample]
 })
 export type TicketTier = Static<typeof TicketTierSchema>
 
@@ -51,6 +63,6 @@ export const TicketTierUpdateSchema = Type.Partial(Type.Object({
 })
 export type TicketTierUpdate = Static<typeof TicketTierUpdateSchema>
 
-export const TicketTierParamsSchema = Type.Object({ ticketTierId: UuidSchema }, { additionalProperties: false })
+export const TicketTierParamsSchema = Type.Object({ ticketTierId: Type.String({ ...UuidSchema, examples: [ticketTierExample.id] }) }, { additionalProperties: false })
 
 export const ticketTierSchemas = [TicketTierSchema, TicketTierListSchema, TicketTierCreateSchema, TicketTierUpdateSchema]

@@ -119,6 +119,14 @@ describe('problem details for framework errors', () => {
     expect(body.detail).toContain('request body')
   })
 
+  it('rejects unknown query parameters on operations that take none', async () => {
+    for (const url of ['/api/health?verbose=1', '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70?expand=tiers']) {
+      const response = await t.app.inject({ method: 'GET', url })
+      expect(response.statusCode, url).toBe(400)
+      expect(response.json().detail).toContain('query string')
+    }
+  })
+
   it('names a missing required property by its path', async () => {
     const { venue: _venue, ...withoutVenue } = validEvent
     const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: withoutVenue })

@@ -4,11 +4,17 @@ import type { Sql } from '../../db/sql.js'
 import { notFoundProblem, problemKinds } from '../../problems.js'
 import {
   BookingCreateHeadersSchema, BookingCreateSchema, BookingParamsSchema, BookingSchema,
-  InsufficientInventoryProblemSchema, TierNotInEventProblemSchema
+  InsufficientInventoryProblemSchema, TierNotInEventProblemSchema, bookingExample
 } from '../../schemas/bookings.js'
-import { ProblemSchema, bodyProblems, jsonResponse, problemResponse, problems, ref } from '../../schemas/common.js'
+import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
+import {
+  bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity
+} from '../../schemas/responses.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingsRepository } from './bookings-repository.js'
+
+const cancelledExample = { ...bookingExample, status: 'cancelled', cancelledAt: '2026-11-25T19:12:44.318Z' }
+const instance = '/api/bookings'
 
 const replayedHeader = {
   'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string' }
@@ -32,22 +38,42 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
         `while the first request with a key is still running, others get \`409\` (\`${problemKinds.idempotencyKeyInFlight.type}\`): retry them.`,
         'A request that failed does not use up its key.'
       ].join('\n'),
+      security: publicSecurity(),
       headers: BookingCreateHeadersSchema,
+      querystring: NoQuerySchema,
       body: ref(BookingCreateSchema),
       response: {
-        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', replayedHeader),
-        201: jsonResponse(ref(BookingSchema), 'The booking was made.', {
+        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, replayedHeader),
+        201: jsonResponse(ref(BookingSchema), 'The booking was made.', bookingExample, {
           Location: { description: 'The URL of the new booking.', type: 'string' }
         }),
         ...problems(...bodyProblems, 404),
         409: problemResponse(
           Type.Union([ref(InsufficientInventoryProblemSchema), ref(ProblemSchema)]),
-          `Not enough tickets remain (\`${problemKinds.insufficientInventory.type}\`, with \`shortages\`), or a request with the same idempotency key is in flight (\`${problemKinds.idempotencyKeyInFlight.type}\`, with \`Retry-After\`). Nothing was booked.`,
+          'Not enough tickets remain (with `shortages` for every short tier), or a request with the same idempotency key is still in flight (retry after `Retry-After`). Nothing was booked.',
+          [{
+            summary: 'Not enough tickets',
+            value: problemExample(problemKinds.insufficientInventory, 'Not enough tickets remain for one tier; nothing was booked.', instance, {
+              shortages: [{ ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', requested: 3, remaining: 1 }]
+            })
+          }, {
+            summary: 'Same key in flight',
+            value: problemExample(problemKinds.idempotencyKeyInFlight, 'Another request with this idempotency key is being processed; retry shortly to get its result.', instance)
+          }],
           { 'Retry-After': { description: 'With idempotency-key-in-flight: seconds to wait before retrying.', type: 'integer' } }
         ),
         422: problemResponse(
           Type.Union([ref(TierNotInEventProblemSchema), ref(ProblemSchema)]),
-          `A tier does not exist or belongs to another event (\`${problemKinds.tierNotInEvent.type}\`, with \`ticketTierIds\`), or the idempotency key was used for a different request (\`${problemKinds.idempotencyKeyReuse.type}\`).`
+          'A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked.',
+          [{
+            summary: 'Tier of another event',
+            value: problemExample(problemKinds.tierNotInEvent, 'Ticket tier 9b2e4c1a-7d3f-4e5a-8b6c-0d1e2f3a4b5c is not a tier of event 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70.', instance, {
+              ticketTierIds: ['9b2e4c1a-7d3f-4e5a-8b6c-0d1e2f3a4b5c']
+            })
+          }, {
+            summary: 'Key reused for another request',
+            value: problemExample(problemKinds.idempotencyKeyReuse, 'The idempotency key was already used for booking 0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b with a different request.', instance)
+          }]
         )
       }
     }
@@ -64,8 +90,11 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       operationId: 'getBooking',
       tags: ['Bookings'],
       summary: 'Get a booking',
+      description: 'The booking as it is now, with the prices it was made at.',
+      security: publicSecurity(),
       params: BookingParamsSchema,
-      response: { 200: jsonResponse(ref(BookingSchema), 'The booking.'), ...problems(400, 404) }
+      querystring: NoQuerySchema,
+      response: { 200: jsonResponse(ref(BookingSchema), 'The booking.', bookingExample), ...problems(400, 404) }
     }
   }, async function getBooking (request) {
     const booking = await bookings.findById(request.params.bookingId)
@@ -79,8 +108,10 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       tags: ['Bookings'],
       summary: 'Cancel a booking',
       description: 'Marks the booking `cancelled` and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing.',
+      security: publicSecurity(),
       params: BookingParamsSchema,
-      response: { 200: jsonResponse(ref(BookingSchema), 'The cancelled booking.'), ...problems(...bodyProblems, 404) }
+      querystring: NoQuerySchema,
+      response: { 200: jsonResponse(ref(BookingSchema), 'The cancelled booking.', cancelledExample), ...problems(...bodyProblems, 404) }
     }
   }, async function cancelBooking (request) {
     const booking = await bookings.cancel(request.params.bookingId)

@@ -3,10 +3,12 @@ import type { Sql } from '../../db/sql.js'
 import { parseInstant, parseOptionalInstant } from '../../instants.js'
 import { decodeCursor, encodeCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
-import { adminSecurity, bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
-  EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema
+  EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema,
+  eventExample, eventPageExample
 } from '../../schemas/events.js'
+import { adminSecurity, bodyProblems, jsonResponse, problems, publicSecurity } from '../../schemas/responses.js'
 import { createEventsRepository } from './events-repository.js'
 
 const location = { Location: { description: 'The URL of the new event.', type: 'string' } }
@@ -20,8 +22,9 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       tags: ['Events'],
       summary: 'List events',
       description: 'Events ordered by `startsAt`, then `id`, in pages of `limit`. Follow `nextCursor` until it is `null`.',
+      security: publicSecurity(),
       querystring: EventListQuerySchema,
-      response: { 200: jsonResponse(ref(EventPageSchema), 'A page of events.'), ...problems(400) }
+      response: { 200: jsonResponse(ref(EventPageSchema), 'A page of events.', eventPageExample), ...problems(400) }
     }
   }, async function listEvents (request) {
     const { limit, cursor } = request.query
@@ -39,8 +42,11 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       operationId: 'getEvent',
       tags: ['Events'],
       summary: 'Get an event',
+      description: 'One event by its id. Its ticket tiers are at `/api/events/{eventId}/ticket-tiers`.',
+      security: publicSecurity(),
       params: EventParamsSchema,
-      response: { 200: jsonResponse(ref(EventSchema), 'The event.'), ...problems(400, 404) }
+      querystring: NoQuerySchema,
+      response: { 200: jsonResponse(ref(EventSchema), 'The event.', eventExample), ...problems(400, 404) }
     }
   }, async function getEvent (request) {
     const event = await events.findById(request.params.eventId)
@@ -54,9 +60,11 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       operationId: 'createEvent',
       tags: ['Events'],
       summary: 'Create an event (admin)',
+      description: 'Creates an event without tiers; add them with `POST /api/events/{eventId}/ticket-tiers`. Times may carry any offset and are stored as the same instant in UTC; `endsAt` must not be before `startsAt`.',
       security: adminSecurity(),
+      querystring: NoQuerySchema,
       body: ref(EventCreateSchema),
-      response: { 201: jsonResponse(ref(EventSchema), 'The event was created.', location), ...problems(...bodyProblems, 401) }
+      response: { 201: jsonResponse(ref(EventSchema), 'The event was created.', eventExample, location), ...problems(...bodyProblems, 401) }
     }
   }, async function createEvent (request, reply) {
     const { startsAt, endsAt, ...rest } = request.body
@@ -77,8 +85,9 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       description: 'Changes only the fields sent. Changing `currency` re-denominates the tier prices; existing bookings keep their own currency and amounts.',
       security: adminSecurity(),
       params: EventParamsSchema,
+      querystring: NoQuerySchema,
       body: ref(EventUpdateSchema),
-      response: { 200: jsonResponse(ref(EventSchema), 'The changed event.'), ...problems(...bodyProblems, 401, 404) }
+      response: { 200: jsonResponse(ref(EventSchema), 'The changed event.', eventExample), ...problems(...bodyProblems, 401, 404) }
     }
   }, async function updateEvent (request) {
     const { startsAt, endsAt, ...rest } = request.body

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
-import { jsonResponse, problems, ref } from '../../schemas/common.js'
+import { NoQuerySchema, ref } from '../../schemas/common.js'
 import { HealthSchema } from '../../schemas/health.js'
+import { jsonResponse, problems, publicSecurity } from '../../schemas/responses.js'
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000
 
@@ -23,8 +24,13 @@ export const healthFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       operationId: 'getHealth',
       tags: ['Health'],
       summary: 'Check the service and its database',
-      description: `\`200\` when the database answers within ${DATABASE_CHECK_TIMEOUT_MS / 1000} s, else a \`503\` problem.`,
-      response: { 200: jsonResponse(ref(HealthSchema), 'The service and its database are up.'), ...problems() }
+      description: `\`200\` when the database answers within ${DATABASE_CHECK_TIMEOUT_MS / 1000} s, else a \`503\` problem. Needs no authentication; suitable for load balancer and container health checks.`,
+      security: publicSecurity(),
+      querystring: NoQuerySchema,
+      response: {
+        200: jsonResponse(ref(HealthSchema), 'The service and its database are up.', { status: 'ok', database: 'ok' }),
+        ...problems(400)
+      }
     }
   }, async function getHealth () {
     if (!await databaseAnswers(sql)) {

@@ -1,11 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { notFoundProblem, problemKinds } from '../../problems.js'
-import { adminSecurity, bodyProblems, jsonResponse, problems, ref } from '../../schemas/common.js'
+import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { EventParamsSchema } from '../../schemas/events.js'
 import {
-  TicketTierCreateSchema, TicketTierListSchema, TicketTierParamsSchema, TicketTierSchema, TicketTierUpdateSchema
+  TicketTierCreateSchema, TicketTierListSchema, TicketTierParamsSchema, TicketTierSchema, TicketTierUpdateSchema,
+  ticketTierExample
 } from '../../schemas/ticket-tiers.js'
+import {
+  adminSecurity, bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity
+} from '../../schemas/responses.js'
 import { createTicketTiersRepository } from './ticket-tiers-repository.js'
 
 
@@ -18,8 +22,13 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       tags: ['Ticket tiers'],
       summary: 'List the ticket tiers of an event',
       description: 'All tiers of the event in creation order, with what remains bookable right now.',
+      security: publicSecurity(),
       params: EventParamsSchema,
-      response: { 200: jsonResponse(ref(TicketTierListSchema), 'The event\'s tiers.'), ...problems(400, 404) }
+      querystring: NoQuerySchema,
+      response: {
+        200: jsonResponse(ref(TicketTierListSchema), 'The event\'s tiers.', { data: [ticketTierExample] }),
+        ...problems(400, 404)
+      }
     }
   }, async function listTicketTiers (request) {
     const data = await tiers.listByEvent(request.params.eventId)
@@ -36,9 +45,10 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       description: 'The tier is priced in the event\'s currency and starts with `remaining` equal to `capacity`.',
       security: adminSecurity(),
       params: EventParamsSchema,
+      querystring: NoQuerySchema,
       body: ref(TicketTierCreateSchema),
       response: {
-        201: jsonResponse(ref(TicketTierSchema), 'The tier was created.'),
+        201: jsonResponse(ref(TicketTierSchema), 'The tier was created.', { ...ticketTierExample, remaining: ticketTierExample.capacity }),
         ...problems(...bodyProblems, 401, 404)
       }
     }
@@ -58,8 +68,16 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
         `already sold it is a \`409\` (\`${problemKinds.capacityBelowSold.type}\`). A new price applies to new bookings only.`,
       security: adminSecurity(),
       params: TicketTierParamsSchema,
+      querystring: NoQuerySchema,
       body: ref(TicketTierUpdateSchema),
-      response: { 200: jsonResponse(ref(TicketTierSchema), 'The changed tier.'), ...problems(...bodyProblems, 401, 404, 409) }
+      response: {
+        200: jsonResponse(ref(TicketTierSchema), 'The changed tier.', ticketTierExample),
+        ...problems(...bodyProblems, 401, 404),
+        409: problemResponse(ref(ProblemSchema), 'The new capacity is below the tickets already sold; nothing was changed.', [{
+          summary: 'Capacity below sold',
+          value: problemExample(problemKinds.capacityBelowSold, '4 tickets of this tier are already sold, so its capacity cannot go below 4.', `/api/ticket-tiers/${ticketTierExample.id}`)
+        }])
+      }
     }
   }, async function updateTicketTier (request) {
     const tier = await tiers.update(request.params.ticketTierId, request.body)

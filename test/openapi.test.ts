@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { generateOpenApi } from '../src/openapi-document.js'
 import { projectRoot } from '../src/paths.js'
+import { ARTIFACTS, generatePostmanCollection, generateTypes } from '../scripts/openapi-artifacts.js'
 import { createTestApp, type TestApp } from './support/app.js'
 
 interface Operation {
@@ -28,10 +29,16 @@ function operations () {
   )
 }
 
-describe('the committed OpenAPI document', () => {
-  it.each(['openapi.json', 'openapi.yaml'])('openapi/%s equals what the code generates (run `npm run openapi`)', async (file) => {
+describe('the committed OpenAPI artifacts', () => {
+  it.each(Object.entries(ARTIFACTS))('openapi/%s… equals what the code generates (run `npm run openapi`)', async (kind, file) => {
     const committed = await readFile(path.join(projectRoot, 'openapi', file), 'utf8')
-    expect(committed).toBe(file.endsWith('.json') ? generated.json : generated.yaml)
+    const expected = {
+      json: async () => generated.json,
+      yaml: async () => generated.yaml,
+      types: async () => await generateTypes(document),
+      postman: async () => await generatePostmanCollection(document)
+    }[kind as keyof typeof ARTIFACTS]
+    expect(committed).toBe(await expected())
   })
 })
 

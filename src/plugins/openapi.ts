@@ -1,4 +1,4 @@
-import swagger from '@fastify/swagger'
+import swagger, { type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
@@ -27,6 +27,7 @@ Events sell tickets in tiers (VIP, general admission, ...), each with a price an
  */
 const requestIdParameter = {
   type: 'string',
+  examples: ['checkout-7f3a-attempt-1'],
   description: 'Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.'
 }
 
@@ -49,6 +50,34 @@ function addRequestIdHeader ({ schema, url }: { schema: FastifySchema, url: stri
   }
 }
 
+interface MediaObject { schema?: { $ref?: string }, example?: unknown }
+interface GeneratedDocument {
+  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, MediaObject> } }>>
+  components?: { schemas?: Record<string, { examples?: unknown[] }> }
+}
+
+/**
+ * Shows each request body's example on the operation itself (Swagger UI, Postman and SDK docs
+ * read it there): the first `examples` entry of the component the body references.
+ */
+const addRequestBodyExamples: SwaggerTransformObject = (documentObject) => {
+  if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
+  const { openapiObject } = documentObject
+  // The OpenAPI types make every member optional and union-typed; read just what is needed.
+  const document = openapiObject as unknown as GeneratedDocument
+  const schemas = document.components?.schemas ?? {}
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const media of Object.values(operation.requestBody?.content ?? {})) {
+        const name = media.schema?.$ref?.split('/').at(-1)
+        const example = name === undefined ? undefined : schemas[name]?.examples?.[0]
+        if (example !== undefined && media.example === undefined) media.example = example
+      }
+    }
+  }
+  return openapiObject
+}
+
 export interface OpenapiOptions {
   /** Where the API is reachable from outside, e.g. https://tickets.example.com; listed first in `servers`. */
   publicUrl?: string | undefined
@@ -65,6 +94,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
   }
   await app.register(swagger, {
     transform: addRequestIdHeader,
+    transformObject: addRequestBodyExamples,
     openapi: {
       openapi: '3.1.0',
       info: {

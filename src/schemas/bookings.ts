@@ -89,7 +89,8 @@ export type BookingCreate = Static<typeof BookingCreateSchema>
 export const BookingCreateHeadersSchema = Type.Object({
   'idempotency-key': Type.Optional(Type.String({
     ...IdempotencyKeySchema,
-    description: 'The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking.'
+    description: 'The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking.',
+    examples: ['order-1042']
   }))
 })
 

@@ -66,7 +66,7 @@ export const EventUpdateSchema = Type.Partial(Type.Object(eventWritableFields), 
   additionalProperties: false,
   minProperties: 1,
   description: 'Any non-empty subset of the create fields; `description` and `endsAt` may be set to `null` to clear them.',
-  examples: [{ venue: 'Harbour Hall', endsAt: null }]
+  examples: [{ venue: 'Harbour Hall', description: 'Doors open at 18:30.' }]
 })
 export type EventUpdate = Static<typeof EventUpdateSchema>
 

@@ -2,12 +2,14 @@ import type { TSchema } from '@sinclair/typebox'
 import { problemKinds, type ProblemKind } from '../problems.js'
 import { ProblemSchema, ValidationProblemSchema, ref } from './common.js'
 
-type Headers = Record<string, { description: string, type: string }>
+/** Response headers; each has an example so documents and collections are the same on every generation. */
+type Headers = Record<string, { description: string, type: string, example: string | number }>
 
 const requestIdHeader: Headers = {
   'x-request-id': {
     description: 'The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID.',
-    type: 'string'
+    type: 'string',
+    example: '3f2b8c1e-5d4a-4b6c-9e7f-0a1b2c3d4e5f'
   }
 }
 
@@ -44,7 +46,7 @@ export function problemResponse<T extends TSchema> (schema: T, description: stri
   }
 }
 
-const retryAfter: Headers = { 'Retry-After': { description: 'Seconds to wait before retrying.', type: 'integer' } }
+const retryAfter: Headers = { 'Retry-After': { description: 'Seconds to wait before retrying.', type: 'integer', example: 2 } }
 
 const problemResponses = {
   400: problemResponse(ref(ValidationProblemSchema), 'The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON.', [{
@@ -56,7 +58,7 @@ const problemResponses = {
   401: problemResponse(ref(ProblemSchema), 'The bearer key is missing or not accepted.', [{
     summary: 'No or wrong key',
     value: problemExample(problemKinds.unauthorized, 'The bearer key is not valid for this operation.', '/api/events')
-  }], { 'WWW-Authenticate': { description: '`Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted.', type: 'string' } }),
+  }], { 'WWW-Authenticate': { description: '`Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted.', type: 'string', example: 'Bearer realm="admin", error="invalid_token"' } }),
   404: problemResponse(ref(ProblemSchema), 'The resource does not exist.', [{
     summary: 'Unknown id',
     value: problemExample(problemKinds.notFound, 'Event 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 does not exist.', '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70')

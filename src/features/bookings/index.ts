@@ -17,7 +17,7 @@ const cancelledExample = { ...bookingExample, status: 'cancelled', cancelledAt: 
 const instance = '/api/bookings'
 
 const replayedHeader = {
-  'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string' }
+  'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string', example: 'true' }
 }
 
 export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
@@ -45,7 +45,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       response: {
         200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, replayedHeader),
         201: jsonResponse(ref(BookingSchema), 'The booking was made.', bookingExample, {
-          Location: { description: 'The URL of the new booking.', type: 'string' }
+          Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` }
         }),
         ...problems(...bodyProblems, 404),
         409: problemResponse(
@@ -60,7 +60,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
             summary: 'Same key in flight',
             value: problemExample(problemKinds.idempotencyKeyInFlight, 'Another request with this idempotency key is being processed; retry shortly to get its result.', instance)
           }],
-          { 'Retry-After': { description: 'With idempotency-key-in-flight: seconds to wait before retrying.', type: 'integer' } }
+          { 'Retry-After': { description: 'With idempotency-key-in-flight: seconds to wait before retrying.', type: 'integer', example: 1 } }
         ),
         422: problemResponse(
           Type.Union([ref(TierNotInEventProblemSchema), ref(ProblemSchema)]),

@@ -11,7 +11,7 @@ import {
 import { adminSecurity, bodyProblems, jsonResponse, problems, publicSecurity } from '../../schemas/responses.js'
 import { createEventsRepository } from './events-repository.js'
 
-const location = { Location: { description: 'The URL of the new event.', type: 'string' } }
+const location = { Location: { description: 'The URL of the new event.', type: 'string', example: `/api/events/${eventExample.id}` } }
 
 export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const events = createEventsRepository(sql)

@@ -1,0 +1,1952 @@
+// Generated from openapi/openapi.json by `npm run openapi` (openapi-typescript). Do not edit.
+
+export interface paths {
+    "/api/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check the service and its database
+         * @description `200` when the database answers within 2 s, else a `503` problem. Needs no authentication; suitable for load balancer and container health checks.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List events
+         * @description Events ordered by `startsAt`, then `id`, in pages of `limit`. Follow `nextCursor` until it is `null`.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        /**
+         * Create an event (admin)
+         * @description Creates an event without tiers; add them with `POST /api/events/{eventId}/ticket-tiers`. Times may carry any offset and are stored as the same instant in UTC; `endsAt` must not be before `startsAt`.
+         */
+        post: operations["createEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{eventId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an event
+         * @description One event by its id. Its ticket tiers are at `/api/events/{eventId}/ticket-tiers`.
+         */
+        get: operations["getEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an event (admin)
+         * @description Changes only the fields sent. Changing `currency` re-denominates the tier prices; existing bookings keep their own currency and amounts.
+         */
+        patch: operations["updateEvent"];
+        trace?: never;
+    };
+    "/api/events/{eventId}/ticket-tiers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the ticket tiers of an event
+         * @description All tiers of the event in creation order, with what remains bookable right now.
+         */
+        get: operations["listTicketTiers"];
+        put?: never;
+        /**
+         * Add a ticket tier to an event (admin)
+         * @description The tier is priced in the event's currency and starts with `remaining` equal to `capacity`.
+         */
+        post: operations["createTicketTier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ticket-tiers/{ticketTierId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a ticket tier (admin)
+         * @description Changes only the fields sent. A new `capacity` moves `remaining` by the same amount; below the tickets already sold it is a `409` (`urn:ticket-booking:problem:capacity-below-sold`). A new price applies to new bookings only.
+         */
+        patch: operations["updateTicketTier"];
+        trace?: never;
+    };
+    "/api/bookings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Book tickets
+         * @description Books every item or none. Tickets leave `remaining` at once; prices are fixed on the booking.
+         *
+         *     **Idempotency**: send a key as the `Idempotency-Key` header or as `clientReference` (both: they must be equal).
+         *     Retrying with the same key and the same request (the same JSON value: key order, whitespace and item order do not matter)
+         *     returns the original booking as it is now with `200` and `Idempotent-Replayed: true`, whatever has happened to inventory since.
+         *     The same key with a different request is a `422` (`urn:ticket-booking:problem:idempotency-key-reuse`);
+         *     while the first request with a key is still running, others get `409` (`urn:ticket-booking:problem:idempotency-key-in-flight`): retry them.
+         *     A request that failed does not use up its key.
+         */
+        post: operations["createBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bookings/{bookingId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a booking
+         * @description The booking as it is now, with the prices it was made at.
+         */
+        get: operations["getBooking"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bookings/{bookingId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a booking
+         * @description Marks the booking `cancelled` and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing.
+         */
+        post: operations["cancelBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        FieldError: {
+            /**
+             * @description JSON Pointer to the offending value within the part of the request named in `detail` (body, querystring, path parameters or headers); empty for the whole part.
+             * @example /items/0/quantity
+             */
+            path: string;
+            /** @example must be <= 10 */
+            message: string;
+        };
+        /** @description An RFC 9457 problem details object. */
+        Problem: {
+            /**
+             * Format: uri
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @example urn:ticket-booking:problem:not-found
+             */
+            type: string;
+            /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
+            title: string;
+            /** @description The HTTP status code. */
+            status: number;
+            /** @description Explanation specific to this occurrence. */
+            detail?: string;
+            /** @description The request path this problem occurred on. */
+            instance?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Problem details for a request that is not valid (`urn:ticket-booking:problem:validation-error`). */
+        ValidationProblem: {
+            /**
+             * Format: uri
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @example urn:ticket-booking:problem:not-found
+             */
+            type: string;
+            /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
+            title: string;
+            /** @description The HTTP status code. */
+            status: number;
+            /** @description Explanation specific to this occurrence. */
+            detail?: string;
+            /** @description The request path this problem occurred on. */
+            instance?: string;
+            /** @description What is wrong, one entry per offending value. */
+            errors: components["schemas"]["FieldError"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * @description A concert or other event that sells tickets in tiers. Every tier is priced in the event's currency.
+         * @example {
+         *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *       "name": "The Demo Tour: Live",
+         *       "description": "Doors open at 19:00.",
+         *       "venue": "Riverside Arena",
+         *       "startsAt": "2027-07-17T19:30:00.000Z",
+         *       "endsAt": "2027-07-17T23:00:00.000Z",
+         *       "currency": "EUR",
+         *       "createdAt": "2026-11-25T18:00:00.000Z"
+         *     }
+         */
+        Event: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /** @description 1 to 200 characters, not only whitespace. */
+            name: string;
+            description: string | null;
+            /** @description 1 to 200 characters, not only whitespace. */
+            venue: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            startsAt: string;
+            endsAt: string | null;
+            /**
+             * @description ISO 4217 currency code: three capital letters.
+             * @example EUR
+             */
+            currency: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+        };
+        /** @description One page of events, ordered by `startsAt`, then `id`. */
+        EventPage: {
+            data: components["schemas"]["Event"][];
+            nextCursor: string | null;
+        };
+        /**
+         * @example {
+         *       "name": "Midnight Echoes: World Tour",
+         *       "description": "Doors open at 19:00.",
+         *       "venue": "Riverside Arena",
+         *       "startsAt": "2026-12-31T20:00:00+01:00",
+         *       "endsAt": "2026-12-31T23:30:00+01:00",
+         *       "currency": "EUR"
+         *     }
+         */
+        EventCreate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name: string;
+            description?: string | null;
+            /** @description 1 to 200 characters, not only whitespace. */
+            venue: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            startsAt: string;
+            endsAt?: string | null;
+            /**
+             * @description ISO 4217 currency code: three capital letters.
+             * @example EUR
+             */
+            currency: string;
+        };
+        /**
+         * @description Any non-empty subset of the create fields; `description` and `endsAt` may be set to `null` to clear them.
+         * @example {
+         *       "venue": "Harbour Hall",
+         *       "description": "Doors open at 18:30."
+         *     }
+         */
+        EventUpdate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name?: string;
+            description?: string | null;
+            /** @description 1 to 200 characters, not only whitespace. */
+            venue?: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            startsAt?: string;
+            endsAt?: string | null;
+            /**
+             * @description ISO 4217 currency code: three capital letters.
+             * @example EUR
+             */
+            currency?: string;
+        };
+        /**
+         * @description A class of tickets for one event (VIP, general admission, ...) with its price and inventory.
+         * @example {
+         *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *       "name": "VIP",
+         *       "price": 25000,
+         *       "currency": "EUR",
+         *       "capacity": 50,
+         *       "remaining": 46,
+         *       "maxPerBooking": 4
+         *     }
+         */
+        TicketTier: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            eventId: string;
+            /** @description 1 to 200 characters, not only whitespace. */
+            name: string;
+            /**
+             * @description Price of one ticket in minor units of the currency (cents).
+             * @example 8900
+             */
+            price: number;
+            /**
+             * @description ISO 4217 currency code: three capital letters.
+             * @example EUR
+             */
+            currency: string;
+            /**
+             * @description Number of tickets the tier has in all.
+             * @example 500
+             */
+            capacity: number;
+            /** @description Tickets that can still be booked right now; never below 0. */
+            remaining: number;
+            /**
+             * @description Most tickets of this tier one booking may take.
+             * @example 10
+             */
+            maxPerBooking: number;
+        };
+        TicketTierList: {
+            /** @description The event's tiers in creation order. */
+            data: components["schemas"]["TicketTier"][];
+        };
+        /**
+         * @example {
+         *       "name": "VIP",
+         *       "price": 25000,
+         *       "capacity": 50,
+         *       "maxPerBooking": 4
+         *     }
+         */
+        TicketTierCreate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name: string;
+            /**
+             * @description Price of one ticket in minor units of the currency (cents).
+             * @example 8900
+             */
+            price: number;
+            /**
+             * @description Number of tickets the tier has in all.
+             * @example 500
+             */
+            capacity: number;
+            /**
+             * @description Most tickets of this tier one booking may take.
+             * @default 10
+             * @example 10
+             */
+            maxPerBooking: number;
+        };
+        /**
+         * @description Any non-empty subset of the create fields. A price change applies to new bookings only.
+         * @example {
+         *       "capacity": 600
+         *     }
+         */
+        TicketTierUpdate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name?: string;
+            /**
+             * @description Price of one ticket in minor units of the currency (cents).
+             * @example 8900
+             */
+            price?: number;
+            /**
+             * @description New total capacity; `remaining` moves by the same amount. Must not be below the tickets already sold.
+             * @example 500
+             */
+            capacity?: number;
+            /**
+             * @description Most tickets of this tier one booking may take.
+             * @example 10
+             */
+            maxPerBooking?: number;
+        };
+        BookingItem: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            ticketTierId: string;
+            /** @description The tier's name when the booking was made. */
+            tierName: string;
+            quantity: number;
+            /** @description Price of one ticket when the booking was made, in minor units. */
+            unitPrice: number;
+            /** @description `quantity` × `unitPrice`, in minor units. */
+            lineTotal: number;
+        };
+        /** @description `confirmed` when booked; `cancelled` once cancelled (its tickets are bookable again). */
+        BookingStatus: "confirmed" | "cancelled";
+        /**
+         * @description Tickets of one event, taken all together. Prices are fixed when the booking is made.
+         * @example {
+         *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *       "clientReference": "order-1042",
+         *       "status": "confirmed",
+         *       "items": [
+         *         {
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *           "tierName": "VIP",
+         *           "quantity": 2,
+         *           "unitPrice": 25000,
+         *           "lineTotal": 50000
+         *         },
+         *         {
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+         *           "tierName": "Balcony",
+         *           "quantity": 1,
+         *           "unitPrice": 5900,
+         *           "lineTotal": 5900
+         *         }
+         *       ],
+         *       "total": 55900,
+         *       "currency": "EUR",
+         *       "createdAt": "2026-11-25T18:04:05.123Z",
+         *       "cancelledAt": null
+         *     }
+         */
+        Booking: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            eventId: string;
+            clientReference: string | null;
+            status: components["schemas"]["BookingStatus"];
+            items: components["schemas"]["BookingItem"][];
+            /** @description Sum of the line totals, in minor units. */
+            total: number;
+            /**
+             * @description ISO 4217 currency code: three capital letters.
+             * @example EUR
+             */
+            currency: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            cancelledAt: string | null;
+        };
+        /**
+         * @description All items are booked together or not at all.
+         * @example {
+         *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *       "clientReference": "order-1042",
+         *       "items": [
+         *         {
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *           "quantity": 2
+         *         },
+         *         {
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+         *           "quantity": 1
+         *         }
+         *       ]
+         *     }
+         */
+        BookingCreate: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            eventId: string;
+            /** @description Your unique reference for this booking, 1 to 200 characters; it doubles as the idempotency key. */
+            clientReference?: string;
+            /** @description 1 to 20 items, each for a different tier of the event. */
+            items: {
+                /**
+                 * Format: uuid
+                 * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+                 */
+                ticketTierId: string;
+                /** @description At least 1 and at most the tier's `maxPerBooking`. */
+                quantity: number;
+            }[];
+        };
+        /**
+         * @example {
+         *       "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *       "requested": 3,
+         *       "remaining": 1
+         *     }
+         */
+        Shortage: {
+            /**
+             * Format: uuid
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            ticketTierId: string;
+            requested: number;
+            remaining: number;
+        };
+        /** @description `urn:ticket-booking:problem:insufficient-inventory`: nothing was booked. */
+        InsufficientInventoryProblem: {
+            /**
+             * Format: uri
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @example urn:ticket-booking:problem:not-found
+             */
+            type: string;
+            /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
+            title: string;
+            /** @description The HTTP status code. */
+            status: number;
+            /** @description Explanation specific to this occurrence. */
+            detail?: string;
+            /** @description The request path this problem occurred on. */
+            instance?: string;
+            /** @description Every tier of the request that has fewer tickets remaining than requested. */
+            shortages: components["schemas"]["Shortage"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description `urn:ticket-booking:problem:tier-not-in-event`: nothing was booked. */
+        TierNotInEventProblem: {
+            /**
+             * Format: uri
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @example urn:ticket-booking:problem:not-found
+             */
+            type: string;
+            /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
+            title: string;
+            /** @description The HTTP status code. */
+            status: number;
+            /** @description Explanation specific to this occurrence. */
+            detail?: string;
+            /** @description The request path this problem occurred on. */
+            instance?: string;
+            /** @description The requested tiers that do not exist or belong to another event. */
+            ticketTierIds: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok";
+            /** @enum {string} */
+            database: "ok";
+        };
+    };
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The service and its database are up. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "database": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100. */
+                limit: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *           "name": "The Demo Tour: Live",
+                     *           "description": "Doors open at 19:00.",
+                     *           "venue": "Riverside Arena",
+                     *           "startsAt": "2027-07-17T19:30:00.000Z",
+                     *           "endsAt": "2027-07-17T23:00:00.000Z",
+                     *           "currency": "EUR",
+                     *           "createdAt": "2026-11-25T18:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": "WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Midnight Echoes: World Tour",
+                 *       "description": "Doors open at 19:00.",
+                 *       "venue": "Riverside Arena",
+                 *       "startsAt": "2026-12-31T20:00:00+01:00",
+                 *       "endsAt": "2026-12-31T23:30:00+01:00",
+                 *       "currency": "EUR"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EventCreate"];
+            };
+        };
+        responses: {
+            /** @description The event was created. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description The URL of the new event. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "name": "The Demo Tour: Live",
+                     *       "description": "Doors open at 19:00.",
+                     *       "venue": "Riverside Arena",
+                     *       "startsAt": "2027-07-17T19:30:00.000Z",
+                     *       "endsAt": "2027-07-17T23:00:00.000Z",
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "name": "The Demo Tour: Live",
+                     *       "description": "Doors open at 19:00.",
+                     *       "venue": "Riverside Arena",
+                     *       "startsAt": "2027-07-17T19:30:00.000Z",
+                     *       "endsAt": "2027-07-17T23:00:00.000Z",
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "venue": "Harbour Hall",
+                 *       "description": "Doors open at 18:30."
+                 *     }
+                 */
+                "application/json": components["schemas"]["EventUpdate"];
+            };
+        };
+        responses: {
+            /** @description The changed event. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "name": "The Demo Tour: Live",
+                     *       "description": "Doors open at 19:00.",
+                     *       "venue": "Riverside Arena",
+                     *       "startsAt": "2027-07-17T19:30:00.000Z",
+                     *       "endsAt": "2027-07-17T23:00:00.000Z",
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTicketTiers: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event's tiers. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *           "name": "VIP",
+                     *           "price": 25000,
+                     *           "currency": "EUR",
+                     *           "capacity": 50,
+                     *           "remaining": 46,
+                     *           "maxPerBooking": 4
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TicketTierList"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createTicketTier: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "VIP",
+                 *       "price": 25000,
+                 *       "capacity": 50,
+                 *       "maxPerBooking": 4
+                 *     }
+                 */
+                "application/json": components["schemas"]["TicketTierCreate"];
+            };
+        };
+        responses: {
+            /** @description The tier was created. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "name": "VIP",
+                     *       "price": 25000,
+                     *       "currency": "EUR",
+                     *       "capacity": 50,
+                     *       "remaining": 50,
+                     *       "maxPerBooking": 4
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TicketTier"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateTicketTier: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71 */
+                ticketTierId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "capacity": 600
+                 *     }
+                 */
+                "application/json": components["schemas"]["TicketTierUpdate"];
+            };
+        };
+        responses: {
+            /** @description The changed tier. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "name": "VIP",
+                     *       "price": 25000,
+                     *       "currency": "EUR",
+                     *       "capacity": 50,
+                     *       "remaining": 46,
+                     *       "maxPerBooking": 4
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TicketTier"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The new capacity is below the tickets already sold; nothing was changed. Problem type: `urn:ticket-booking:problem:capacity-below-sold`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createBooking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking.
+                 * @example order-1042
+                 */
+                "idempotency-key"?: string;
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                 *       "clientReference": "order-1042",
+                 *       "items": [
+                 *         {
+                 *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                 *           "quantity": 2
+                 *         },
+                 *         {
+                 *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                 *           "quantity": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["BookingCreate"];
+            };
+        };
+        responses: {
+            /** @description A replay: the booking an earlier request with the same idempotency key created, as it is now. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `true`: this is the booking an earlier request with the same key created. */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "clientReference": "order-1042",
+                     *       "status": "confirmed",
+                     *       "items": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tierName": "VIP",
+                     *           "quantity": 2,
+                     *           "unitPrice": 25000,
+                     *           "lineTotal": 50000
+                     *         },
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *           "tierName": "Balcony",
+                     *           "quantity": 1,
+                     *           "unitPrice": 5900,
+                     *           "lineTotal": 5900
+                     *         }
+                     *       ],
+                     *       "total": 55900,
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "cancelledAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description The booking was made. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description The URL of the new booking. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "clientReference": "order-1042",
+                     *       "status": "confirmed",
+                     *       "items": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tierName": "VIP",
+                     *           "quantity": 2,
+                     *           "unitPrice": 25000,
+                     *           "lineTotal": 50000
+                     *         },
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *           "tierName": "Balcony",
+                     *           "quantity": 1,
+                     *           "unitPrice": 5900,
+                     *           "lineTotal": 5900
+                     *         }
+                     *       ],
+                     *       "total": 55900,
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "cancelledAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not enough tickets remain (with `shortages` for every short tier), or a request with the same idempotency key is still in flight (retry after `Retry-After`). Nothing was booked. Problem type: `urn:ticket-booking:problem:insufficient-inventory`, `urn:ticket-booking:problem:idempotency-key-in-flight`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description With idempotency-key-in-flight: seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InsufficientInventoryProblem"] | components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked. Problem type: `urn:ticket-booking:problem:tier-not-in-event`, `urn:ticket-booking:problem:idempotency-key-reuse`. */
+            422: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["TierNotInEventProblem"] | components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBooking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b */
+                bookingId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The booking. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "clientReference": "order-1042",
+                     *       "status": "confirmed",
+                     *       "items": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tierName": "VIP",
+                     *           "quantity": 2,
+                     *           "unitPrice": 25000,
+                     *           "lineTotal": 50000
+                     *         },
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *           "tierName": "Balcony",
+                     *           "quantity": 1,
+                     *           "unitPrice": 5900,
+                     *           "lineTotal": 5900
+                     *         }
+                     *       ],
+                     *       "total": 55900,
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "cancelledAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelBooking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b */
+                bookingId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancelled booking. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "clientReference": "order-1042",
+                     *       "status": "cancelled",
+                     *       "items": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tierName": "VIP",
+                     *           "quantity": 2,
+                     *           "unitPrice": 25000,
+                     *           "lineTotal": 50000
+                     *         },
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *           "tierName": "Balcony",
+                     *           "quantity": 1,
+                     *           "unitPrice": 5900,
+                     *           "lineTotal": 5900
+                     *         }
+                     *       ],
+                     *       "total": 55900,
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "cancelledAt": "2026-11-25T19:12:44.318Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}

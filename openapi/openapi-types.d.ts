@@ -184,13 +184,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One offending value of a request. */
         FieldError: {
             /**
              * @description JSON Pointer to the offending value within the part of the request named in `detail` (body, querystring, path parameters or headers); empty for the whole part.
              * @example /items/0/quantity
              */
             path: string;
-            /** @example must be <= 10 */
+            /**
+             * @description What is wrong with it, in English.
+             * @example must be <= 10
+             */
             message: string;
         };
         /** @description An RFC 9457 problem details object. */
@@ -249,39 +253,45 @@ export interface components {
         Event: {
             /**
              * Format: uuid
+             * @description The event's id.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             id: string;
-            /** @description 1 to 200 characters, not only whitespace. */
+            /** @description The event's name, 1 to 200 characters. */
             name: string;
+            /** @description Free text about the event, or `null`. */
             description: string | null;
-            /** @description 1 to 200 characters, not only whitespace. */
+            /** @description Where it takes place, 1 to 200 characters. */
             venue: string;
             /**
              * Format: date-time
-             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @description When it starts, in UTC.
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt: string;
+            /** @description When it ends, in UTC, or `null` when not given. */
             endsAt: string | null;
             /**
-             * @description ISO 4217 currency code: three capital letters.
+             * @description ISO 4217 currency of every tier's price.
              * @example EUR
              */
             currency: string;
             /**
              * Format: date-time
-             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @description When the event was created, in UTC.
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
         };
         /** @description One page of events, ordered by `startsAt`, then `id`. */
         EventPage: {
+            /** @description Up to `limit` events. */
             data: components["schemas"]["Event"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
             nextCursor: string | null;
         };
         /**
+         * @description A new event. Times may carry any offset; they are stored as the same instant in UTC.
          * @example {
          *       "name": "Midnight Echoes: World Tour",
          *       "description": "Doors open at 19:00.",
@@ -294,6 +304,7 @@ export interface components {
         EventCreate: {
             /** @description 1 to 200 characters, not only whitespace. */
             name: string;
+            /** @description Free text about the event, up to 2000 characters; `null` clears it. */
             description?: string | null;
             /** @description 1 to 200 characters, not only whitespace. */
             venue: string;
@@ -303,6 +314,7 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt: string;
+            /** @description When it ends; not before `startsAt`. `null` clears it. */
             endsAt?: string | null;
             /**
              * @description ISO 4217 currency code: three capital letters.
@@ -320,6 +332,7 @@ export interface components {
         EventUpdate: {
             /** @description 1 to 200 characters, not only whitespace. */
             name?: string;
+            /** @description Free text about the event, up to 2000 characters; `null` clears it. */
             description?: string | null;
             /** @description 1 to 200 characters, not only whitespace. */
             venue?: string;
@@ -329,6 +342,7 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt?: string;
+            /** @description When it ends; not before `startsAt`. `null` clears it. */
             endsAt?: string | null;
             /**
              * @description ISO 4217 currency code: three capital letters.
@@ -352,11 +366,13 @@ export interface components {
         TicketTier: {
             /**
              * Format: uuid
+             * @description The tier's id.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             id: string;
             /**
              * Format: uuid
+             * @description The event the tier belongs to.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             eventId: string;
@@ -368,7 +384,7 @@ export interface components {
              */
             price: number;
             /**
-             * @description ISO 4217 currency code: three capital letters.
+             * @description The event's currency, in which `price` is given.
              * @example EUR
              */
             currency: string;
@@ -385,11 +401,13 @@ export interface components {
              */
             maxPerBooking: number;
         };
+        /** @description All tiers of one event. */
         TicketTierList: {
             /** @description The event's tiers in creation order. */
             data: components["schemas"]["TicketTier"][];
         };
         /**
+         * @description A new tier; `remaining` starts at `capacity` and the price is in the event's currency.
          * @example {
          *       "name": "VIP",
          *       "price": 25000,
@@ -442,14 +460,17 @@ export interface components {
              */
             maxPerBooking?: number;
         };
+        /** @description The tickets of one tier in a booking, at the price they were booked at. */
         BookingItem: {
             /**
              * Format: uuid
+             * @description The tier booked.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             ticketTierId: string;
             /** @description The tier's name when the booking was made. */
             tierName: string;
+            /** @description Tickets of this tier in the booking. */
             quantity: number;
             /** @description Price of one ticket when the booking was made, in minor units. */
             unitPrice: number;
@@ -490,16 +511,20 @@ export interface components {
         Booking: {
             /**
              * Format: uuid
+             * @description The booking's id.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             id: string;
             /**
              * Format: uuid
+             * @description The event booked.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             eventId: string;
+            /** @description The idempotency key the booking was made with (header or body), or `null`. */
             clientReference: string | null;
             status: components["schemas"]["BookingStatus"];
+            /** @description One entry per tier, in the order they were requested. */
             items: components["schemas"]["BookingItem"][];
             /** @description Sum of the line totals, in minor units. */
             total: number;
@@ -510,10 +535,11 @@ export interface components {
             currency: string;
             /**
              * Format: date-time
-             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @description When the booking was made, in UTC.
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
+            /** @description When it was cancelled, in UTC, or `null`. */
             cancelledAt: string | null;
         };
         /**
@@ -536,6 +562,7 @@ export interface components {
         BookingCreate: {
             /**
              * Format: uuid
+             * @description The event to book.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             eventId: string;
@@ -545,6 +572,7 @@ export interface components {
             items: {
                 /**
                  * Format: uuid
+                 * @description A tier of the event.
                  * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
                  */
                 ticketTierId: string;
@@ -553,6 +581,7 @@ export interface components {
             }[];
         };
         /**
+         * @description A tier with fewer tickets remaining than requested.
          * @example {
          *       "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
          *       "requested": 3,
@@ -562,10 +591,13 @@ export interface components {
         Shortage: {
             /**
              * Format: uuid
+             * @description The short tier.
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             ticketTierId: string;
+            /** @description Tickets the request asked for. */
             requested: number;
+            /** @description Tickets that remained when the request was decided. */
             remaining: number;
         };
         /** @description `urn:ticket-booking:problem:insufficient-inventory`: nothing was booked. */
@@ -610,10 +642,17 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** @description Service status; any failure is a `503` problem instead. */
         Health: {
-            /** @enum {string} */
+            /**
+             * @description The service answers.
+             * @enum {string}
+             */
             status: "ok";
-            /** @enum {string} */
+            /**
+             * @description The database answered.
+             * @enum {string}
+             */
             database: "ok";
         };
     };

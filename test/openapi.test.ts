@@ -105,6 +105,27 @@ describe('the generated document', () => {
     expect(JSON.stringify(operation.responses['422'])).toContain('TierNotInEventProblem')
   })
 
+  it('describes every named schema and every property', () => {
+    const missing: string[] = []
+    for (const [name, schema] of Object.entries(document.components.schemas) as [string, { description?: string, properties?: Record<string, { description?: string, $ref?: string }> }][]) {
+      if (schema.description === undefined) missing.push(name)
+      for (const [property, value] of Object.entries(schema.properties ?? {})) {
+        if (value.description === undefined && value.$ref === undefined) missing.push(`${name}.${property}`)
+      }
+    }
+    expect(missing).toEqual([])
+  })
+
+  it('gives every operation a description and every response an example', () => {
+    for (const { name, operation } of operations()) {
+      expect((operation as { description?: string }).description, name).toBeTruthy()
+      for (const [status, response] of Object.entries(operation.responses) as [string, { content: Record<string, { example?: unknown, examples?: unknown }> }][]) {
+        const media = Object.values(response.content)[0]
+        expect(media?.example ?? media?.examples, `${name} ${status}`).toBeDefined()
+      }
+    }
+  })
+
   it('references shared models as named components', () => {
     expect(Object.keys(document.components.schemas)).toEqual(
       expect.arrayContaining([

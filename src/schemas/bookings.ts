@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
-import { CurrencySchema, DateTimeSchema, Nullable, ProblemSchema, UuidSchema, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, Nullable, ProblemSchema, UuidSchema, described, ref } from './common.js'
 
 export const MAX_ITEMS_PER_BOOKING = 20
 export const MAX_QUANTITY = 100
@@ -15,12 +15,12 @@ const IdempotencyKeySchema = Type.String({
 })
 
 export const BookingItemSchema = Type.Object({
-  ticketTierId: UuidSchema,
+  ticketTierId: described(UuidSchema, 'The tier booked.'),
   tierName: Type.String({ description: 'The tier\'s name when the booking was made.' }),
-  quantity: Type.Integer({ minimum: 1 }),
+  quantity: Type.Integer({ minimum: 1, description: 'Tickets of this tier in the booking.' }),
   unitPrice: Type.Integer({ ...MoneySchema, description: 'Price of one ticket when the booking was made, in minor units.' }),
   lineTotal: Type.Integer({ ...MoneySchema, description: '`quantity` × `unitPrice`, in minor units.' })
-}, { $id: 'BookingItem', additionalProperties: false })
+}, { $id: 'BookingItem', additionalProperties: false, description: 'The tickets of one tier in a booking, at the price they were booked at.' })
 
 export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')], {
   $id: 'BookingStatus',
@@ -43,15 +43,15 @@ export const bookingExample = {
 }
 
 export const BookingSchema = Type.Object({
-  id: UuidSchema,
-  eventId: UuidSchema,
-  clientReference: Nullable(Type.String({ description: 'The idempotency key the booking was made with, if any.' })),
+  id: described(UuidSchema, 'The booking\'s id.'),
+  eventId: described(UuidSchema, 'The event booked.'),
+  clientReference: Nullable(Type.String(), 'The idempotency key the booking was made with (header or body), or `null`.'),
   status: ref(BookingStatusSchema),
-  items: Type.Array(ref(BookingItemSchema), { minItems: 1, maxItems: MAX_ITEMS_PER_BOOKING }),
+  items: Type.Array(ref(BookingItemSchema), { minItems: 1, maxItems: MAX_ITEMS_PER_BOOKING, description: 'One entry per tier, in the order they were requested.' }),
   total: Type.Integer({ ...MoneySchema, description: 'Sum of the line totals, in minor units.' }),
   currency: CurrencySchema,
-  createdAt: DateTimeSchema,
-  cancelledAt: Nullable(DateTimeSchema)
+  createdAt: described(DateTimeSchema, 'When the booking was made, in UTC.'),
+  cancelledAt: Nullable(DateTimeSchema, 'When it was cancelled, in UTC, or `null`.')
 }, {
   $id: 'Booking',
   description: 'Tickets of one event, taken all together. Prices are fixed when the booking is made.',
@@ -61,10 +61,10 @@ export const BookingSchema = Type.Object({
 export type Booking = Static<typeof BookingSchema>
 
 export const BookingCreateSchema = Type.Object({
-  eventId: UuidSchema,
+  eventId: described(UuidSchema, 'The event to book.'),
   clientReference: Type.Optional(IdempotencyKeySchema),
   items: Type.Array(Type.Object({
-    ticketTierId: UuidSchema,
+    ticketTierId: described(UuidSchema, 'A tier of the event.'),
     quantity: Type.Integer({ minimum: 1, maximum: MAX_QUANTITY, description: 'At least 1 and at most the tier\'s `maxPerBooking`.' })
   }, { additionalProperties: false }), {
     minItems: 1,
@@ -97,10 +97,10 @@ export const BookingCreateHeadersSchema = Type.Object({
 export const BookingParamsSchema = Type.Object({ bookingId: Type.String({ ...UuidSchema, examples: [bookingExample.id] }) }, { additionalProperties: false })
 
 export const ShortageSchema = Type.Object({
-  ticketTierId: UuidSchema,
-  requested: Type.Integer({ minimum: 1 }),
-  remaining: Type.Integer({ minimum: 0 })
-}, { $id: 'Shortage', additionalProperties: false, examples: [{ ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', requested: 3, remaining: 1 }] })
+  ticketTierId: described(UuidSchema, 'The short tier.'),
+  requested: Type.Integer({ minimum: 1, description: 'Tickets the request asked for.' }),
+  remaining: Type.Integer({ minimum: 0, description: 'Tickets that remained when the request was decided.' })
+}, { $id: 'Shortage', additionalProperties: false, description: 'A tier with fewer tickets remaining than requested.', examples: [{ ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', requested: 3, remaining: 1 }] })
 
 export const InsufficientInventoryProblemSchema = Type.Object({
   ...ProblemSchema.properties,

@@ -7,8 +7,13 @@ export function ref<T extends TSchema> (schema: T) {
   return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
 }
 
-export function Nullable<T extends TSchema> (schema: T) {
-  return Type.Union([schema, Type.Null()])
+export function Nullable<T extends TSchema> (schema: T, description?: string) {
+  return Type.Union([schema, Type.Null()], description === undefined ? {} : { description })
+}
+
+/** The same schema with its own description, e.g. a UUID that names what it identifies. */
+export function described<T extends TSchema> (schema: T, description: string): T {
+  return { ...schema, description }
 }
 
 export const UuidSchema = Type.String({ format: 'uuid', examples: ['6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70'] })
@@ -37,8 +42,8 @@ export const NameSchema = Type.String({
 
 export const FieldErrorSchema = Type.Object({
   path: Type.String({ description: 'JSON Pointer to the offending value within the part of the request named in `detail` (body, querystring, path parameters or headers); empty for the whole part.', examples: ['/items/0/quantity'] }),
-  message: Type.String({ examples: ['must be <= 10'] })
-}, { $id: 'FieldError', additionalProperties: false })
+  message: Type.String({ description: 'What is wrong with it, in English.', examples: ['must be <= 10'] })
+}, { $id: 'FieldError', additionalProperties: false, description: 'One offending value of a request.' })
 
 const problemTypeList = Object.values(problemKinds)
   .map((kind) => `\`${kind.type}\` (${kind.status})`)

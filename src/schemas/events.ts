@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, UuidSchema, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, UuidSchema, described, ref } from './common.js'
 
 export const eventExample = {
   id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
@@ -15,14 +15,14 @@ export const eventExample = {
 const DescriptionSchema = Type.String({ maxLength: 2000, description: 'Free text, up to 2000 characters.' })
 
 export const EventSchema = Type.Object({
-  id: UuidSchema,
-  name: NameSchema,
-  description: Nullable(DescriptionSchema),
-  venue: NameSchema,
-  startsAt: DateTimeSchema,
-  endsAt: Nullable(DateTimeSchema),
-  currency: CurrencySchema,
-  createdAt: DateTimeSchema
+  id: described(UuidSchema, 'The event\'s id.'),
+  name: described(NameSchema, 'The event\'s name, 1 to 200 characters.'),
+  description: Nullable(DescriptionSchema, 'Free text about the event, or `null`.'),
+  venue: described(NameSchema, 'Where it takes place, 1 to 200 characters.'),
+  startsAt: described(DateTimeSchema, 'When it starts, in UTC.'),
+  endsAt: Nullable(DateTimeSchema, 'When it ends, in UTC, or `null` when not given.'),
+  currency: described(CurrencySchema, 'ISO 4217 currency of every tier\'s price.'),
+  createdAt: described(DateTimeSchema, 'When the event was created, in UTC.')
 }, {
   $id: 'Event',
   description: 'A concert or other event that sells tickets in tiers. Every tier is priced in the event\'s currency.',
@@ -32,23 +32,24 @@ export const EventSchema = Type.Object({
 export type Event = Static<typeof EventSchema>
 
 export const EventPageSchema = Type.Object({
-  data: Type.Array(ref(EventSchema)),
-  nextCursor: Nullable(Type.String({ description: 'Pass as `cursor` to get the next page; `null` on the last page.' }))
+  data: Type.Array(ref(EventSchema), { description: 'Up to `limit` events.' }),
+  nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
 }, { $id: 'EventPage', additionalProperties: false, description: 'One page of events, ordered by `startsAt`, then `id`.' })
 
 export const eventPageExample = { data: [eventExample], nextCursor: 'WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ' }
 
 const eventWritableFields = {
   name: NameSchema,
-  description: Type.Optional(Nullable(DescriptionSchema)),
+  description: Type.Optional(Nullable(DescriptionSchema, 'Free text about the event, up to 2000 characters; `null` clears it.')),
   venue: NameSchema,
   startsAt: DateTimeSchema,
-  endsAt: Type.Optional(Nullable(Type.String({ ...DateTimeSchema, description: `${DateTimeSchema.description} Not before \`startsAt\`.` }))),
+  endsAt: Type.Optional(Nullable(DateTimeSchema, 'When it ends; not before `startsAt`. `null` clears it.')),
   currency: CurrencySchema
 }
 
 export const EventCreateSchema = Type.Object(eventWritableFields, {
   $id: 'EventCreate',
+  description: 'A new event. Times may carry any offset; they are stored as the same instant in UTC.',
   additionalProperties: false,
   examples: [{
     name: 'Midnight Echoes: World Tour',

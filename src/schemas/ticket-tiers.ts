@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { CurrencySchema, NameSchema, UuidSchema, ref } from './common.js'
+import { CurrencySchema, NameSchema, UuidSchema, described, ref } from './common.js'
 
 const PriceSchema = Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Price of one ticket in minor units of the currency (cents).', examples: [8900] })
 const CapacitySchema = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Number of tickets the tier has in all.', examples: [500] })
@@ -17,11 +17,11 @@ export const ticketTierExample = {
 }
 
 export const TicketTierSchema = Type.Object({
-  id: UuidSchema,
-  eventId: UuidSchema,
+  id: described(UuidSchema, 'The tier\'s id.'),
+  eventId: described(UuidSchema, 'The event the tier belongs to.'),
   name: NameSchema,
   price: PriceSchema,
-  currency: CurrencySchema,
+  currency: described(CurrencySchema, 'The event\'s currency, in which `price` is given.'),
   capacity: CapacitySchema,
   remaining: Type.Integer({ minimum: 0, description: 'Tickets that can still be booked right now; never below 0.' }),
   maxPerBooking: MaxPerBookingSchema
@@ -35,7 +35,7 @@ export type TicketTier = Static<typeof TicketTierSchema>
 
 export const TicketTierListSchema = Type.Object({
   data: Type.Array(ref(TicketTierSchema), { description: 'The event\'s tiers in creation order.' })
-}, { $id: 'TicketTierList', additionalProperties: false })
+}, { $id: 'TicketTierList', additionalProperties: false, description: 'All tiers of one event.' })
 
 export const TicketTierCreateSchema = Type.Object({
   name: NameSchema,
@@ -44,6 +44,7 @@ export const TicketTierCreateSchema = Type.Object({
   maxPerBooking: Type.Optional(Type.Integer({ ...MaxPerBookingSchema, default: 10 }))
 }, {
   $id: 'TicketTierCreate',
+  description: 'A new tier; `remaining` starts at `capacity` and the price is in the event\'s currency.',
   additionalProperties: false,
   examples: [{ name: 'VIP', price: 25000, capacity: 50, maxPerBooking: 4 }]
 })

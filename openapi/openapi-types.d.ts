@@ -126,6 +126,20 @@ export interface paths {
          * Book tickets
          * @description Books every item or none. Tickets leave `remaining` at once; prices are fixed on the booking.
          *
+         *     **Holds**: with `hold: { ttlSeconds }` the booking is `held` until `expiresAt`: its tickets are reserved for you
+         *     while the buyer pays. Confirm it with `POST /api/bookings/{bookingId}/confirm` before then, or it becomes `expired`
+         *     at that instant and its tickets are bookable again. Without `hold` the booking is `confirmed` at once.
+         *
+         *     ```mermaid
+         *     stateDiagram-v2
+         *       [*] --> held: POST /api/bookings with hold
+         *       [*] --> confirmed: POST /api/bookings
+         *       held --> confirmed: POST …/confirm before expiresAt
+         *       held --> expired: expiresAt passes
+         *       held --> cancelled: POST …/cancel
+         *       confirmed --> cancelled: POST …/cancel
+         *     ```
+         *
          *     **Idempotency**: send a key as the `Idempotency-Key` header or as `clientReference` (both: they must be equal).
          *     Retrying with the same key and the same request (the same JSON value: key order, whitespace and item order do not matter)
          *     returns the original booking as it is now with `200` and `Idempotent-Replayed: true`, whatever has happened to inventory since.
@@ -171,9 +185,29 @@ export interface paths {
         put?: never;
         /**
          * Cancel a booking
-         * @description Marks the booking `cancelled` and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing.
+         * @description Cancels a `held` or `confirmed` booking and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing. An `expired` hold cannot be cancelled (its tickets are already back): `409`.
          */
         post: operations["cancelBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bookings/{bookingId}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a held booking
+         * @description Turns a `held` booking into `confirmed` before its `expiresAt`. Confirming a confirmed booking returns it unchanged. An expired hold or a cancelled booking cannot be confirmed: `409`.
+         */
+        post: operations["confirmBooking"];
         delete?: never;
         options?: never;
         head?: never;
@@ -201,7 +235,7 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -220,7 +254,7 @@ export interface components {
         ValidationProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -360,6 +394,7 @@ export interface components {
          *       "currency": "EUR",
          *       "capacity": 50,
          *       "remaining": 46,
+         *       "held": 2,
          *       "maxPerBooking": 4
          *     }
          */
@@ -393,8 +428,10 @@ export interface components {
              * @example 500
              */
             capacity: number;
-            /** @description Tickets that can still be booked right now; never below 0. */
+            /** @description Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires. */
             remaining: number;
+            /** @description Tickets in unexpired holds: not in `remaining`, not yet confirmed. */
+            held: number;
             /**
              * @description Most tickets of this tier one booking may take.
              * @example 10
@@ -477,8 +514,20 @@ export interface components {
             /** @description `quantity` × `unitPrice`, in minor units. */
             lineTotal: number;
         };
-        /** @description `confirmed` when booked; `cancelled` once cancelled (its tickets are bookable again). */
-        BookingStatus: "confirmed" | "cancelled";
+        /**
+         * @description `held`: the tickets are reserved until `expiresAt`; confirm before then. `confirmed`: booked. `expired`: the hold lapsed at `expiresAt` and its tickets are bookable again. `cancelled`: cancelled, its tickets are bookable again. No other transitions exist:
+         *
+         *     ```mermaid
+         *     stateDiagram-v2
+         *       [*] --> held: POST /api/bookings with hold
+         *       [*] --> confirmed: POST /api/bookings
+         *       held --> confirmed: POST …/confirm before expiresAt
+         *       held --> expired: expiresAt passes
+         *       held --> cancelled: POST …/cancel
+         *       confirmed --> cancelled: POST …/cancel
+         *     ```
+         */
+        BookingStatus: "held" | "confirmed" | "expired" | "cancelled";
         /**
          * @description Tickets of one event, taken all together. Prices are fixed when the booking is made.
          * @example {
@@ -505,6 +554,7 @@ export interface components {
          *       "total": 55900,
          *       "currency": "EUR",
          *       "createdAt": "2026-11-25T18:04:05.123Z",
+         *       "expiresAt": null,
          *       "cancelledAt": null
          *     }
          */
@@ -539,6 +589,8 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
+            /** @description While `held`: when the hold lapses unless confirmed. `null` in every other status. */
+            expiresAt: string | null;
             /** @description When it was cancelled, in UTC, or `null`. */
             cancelledAt: string | null;
         };
@@ -568,6 +620,14 @@ export interface components {
             eventId: string;
             /** @description Your unique reference for this booking, 1 to 200 characters; it doubles as the idempotency key. */
             clientReference?: string;
+            /** @description Hold the tickets instead of booking them outright: the booking is `held` until confirmed with `POST /api/bookings/{bookingId}/confirm`, and lapses (`expired`) at `expiresAt`. Without `hold` the booking is `confirmed` at once. */
+            hold?: {
+                /**
+                 * @description How long to hold the tickets, 60 to 3600 seconds.
+                 * @example 600
+                 */
+                ttlSeconds: number;
+            };
             /** @description 1 to 20 items, each for a different tier of the event. */
             items: {
                 /**
@@ -604,7 +664,7 @@ export interface components {
         InsufficientInventoryProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -625,7 +685,7 @@ export interface components {
         TierNotInEventProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -1204,6 +1264,7 @@ export interface operations {
                      *           "currency": "EUR",
                      *           "capacity": 50,
                      *           "remaining": 46,
+                     *           "held": 2,
                      *           "maxPerBooking": 4
                      *         }
                      *       ]
@@ -1307,6 +1368,7 @@ export interface operations {
                      *       "currency": "EUR",
                      *       "capacity": 50,
                      *       "remaining": 50,
+                     *       "held": 2,
                      *       "maxPerBooking": 4
                      *     }
                      */
@@ -1440,6 +1502,7 @@ export interface operations {
                      *       "currency": "EUR",
                      *       "capacity": 50,
                      *       "remaining": 46,
+                     *       "held": 2,
                      *       "maxPerBooking": 4
                      *     }
                      */
@@ -1615,13 +1678,14 @@ export interface operations {
                      *       "total": 55900,
                      *       "currency": "EUR",
                      *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "expiresAt": null,
                      *       "cancelledAt": null
                      *     }
                      */
                     "application/json": components["schemas"]["Booking"];
                 };
             };
-            /** @description The booking was made. */
+            /** @description The booking was made: `confirmed`, or `held` until `expiresAt` when `hold` was given. */
             201: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1636,7 +1700,7 @@ export interface operations {
                      *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
                      *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
                      *       "clientReference": "order-1042",
-                     *       "status": "confirmed",
+                     *       "status": "held",
                      *       "items": [
                      *         {
                      *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
@@ -1656,6 +1720,7 @@ export interface operations {
                      *       "total": 55900,
                      *       "currency": "EUR",
                      *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "expiresAt": "2026-11-25T18:14:05.123Z",
                      *       "cancelledAt": null
                      *     }
                      */
@@ -1807,6 +1872,7 @@ export interface operations {
                      *       "total": 55900,
                      *       "currency": "EUR",
                      *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "expiresAt": null,
                      *       "cancelledAt": null
                      *     }
                      */
@@ -1912,6 +1978,7 @@ export interface operations {
                      *       "total": 55900,
                      *       "currency": "EUR",
                      *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "expiresAt": null,
                      *       "cancelledAt": "2026-11-25T19:12:44.318Z"
                      *     }
                      */
@@ -1931,6 +1998,156 @@ export interface operations {
             };
             /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The booking is an expired hold. Problem type: `urn:ticket-booking:problem:hold-expired`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmBooking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b */
+                bookingId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The confirmed booking. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *       "clientReference": "order-1042",
+                     *       "status": "confirmed",
+                     *       "items": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tierName": "VIP",
+                     *           "quantity": 2,
+                     *           "unitPrice": 25000,
+                     *           "lineTotal": 50000
+                     *         },
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *           "tierName": "Balcony",
+                     *           "quantity": 1,
+                     *           "unitPrice": 5900,
+                     *           "lineTotal": 5900
+                     *         }
+                     *       ],
+                     *       "total": 55900,
+                     *       "currency": "EUR",
+                     *       "createdAt": "2026-11-25T18:04:05.123Z",
+                     *       "expiresAt": null,
+                     *       "cancelledAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hold expired, or the booking is cancelled. Problem type: `urn:ticket-booking:problem:hold-expired`, `urn:ticket-booking:problem:booking-cancelled`. */
+            409: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;

@@ -9,6 +9,7 @@ import { healthFeature } from './features/health/index.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import adminAuth from './plugins/admin-auth.js'
+import holdSweeper from './plugins/hold-sweeper.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
@@ -25,6 +26,8 @@ export interface BuildAppOptions {
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
   logger?: FastifyBaseLogger
+  /** How often the background sweep expires lapsed holds; 0 (the default) turns it off. */
+  holdSweepIntervalMs?: number
 }
 
 /**
@@ -43,7 +46,7 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger }: BuildAppOptions) {
+export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0 }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -69,6 +72,7 @@ export function buildApp ({ config, sql, logger }: BuildAppOptions) {
   app.register(eventsFeature, { prefix: '/api', sql })
   app.register(ticketTiersFeature, { prefix: '/api', sql })
   app.register(bookingsFeature, { prefix: '/api', sql })
+  app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
 
   app.register(methodNotAllowed)
   return app

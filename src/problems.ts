@@ -18,6 +18,8 @@ export const problemKinds = {
   methodNotAllowed: kind('method-not-allowed', 405, 'The method is not allowed on this resource'),
   capacityBelowSold: kind('capacity-below-sold', 409, 'The capacity is below the tickets already sold'),
   insufficientInventory: kind('insufficient-inventory', 409, 'Not enough tickets remain'),
+  holdExpired: kind('hold-expired', 409, 'The hold has expired'),
+  bookingCancelled: kind('booking-cancelled', 409, 'The booking is cancelled'),
   idempotencyKeyInFlight: kind('idempotency-key-in-flight', 409, 'A request with this idempotency key is still being processed'),
   tierNotInEvent: kind('tier-not-in-event', 422, 'A ticket tier does not belong to the event'),
   idempotencyKeyReuse: kind('idempotency-key-reuse', 422, 'The idempotency key was used for a different request'),

@@ -6,6 +6,9 @@ import { migrate } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
 import { createSql, type Sql } from './db/sql.js'
 
+/** Lapsed holds are expired in the database within this long (clients see them expired at once). */
+const HOLD_SWEEP_INTERVAL_MS = 5_000
+
 export interface RunningService {
   app: App
   /** Base URL the API listens on, e.g. http://127.0.0.1:3000 */
@@ -47,7 +50,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger): 
       if (created) logger.info('seeded the demo event "The Demo Tour: Live"')
     }
 
-    app = buildApp({ config, sql, logger })
+    app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS })
     await app.listen({ port: config.port, host: config.host })
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port

@@ -54,6 +54,7 @@ describe('the generated document', () => {
       'PATCH /api/ticket-tiers/{ticketTierId}',
       'POST /api/bookings',
       'POST /api/bookings/{bookingId}/cancel',
+      'POST /api/bookings/{bookingId}/confirm',
       'POST /api/events',
       'POST /api/events/{eventId}/ticket-tiers'
     ])

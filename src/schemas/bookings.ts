@@ -4,6 +4,20 @@ import { CurrencySchema, DateTimeSchema, Nullable, ProblemSchema, UuidSchema, de
 
 export const MAX_ITEMS_PER_BOOKING = 20
 export const MAX_QUANTITY = 100
+export const MIN_HOLD_SECONDS = 60
+export const MAX_HOLD_SECONDS = 3600
+
+export const BOOKING_STATES_DIAGRAM = [
+  '```mermaid',
+  'stateDiagram-v2',
+  '  [*] --> held: POST /api/bookings with hold',
+  '  [*] --> confirmed: POST /api/bookings',
+  '  held --> confirmed: POST …/confirm before expiresAt',
+  '  held --> expired: expiresAt passes',
+  '  held --> cancelled: POST …/cancel',
+  '  confirmed --> cancelled: POST …/cancel',
+  '```'
+].join('\n')
 
 const MoneySchema = Type.Integer({ minimum: 0, description: 'Amount in minor units of `currency` (cents).' })
 
@@ -22,10 +36,18 @@ export const BookingItemSchema = Type.Object({
   lineTotal: Type.Integer({ ...MoneySchema, description: '`quantity` × `unitPrice`, in minor units.' })
 }, { $id: 'BookingItem', additionalProperties: false, description: 'The tickets of one tier in a booking, at the price they were booked at.' })
 
-export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')], {
-  $id: 'BookingStatus',
-  description: '`confirmed` when booked; `cancelled` once cancelled (its tickets are bookable again).'
-})
+export const BookingStatusSchema = Type.Union(
+  [Type.Literal('held'), Type.Literal('confirmed'), Type.Literal('expired'), Type.Literal('cancelled')],
+  {
+    $id: 'BookingStatus',
+    description: [
+      '`held`: the tickets are reserved until `expiresAt`; confirm before then. ',
+      '`confirmed`: booked. `expired`: the hold lapsed at `expiresAt` and its tickets are bookable again. ',
+      '`cancelled`: cancelled, its tickets are bookable again. No other transitions exist:\n\n',
+      BOOKING_STATES_DIAGRAM
+    ].join('')
+  }
+)
 
 export const bookingExample = {
   id: '0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b',
@@ -39,6 +61,7 @@ export const bookingExample = {
   total: 55900,
   currency: 'EUR',
   createdAt: '2026-11-25T18:04:05.123Z',
+  expiresAt: null,
   cancelledAt: null
 }
 
@@ -51,6 +74,7 @@ export const BookingSchema = Type.Object({
   total: Type.Integer({ ...MoneySchema, description: 'Sum of the line totals, in minor units.' }),
   currency: CurrencySchema,
   createdAt: described(DateTimeSchema, 'When the booking was made, in UTC.'),
+  expiresAt: Nullable(DateTimeSchema, 'While `held`: when the hold lapses unless confirmed. `null` in every other status.'),
   cancelledAt: Nullable(DateTimeSchema, 'When it was cancelled, in UTC, or `null`.')
 }, {
   $id: 'Booking',
@@ -63,6 +87,17 @@ export type Booking = Static<typeof BookingSchema>
 export const BookingCreateSchema = Type.Object({
   eventId: described(UuidSchema, 'The event to book.'),
   clientReference: Type.Optional(IdempotencyKeySchema),
+  hold: Type.Optional(Type.Object({
+    ttlSeconds: Type.Integer({
+      minimum: MIN_HOLD_SECONDS,
+      maximum: MAX_HOLD_SECONDS,
+      description: `How long to hold the tickets, ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS} seconds.`,
+      examples: [600]
+    })
+  }, {
+    additionalProperties: false,
+    description: 'Hold the tickets instead of booking them outright: the booking is `held` until confirmed with `POST /api/bookings/{bookingId}/confirm`, and lapses (`expired`) at `expiresAt`. Without `hold` the booking is `confirmed` at once.'
+  })),
   items: Type.Array(Type.Object({
     ticketTierId: described(UuidSchema, 'A tier of the event.'),
     quantity: Type.Integer({ minimum: 1, maximum: MAX_QUANTITY, description: 'At least 1 and at most the tier\'s `maxPerBooking`.' })

@@ -13,6 +13,7 @@ export const ticketTierExample = {
   currency: 'EUR',
   capacity: 50,
   remaining: 46,
+  held: 2,
   maxPerBooking: 4
 }
 
@@ -23,7 +24,8 @@ export const TicketTierSchema = Type.Object({
   price: PriceSchema,
   currency: described(CurrencySchema, 'The event\'s currency, in which `price` is given.'),
   capacity: CapacitySchema,
-  remaining: Type.Integer({ minimum: 0, description: 'Tickets that can still be booked right now; never below 0.' }),
+  remaining: Type.Integer({ minimum: 0, description: 'Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires.' }),
+  held: Type.Integer({ minimum: 0, description: 'Tickets in unexpired holds: not in `remaining`, not yet confirmed.' }),
   maxPerBooking: MaxPerBookingSchema
 }, {
   $id: 'TicketTier',

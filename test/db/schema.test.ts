@@ -30,7 +30,8 @@ describe('migrations', () => {
   it('apply each migration once when several processes migrate at once', async () => {
     const fresh = await createTestDatabase()
     try {
-      await fresh.sql`drop table booking_items, bookings, ticket_tiers, events, pgmigrations`
+      await fresh.sql`drop schema public cascade`
+      await fresh.sql`create schema public`
       const runs = await Promise.all([migrate(fresh.url), migrate(fresh.url), migrate(fresh.url)])
       const recorded = await fresh.sql<{ name: string }[]>`select name from pgmigrations order by name`
       expect(recorded.length).toBeGreaterThan(0)

@@ -68,6 +68,7 @@ describe('POST /api/bookings', () => {
       total: 76850,
       currency: 'GBP',
       createdAt: expect.stringMatching(/Z$/),
+      expiresAt: null,
       cancelledAt: null
     })
     expect(await remaining(vip.id)).toBe(8)

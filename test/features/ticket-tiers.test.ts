@@ -28,7 +28,7 @@ describe('POST /api/events/{eventId}/ticket-tiers', () => {
     const response = await createTier({ name: 'VIP', price: 25000, capacity: 50, maxPerBooking: 4 })
     expect(response.statusCode).toBe(201)
     expect(response.json()).toEqual({
-      id: expect.any(String), eventId, name: 'VIP', price: 25000, currency: 'GBP', capacity: 50, remaining: 50, maxPerBooking: 4
+      id: expect.any(String), eventId, name: 'VIP', price: 25000, currency: 'GBP', capacity: 50, remaining: 50, held: 0, maxPerBooking: 4
     })
   })
 

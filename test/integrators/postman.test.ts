@@ -38,9 +38,9 @@ describe('the committed Postman collection, run by newman against a live server'
     const summary = await runCollection()
     const failures = summary.run.failures.map((failure) => `${failure.source?.name ?? '?'}: ${failure.error.message}`)
     expect(failures).toEqual([])
-    expect(summary.run.stats.requests.total).toBe(11)
+    expect(summary.run.stats.requests.total).toBe(12)
     expect(summary.run.stats.requests.failed).toBe(0)
-    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(11 * 4)
+    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(12 * 4)
 
     const statuses = summary.run.executions.map((execution) =>
       `${execution.item.name}: ${(execution.response as { code?: number } | undefined)?.code ?? 'no response'}`)

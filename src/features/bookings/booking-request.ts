@@ -14,6 +14,7 @@ export interface BookingRequest {
   items: RequestedItem[]
   /** The idempotency key: the Idempotency-Key header or `clientReference`. */
   clientReference: string | undefined
+  hold: { ttlSeconds: number } | undefined
   /** Hash of the request's meaning; equal for equal JSON values whatever the key or item order. */
   fingerprint: string
 }
@@ -43,11 +44,16 @@ export function toBookingRequest (body: BookingCreate, idempotencyKey: string | 
 
   items.sort((a, b) => a.ticketTierId < b.ticketTierId ? -1 : a.ticketTierId > b.ticketTierId ? 1 : 0)
   const eventId = body.eventId.toLowerCase()
-  const canonical = JSON.stringify({ eventId, items: items.map(({ ticketTierId, quantity }) => [ticketTierId, quantity]) })
+  const canonical = JSON.stringify({
+    eventId,
+    items: items.map(({ ticketTierId, quantity }) => [ticketTierId, quantity]),
+    ...(body.hold === undefined ? {} : { holdSeconds: body.hold.ttlSeconds })
+  })
   return {
     eventId,
     items,
     clientReference: idempotencyKey ?? body.clientReference,
+    hold: body.hold,
     fingerprint: createHash('sha256').update(canonical).digest('base64url')
   }
 }

@@ -1,17 +1,18 @@
-import type { Queryable, Sql } from '../../db/sql.js'
+import { isPostgresError, type Queryable, type Sql } from '../../db/sql.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
 import type { BookingRequest } from './booking-request.js'
+import { lockTiers, releaseAllTickets, releaseLapsedHolds } from './holds.js'
 
 interface BookingRow {
   id: string
   eventId: string
   clientReference: string | null
-  requestFingerprint: string | null
   status: Booking['status']
   total: number
   currency: string
   createdAt: Date
+  expiresAt: Date | null
   cancelledAt: Date | null
 }
 
@@ -46,21 +47,40 @@ function toBooking (row: BookingRow, items: ItemRow[]): Booking {
     total: row.total,
     currency: row.currency,
     createdAt: row.createdAt.toISOString(),
+    expiresAt: row.status === 'held' ? row.expiresAt?.toISOString() ?? null : null,
     cancelledAt: row.cancelledAt?.toISOString() ?? null
   }
 }
 
-async function readBooking (q: Queryable, where: ReturnType<Queryable>, lock = false): Promise<Booking | undefined> {
-  const [row] = await q<BookingRow[]>`
-    select id, event_id, client_reference, request_fingerprint, status, total, currency, created_at, cancelled_at
-    from bookings where ${where} ${lock ? q`for update` : q``}
+/** A hold is `expired` from the instant `expires_at` passes, whether or not the sweep has run. */
+function bookingColumns (q: Queryable) {
+  return q`
+    id, event_id, client_reference, total, currency, created_at, expires_at, cancelled_at,
+    case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status
   `
+}
+
+async function readBooking (q: Queryable, id: string): Promise<Booking | undefined> {
+  const [row] = await q<BookingRow[]>`select ${bookingColumns(q)} from bookings where id = ${id}`
   if (row === undefined) return undefined
   const items = await q<ItemRow[]>`
     select ticket_tier_id, tier_name, quantity, unit_price, line_total
     from booking_items where booking_id = ${row.id} order by position
   `
   return toBooking(row, items)
+}
+
+/** Locks the booking row and tells its status as clients see it (a lapsed hold is `expired`). */
+async function lockBooking (tx: Queryable, id: string): Promise<Booking['status'] | undefined> {
+  const [row] = await tx<{ status: Booking['status'] }[]>`
+    select case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status
+    from bookings where id = ${id} for update
+  `
+  return row?.status
+}
+
+function holdExpired (id: string): ProblemError {
+  return new ProblemError(problemKinds.holdExpired, `The hold of booking ${id} has expired; its tickets were released.`)
 }
 
 /** Checks every requested item against its locked tier; throws the first kind of failure found. */
@@ -98,85 +118,87 @@ function checkItems (request: BookingRequest, tiers: Map<string, LockedTier>): v
   }
 }
 
+/** The replay of an earlier request with the same key, or undefined when the key is new. */
+async function findReplay (tx: Queryable, request: BookingRequest & { clientReference: string }): Promise<Booking | undefined> {
+  const [claim] = await tx<{ acquired: boolean }[]>`
+    select pg_try_advisory_xact_lock(hashtextextended(${`booking:${request.clientReference}`}, 0)) as acquired
+  `
+  if (claim?.acquired !== true) {
+    throw new ProblemError(
+      problemKinds.idempotencyKeyInFlight,
+      'Another request with this idempotency key is being processed; retry shortly to get its result.',
+      {},
+      { 'Retry-After': '1' }
+    )
+  }
+  const [previous] = await tx<{ id: string, requestFingerprint: string }[]>`
+    select id, request_fingerprint from bookings where client_reference = ${request.clientReference}
+  `
+  if (previous === undefined) return undefined
+  if (previous.requestFingerprint !== request.fingerprint) {
+    throw new ProblemError(
+      problemKinds.idempotencyKeyReuse,
+      `The idempotency key was already used for booking ${previous.id} with a different request.`
+    )
+  }
+  return await readBooking(tx, previous.id)
+}
+
 export function createBookingsRepository (sql: Sql) {
   return {
     async findById (id: string): Promise<Booking | undefined> {
-      return await readBooking(sql, sql`id = ${id}`)
+      return await readBooking(sql, id)
     },
 
     /**
-     * Books every item or none, in one transaction. Same-key requests are serialised by a
-     * transaction-scoped advisory lock: a second one arriving while the first is in flight gets
-     * 409 in-flight; one arriving after it committed sees the booking and replays it.
+     * Books (or holds) every item or none, in one transaction. Same-key requests are serialised by
+     * a transaction-scoped advisory lock: one arriving while the first is in flight gets 409
+     * in-flight; one arriving after it committed replays it.
      */
     async create (request: BookingRequest): Promise<CreateResult> {
       return await sql.begin(async (tx) => {
-        if (request.clientReference !== undefined) {
-          const [claim] = await tx<{ acquired: boolean }[]>`
-            select pg_try_advisory_xact_lock(hashtextextended(${`booking:${request.clientReference}`}, 0)) as acquired
-          `
-          if (claim?.acquired !== true) {
-            throw new ProblemError(
-              problemKinds.idempotencyKeyInFlight,
-              'Another request with this idempotency key is being processed; retry shortly to get its result.',
-              {},
-              { 'Retry-After': '1' }
-            )
-          }
-          const [previous] = await tx<{ id: string, requestFingerprint: string }[]>`
-            select id, request_fingerprint from bookings where client_reference = ${request.clientReference}
-          `
-          if (previous !== undefined) {
-            if (previous.requestFingerprint !== request.fingerprint) {
-              throw new ProblemError(
-                problemKinds.idempotencyKeyReuse,
-                `The idempotency key was already used for booking ${previous.id} with a different request.`
-              )
-            }
-            const booking = await readBooking(tx, tx`id = ${previous.id}`)
-            if (booking === undefined) throw new Error('replayed booking vanished')
-            return { outcome: 'replayed' as const, booking }
-          }
+        const { clientReference } = request
+        if (clientReference !== undefined) {
+          const replay = await findReplay(tx, { ...request, clientReference })
+          if (replay !== undefined) return { outcome: 'replayed' as const, booking: replay }
         }
 
         const [event] = await tx<{ currency: string }[]>`select currency from events where id = ${request.eventId}`
         if (event === undefined) throw notFoundProblem(`Event ${request.eventId} does not exist.`)
 
-        // Locks are always taken in tier id order, so bookings sharing tiers cannot deadlock.
+        const tierIds = request.items.map((item) => item.ticketTierId)
+        await lockTiers(tx, tierIds)
+        await releaseLapsedHolds(tx, tierIds)
         const locked = await tx<LockedTier[]>`
-          select id, event_id, name, price, remaining, max_per_booking
-          from ticket_tiers
-          where id in ${tx(request.items.map((item) => item.ticketTierId))}
-          order by id
-          for update
+          select id, event_id, name, price, remaining, max_per_booking from ticket_tiers where id in ${tx(tierIds)}
         `
         const tiers = new Map(locked.map((tier) => [tier.id, tier]))
         checkItems(request, tiers)
 
         await tx`
           update ticket_tiers t set remaining = t.remaining - i.quantity
-          from unnest(${request.items.map((item) => item.ticketTierId)}::uuid[], ${request.items.map((item) => item.quantity)}::int[])
-            as i(id, quantity)
+          from unnest(${tierIds}::uuid[], ${request.items.map((item) => item.quantity)}::int[]) as i(id, quantity)
           where t.id = i.id
         `
 
-        const inRequestOrder = [...request.items].sort((a, b) => a.index - b.index)
-        const lines = inRequestOrder.map((item) => {
+        const lines = [...request.items].sort((a, b) => a.index - b.index).map((item) => {
           const tier = tiers.get(item.ticketTierId)
           if (tier === undefined) throw new Error('checked tier missing')
-          return { item, tier, lineTotal: item.quantity * tier.price }
+          return { item, tier }
         })
-        const [row] = await tx<BookingRow[]>`
-          insert into bookings (event_id, client_reference, request_fingerprint, status, total, currency)
+        const total = lines.reduce((sum, { item, tier }) => sum + item.quantity * tier.price, 0)
+        const ttlSeconds = request.hold?.ttlSeconds
+        const [row] = await tx<{ id: string }[]>`
+          insert into bookings (event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
           values (
-            ${request.eventId}, ${request.clientReference ?? null},
-            ${request.clientReference === undefined ? null : request.fingerprint},
-            'confirmed', ${lines.reduce((sum, line) => sum + line.lineTotal, 0)}, ${event.currency}
+            ${request.eventId}, ${clientReference ?? null}, ${clientReference === undefined ? null : request.fingerprint},
+            ${ttlSeconds === undefined ? 'confirmed' : 'held'}, ${total}, ${event.currency},
+            ${ttlSeconds === undefined ? null : tx`clock_timestamp() + make_interval(secs => ${ttlSeconds})`}
           )
-          returning id, event_id, client_reference, request_fingerprint, status, total, currency, created_at, cancelled_at
+          returning id
         `
         if (row === undefined) throw new Error('insert returned no booking')
-        const items = await tx<ItemRow[]>`
+        await tx`
           insert into booking_items ${tx(lines.map(({ item, tier }, position) => ({
             bookingId: row.id,
             position,
@@ -185,34 +207,54 @@ export function createBookingsRepository (sql: Sql) {
             quantity: item.quantity,
             unitPrice: tier.price
           })))}
-          returning ticket_tier_id, tier_name, quantity, unit_price, line_total
         `
-        return { outcome: 'created' as const, booking: toBooking(row, items) }
+        const booking = await readBooking(tx, row.id)
+        if (booking === undefined) throw new Error('new booking vanished')
+        return { outcome: 'created' as const, booking }
       })
     },
 
     /**
-     * Cancels a booking and puts its tickets back, once: cancelling a cancelled booking changes
-     * nothing. Returns undefined when the booking does not exist.
+     * Confirms a live hold; a confirmed booking is returned as it is. A lapsed hold is a 409
+     * hold-expired and a cancelled booking a 409 booking-cancelled. Undefined when it does not exist.
+     */
+    async confirm (id: string): Promise<Booking | undefined> {
+      return await sql.begin(async (tx) => {
+        const status = await lockBooking(tx, id)
+        if (status === undefined) return undefined
+        if (status === 'expired') throw holdExpired(id)
+        if (status === 'cancelled') {
+          throw new ProblemError(problemKinds.bookingCancelled, `Booking ${id} is cancelled and cannot be confirmed.`)
+        }
+        if (status === 'held') {
+          try {
+            await tx`update bookings set status = 'confirmed' where id = ${id}`
+          } catch (error) {
+            // The hold lapsed between our check and the database's own (microseconds apart).
+            if (isPostgresError(error, '23514') && error.constraint_name === 'bookings_status_transition') throw holdExpired(id)
+            throw error
+          }
+        }
+        return await readBooking(tx, id)
+      })
+    },
+
+    /**
+     * Cancels a held or confirmed booking and puts its tickets back, once: cancelling a cancelled
+     * booking changes nothing. A lapsed hold is a 409 hold-expired. Undefined when it does not exist.
      */
     async cancel (id: string): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        const booking = await readBooking(tx, tx`id = ${id}`, true)
-        if (booking === undefined || booking.status === 'cancelled') return booking
-
-        // Same lock order as booking creation: tier id.
-        await tx`
-          select id from ticket_tiers where id in ${tx(booking.items.map((item) => item.ticketTierId))} order by id for update
-        `
-        await tx`
-          update ticket_tiers t set remaining = t.remaining + i.quantity
-          from booking_items i
-          where i.booking_id = ${id} and t.id = i.ticket_tier_id
-        `
-        const [row] = await tx<{ cancelledAt: Date }[]>`
-          update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${id} returning cancelled_at
-        `
-        return { ...booking, status: 'cancelled' as const, cancelledAt: row?.cancelledAt.toISOString() ?? null }
+        const items = await tx<{ ticketTierId: string }[]>`select ticket_tier_id from booking_items where booking_id = ${id}`
+        await lockTiers(tx, items.map((item) => item.ticketTierId))
+        const status = await lockBooking(tx, id)
+        if (status === undefined) return undefined
+        if (status === 'expired') throw holdExpired(id)
+        if (status !== 'cancelled') {
+          await releaseAllTickets(tx, id)
+          await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${id}`
+        }
+        return await readBooking(tx, id)
       })
     }
   }

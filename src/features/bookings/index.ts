@@ -4,7 +4,7 @@ import type { Sql } from '../../db/sql.js'
 import { notFoundProblem, problemKinds } from '../../problems.js'
 import {
   BookingCreateHeadersSchema, BookingCreateSchema, BookingParamsSchema, BookingSchema,
-  InsufficientInventoryProblemSchema, TierNotInEventProblemSchema, bookingExample
+  BOOKING_STATES_DIAGRAM, InsufficientInventoryProblemSchema, TierNotInEventProblemSchema, bookingExample
 } from '../../schemas/bookings.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import {
@@ -14,6 +14,14 @@ import { toBookingRequest } from './booking-request.js'
 import { createBookingsRepository } from './bookings-repository.js'
 
 const cancelledExample = { ...bookingExample, status: 'cancelled', cancelledAt: '2026-11-25T19:12:44.318Z' }
+const heldExample = { ...bookingExample, status: 'held', expiresAt: '2026-11-25T18:14:05.123Z' }
+
+function holdExpiredExample (path: string) {
+  return {
+    summary: 'The hold lapsed',
+    value: problemExample(problemKinds.holdExpired, `The hold of booking ${bookingExample.id} has expired; its tickets were released.`, path)
+  }
+}
 const instance = '/api/bookings'
 
 const replayedHeader = {
@@ -31,6 +39,12 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       description: [
         'Books every item or none. Tickets leave `remaining` at once; prices are fixed on the booking.',
         '',
+        '**Holds**: with `hold: { ttlSeconds }` the booking is `held` until `expiresAt`: its tickets are reserved for you',
+        'while the buyer pays. Confirm it with `POST /api/bookings/{bookingId}/confirm` before then, or it becomes `expired`',
+        'at that instant and its tickets are bookable again. Without `hold` the booking is `confirmed` at once.',
+        '',
+        BOOKING_STATES_DIAGRAM,
+        '',
         '**Idempotency**: send a key as the `Idempotency-Key` header or as `clientReference` (both: they must be equal).',
         'Retrying with the same key and the same request (the same JSON value: key order, whitespace and item order do not matter)',
         'returns the original booking as it is now with `200` and `Idempotent-Replayed: true`, whatever has happened to inventory since.',
@@ -44,7 +58,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       body: ref(BookingCreateSchema),
       response: {
         200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, replayedHeader),
-        201: jsonResponse(ref(BookingSchema), 'The booking was made.', bookingExample, {
+        201: jsonResponse(ref(BookingSchema), 'The booking was made: `confirmed`, or `held` until `expiresAt` when `hold` was given.', heldExample, {
           Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` }
         }),
         ...problems(...bodyProblems, 404),
@@ -107,14 +121,45 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       operationId: 'cancelBooking',
       tags: ['Bookings'],
       summary: 'Cancel a booking',
-      description: 'Marks the booking `cancelled` and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing.',
+      description: 'Cancels a `held` or `confirmed` booking and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing. An `expired` hold cannot be cancelled (its tickets are already back): `409`.',
       security: publicSecurity(),
       params: BookingParamsSchema,
       querystring: NoQuerySchema,
-      response: { 200: jsonResponse(ref(BookingSchema), 'The cancelled booking.', cancelledExample), ...problems(...bodyProblems, 404) }
+      response: {
+        200: jsonResponse(ref(BookingSchema), 'The cancelled booking.', cancelledExample),
+        ...problems(...bodyProblems, 404),
+        409: problemResponse(ref(ProblemSchema), 'The booking is an expired hold.', [holdExpiredExample(`/api/bookings/${bookingExample.id}/cancel`)])
+      }
     }
   }, async function cancelBooking (request) {
     const booking = await bookings.cancel(request.params.bookingId)
+    if (booking === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
+    return booking
+  })
+
+  app.post('/bookings/:bookingId/confirm', {
+    schema: {
+      operationId: 'confirmBooking',
+      tags: ['Bookings'],
+      summary: 'Confirm a held booking',
+      description: 'Turns a `held` booking into `confirmed` before its `expiresAt`. Confirming a confirmed booking returns it unchanged. An expired hold or a cancelled booking cannot be confirmed: `409`.',
+      security: publicSecurity(),
+      params: BookingParamsSchema,
+      querystring: NoQuerySchema,
+      response: {
+        200: jsonResponse(ref(BookingSchema), 'The confirmed booking.', bookingExample),
+        ...problems(...bodyProblems, 404),
+        409: problemResponse(ref(ProblemSchema), 'The hold expired, or the booking is cancelled.', [
+          holdExpiredExample(`/api/bookings/${bookingExample.id}/confirm`),
+          {
+            summary: 'The booking is cancelled',
+            value: problemExample(problemKinds.bookingCancelled, `Booking ${bookingExample.id} is cancelled and cannot be confirmed.`, `/api/bookings/${bookingExample.id}/confirm`)
+          }
+        ])
+      }
+    }
+  }, async function confirmBooking (request) {
+    const booking = await bookings.confirm(request.params.bookingId)
     if (booking === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
     return booking
   })

@@ -1,12 +1,19 @@
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
+import { heldTicketsOf, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
 
-/** Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier). */
+/**
+ * Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier).
+ * `remaining` counts the tickets of lapsed holds the moment they lapse, before the sweep returns them.
+ */
 function selectTiers (q: Queryable, where: ReturnType<Queryable>) {
   return q<TicketTier[]>`
-    select t.id, t.event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.max_per_booking
-    from ticket_tiers t join events e on e.id = t.event_id
+    select t.id, t.event_id, t.name, t.price, e.currency, t.capacity,
+      t.remaining + holds.lapsed as remaining, holds.held, t.max_per_booking
+    from ticket_tiers t
+    join events e on e.id = t.event_id
+    ${heldTicketsOf(q)}
     where ${where}
     order by t.created_at, t.id
   `
@@ -30,20 +37,23 @@ export function createTicketTiersRepository (sql: Sql) {
           from events where id = ${eventId}
           returning *
         )
-        select i.id, i.event_id, i.name, i.price, e.currency, i.capacity, i.remaining, i.max_per_booking
+        select i.id, i.event_id, i.name, i.price, e.currency, i.capacity, i.remaining, 0 as held, i.max_per_booking
         from inserted i join events e on e.id = i.event_id
       `
       return tier
     },
 
     /**
-     * Applies the changes under a row lock. A new capacity moves `remaining` by the same amount,
-     * and is refused when it is below what is already sold (capacity - remaining).
+     * Applies the changes under the tier's lock. A new capacity moves `remaining` by the same
+     * amount, and is refused below what is taken (confirmed and live holds: capacity - remaining,
+     * once lapsed holds are back).
      */
     async update (id: string, changes: TicketTierUpdate): Promise<TicketTier | undefined> {
       return await sql.begin(async (tx) => {
+        await lockTiers(tx, [id])
+        await releaseLapsedHolds(tx, [id])
         const [current] = await tx<{ capacity: number, remaining: number }[]>`
-          select capacity, remaining from ticket_tiers where id = ${id} for update
+          select capacity, remaining from ticket_tiers where id = ${id}
         `
         if (current === undefined) return undefined
         const sold = current.capacity - current.remaining
@@ -51,7 +61,7 @@ export function createTicketTiersRepository (sql: Sql) {
         if (capacity < sold) {
           throw new ProblemError(
             problemKinds.capacityBelowSold,
-            `${sold} tickets of this tier are already sold, so its capacity cannot go below ${sold}.`
+            `${sold} tickets of this tier are sold or held, so its capacity cannot go below ${sold}.`
           )
         }
         await tx`

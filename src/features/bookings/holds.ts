@@ -1,0 +1,120 @@
+import type { Queryable, Sql } from '../../db/sql.js'
+
+/** Held quantities of a tier `t`, split into live holds and lapsed ones not yet back in `remaining`. */
+export function heldTicketsOf (q: Queryable) {
+  return q`
+    left join lateral (
+      select
+        coalesce(sum(i.quantity) filter (where b.expires_at > clock_timestamp()), 0)::int as held,
+        coalesce(sum(i.quantity) filter (where b.expires_at <= clock_timestamp()), 0)::int as lapsed
+      from bookings b join booking_items i on i.booking_id = b.id
+      where b.status = 'held' and i.ticket_tier_id = t.id and not i.released
+    ) holds on true
+  `
+}
+
+/**
+ * Puts the tickets of lapsed holds back into `remaining` for these tiers, which the caller has
+ * locked. The lapsed bookings are locked too (after the tiers, in id order, as everywhere), so a
+ * confirmation racing the expiry either commits first, and its tickets stay sold, or finds the
+ * hold lapsed.
+ */
+export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Promise<void> {
+  await tx`
+    with lapsed as (
+      select b.id from bookings b
+      where b.status = 'held' and b.expires_at <= clock_timestamp()
+        and exists (
+          select 1 from booking_items i
+          where i.booking_id = b.id and i.ticket_tier_id in ${tx(tierIds)} and not i.released
+        )
+      order by b.id
+      for update
+    ), released as (
+      update booking_items i set released = true
+      from lapsed
+      where i.booking_id = lapsed.id and i.ticket_tier_id in ${tx(tierIds)} and not i.released
+      returning i.ticket_tier_id, i.quantity
+    )
+    update ticket_tiers t set remaining = t.remaining + r.quantity
+    from (select ticket_tier_id, sum(quantity)::int as quantity from released group by ticket_tier_id) r
+    where t.id = r.ticket_tier_id
+  `
+}
+
+/** Locks the given tiers in id order: the one lock order every transaction here follows. */
+export async function lockTiers (tx: Queryable, tierIds: string[]): Promise<void> {
+  if (tierIds.length === 0) return
+  await tx`select id from ticket_tiers where id in ${tx(tierIds)} order by id for update`
+}
+
+/** Gives a booking's remaining unreleased tickets back; the caller holds the tier and booking locks. */
+export async function releaseAllTickets (tx: Queryable, bookingId: string): Promise<void> {
+  await tx`
+    with released as (
+      update booking_items set released = true
+      where booking_id = ${bookingId} and not released
+      returning ticket_tier_id, quantity
+    )
+    update ticket_tiers t set remaining = t.remaining + r.quantity
+    from released r
+    where t.id = r.ticket_tier_id
+  `
+}
+
+async function unreleasedTiers (q: Queryable, bookingId: string): Promise<string[]> {
+  const rows = await q<{ ticketTierId: string }[]>`
+    select distinct ticket_tier_id from booking_items where booking_id = ${bookingId} and not released
+  `
+  return rows.map((row) => row.ticketTierId)
+}
+
+/** Expires one lapsed hold, returning its tickets; false when it is no longer a lapsed hold. */
+async function expireHold (sql: Sql, bookingId: string): Promise<boolean> {
+  return await sql.begin(async (tx) => {
+    await lockTiers(tx, await unreleasedTiers(tx, bookingId))
+    const [booking] = await tx`
+      select id from bookings
+      where id = ${bookingId} and status = 'held' and expires_at <= clock_timestamp()
+      for update
+    `
+    if (booking === undefined) return false
+    await releaseAllTickets(tx, bookingId)
+    await tx`update bookings set status = 'expired' where id = ${bookingId}`
+    return true
+  })
+}
+
+const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
+
+/**
+ * Marks lapsed holds `expired` and returns all their tickets, oldest first, up to `limit`.
+ * A session advisory lock lets one process sweep at a time; the others skip the round.
+ * Returns the number of holds expired.
+ */
+export async function sweepLapsedHolds (sql: Sql, limit = 500): Promise<number> {
+  const session = await sql.reserve()
+  try {
+    const [lock] = await session<{ acquired: boolean }[]>`
+      select pg_try_advisory_lock(hashtextextended(${SWEEP_LOCK}, 0)) as acquired
+    `
+    if (lock?.acquired !== true) return 0
+    try {
+      const lapsed = await sql<{ id: string }[]>`
+        select id from bookings
+        where status = 'held' and expires_at <= clock_timestamp()
+        order by expires_at
+        limit ${limit}
+      `
+      let expired = 0
+      for (const { id } of lapsed) {
+        if (await expireHold(sql, id)) expired++
+      }
+      return expired
+    } finally {
+      await session`select pg_advisory_unlock(hashtextextended(${SWEEP_LOCK}, 0))`
+    }
+  } finally {
+    session.release()
+  }
+}

@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
+import { createSql } from '../../src/db/sql.js'
+import { sweepLapsedHolds } from '../../src/features/bookings/holds.js'
+import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+
+const PROBLEM = 'urn:ticket-booking:problem:'
+
+let t: TestApp
+beforeAll(async () => { t = await createTestApp() })
+afterAll(async () => { await t.close() })
+
+async function setUp (capacity: number, maxPerBooking = 10) {
+  const event = await t.app.inject({
+    method: 'POST', url: '/api/events', headers: asAdmin,
+    payload: { name: 'Hold night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+  })
+  const eventId: string = event.json().id
+  const tier = await t.app.inject({
+    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
+    payload: { name: 'GA', price: 4000, capacity, maxPerBooking }
+  })
+  return { eventId, tierId: tier.json().id as string }
+}
+
+async function book (body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return await t.app.inject({ method: 'POST', url: '/api/bookings', headers, payload: body })
+}
+
+async function hold (eventId: string, tierId: string, quantity = 1, ttlSeconds = 600) {
+  const response = await book({ eventId, hold: { ttlSeconds }, items: [{ ticketTierId: tierId, quantity }] })
+  expect(response.statusCode).toBe(201)
+  return response.json() as { id: string, status: string, expiresAt: string | null }
+}
+
+async function tier (eventId: string, tierId: string) {
+  const response = await t.app.inject({ method: 'GET', url: `/api/events/${eventId}/ticket-tiers` })
+  return (response.json().data as { id: string, remaining: number, held: number, capacity: number }[]).find((each) => each.id === tierId)
+}
+
+/** Stands in for the passage of time: moves a hold's expiry into the past, as the database clock sees it. */
+async function lapse (bookingId: string) {
+  await t.sql`update bookings set expires_at = clock_timestamp() - interval '1 second' where id = ${bookingId}`
+}
+
+async function post (url: string) {
+  return await t.app.inject({ method: 'POST', url })
+}
+
+/** capacity = remaining (stored) + confirmed + every unreleased held ticket: nothing lost, nothing sold twice. */
+async function ledger (tierId: string) {
+  const [row] = await t.sql<{ capacity: number, remaining: number, confirmed: number, unreleased: number }[]>`
+    select t.capacity, t.remaining,
+      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
+                where i.ticket_tier_id = t.id and b.status = 'confirmed'), 0)::int as confirmed,
+      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
+                where i.ticket_tier_id = t.id and b.status in ('held', 'expired') and not i.released), 0)::int as unreleased
+    from ticket_tiers t where t.id = ${tierId}
+  `
+  if (row === undefined) throw new Error('no tier')
+  expect(row.remaining + row.confirmed + row.unreleased).toBe(row.capacity)
+  return row
+}
+
+describe('a hold', () => {
+  it('reserves the tickets at once, then confirms before it expires', async () => {
+    const { eventId, tierId } = await setUp(10)
+    const before = Date.now()
+    const held = await hold(eventId, tierId, 3, 600)
+    expect(held.status).toBe('held')
+    const expiresIn = Date.parse(held.expiresAt as string) - before
+    expect(expiresIn).toBeGreaterThan(590_000)
+    expect(expiresIn).toBeLessThan(610_000)
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 7, held: 3 })
+
+    const confirmed = await post(`/api/bookings/${held.id}/confirm`)
+    expect(confirmed.statusCode).toBe(200)
+    expect(confirmed.json()).toMatchObject({ id: held.id, status: 'confirmed', expiresAt: null })
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 7, held: 0 })
+
+    const again = await post(`/api/bookings/${held.id}/confirm`)
+    expect(again.statusCode).toBe(200)
+    expect(again.json()).toEqual(confirmed.json())
+    await ledger(tierId)
+  })
+
+  it('is expired from the instant it lapses, for reads and for buyers, before any sweep', async () => {
+    const { eventId, tierId } = await setUp(4)
+    const held = await hold(eventId, tierId, 4)
+    expect((await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })).statusCode).toBe(409)
+
+    await lapse(held.id)
+    const read = await t.app.inject({ method: 'GET', url: `/api/bookings/${held.id}` })
+    expect(read.json()).toMatchObject({ status: 'expired', expiresAt: null })
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 4, held: 0 })
+
+    const late = await book({ eventId, items: [{ ticketTierId: tierId, quantity: 4 }] })
+    expect(late.statusCode).toBe(201)
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 0, held: 0 })
+    expect(await ledger(tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
+
+    await sweepLapsedHolds(t.sql)
+    const [stored] = await t.sql`select status from bookings where id = ${held.id}`
+    expect(stored?.status).toBe('expired')
+    expect(await ledger(tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
+  })
+
+  it('cannot be confirmed or cancelled once expired', async () => {
+    const { eventId, tierId } = await setUp(5)
+    const held = await hold(eventId, tierId, 2)
+    await lapse(held.id)
+    for (const action of ['confirm', 'cancel']) {
+      const response = await post(`/api/bookings/${held.id}/${action}`)
+      expect(response.statusCode, action).toBe(409)
+      expect(response.json().type).toBe(`${PROBLEM}hold-expired`)
+    }
+    await sweepLapsedHolds(t.sql)
+    expect((await post(`/api/bookings/${held.id}/confirm`)).json().type).toBe(`${PROBLEM}hold-expired`)
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 5, held: 0 })
+    await ledger(tierId)
+  })
+
+  it('can be cancelled while live, returning its tickets once; a cancelled booking cannot be confirmed', async () => {
+    const { eventId, tierId } = await setUp(5)
+    const held = await hold(eventId, tierId, 2)
+    const cancelled = await post(`/api/bookings/${held.id}/cancel`)
+    expect(cancelled.statusCode).toBe(200)
+    expect(cancelled.json()).toMatchObject({ status: 'cancelled', expiresAt: null })
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 5, held: 0 })
+    expect((await post(`/api/bookings/${held.id}/cancel`)).statusCode).toBe(200)
+    const confirm = await post(`/api/bookings/${held.id}/confirm`)
+    expect(confirm.statusCode).toBe(409)
+    expect(confirm.json().type).toBe(`${PROBLEM}booking-cancelled`)
+    expect(await ledger(tierId)).toMatchObject({ remaining: 5, confirmed: 0, unreleased: 0 })
+  })
+
+  it('confirms an already confirmed booking as a no-op, and answers 404 for an unknown one', async () => {
+    const { eventId, tierId } = await setUp(5)
+    const booked = (await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })).json()
+    const confirm = await post(`/api/bookings/${booked.id}/confirm`)
+    expect(confirm.statusCode).toBe(200)
+    expect(confirm.json()).toEqual(booked)
+    expect((await post(`/api/bookings/${randomUUID()}/confirm`)).statusCode).toBe(404)
+    expect((await post('/api/bookings/nope/confirm')).statusCode).toBe(400)
+  })
+
+  it.each([
+    ['a TTL under 60 seconds', { ttlSeconds: 59 }],
+    ['a TTL over 3600 seconds', { ttlSeconds: 3601 }],
+    ['no TTL', {}],
+    ['an unknown hold property', { ttlSeconds: 60, minutes: 1 }],
+    ['a TTL as a string', { ttlSeconds: '600' }]
+  ])('rejects %s with a 400', async (_what, holdBody) => {
+    const { eventId, tierId } = await setUp(5)
+    const response = await book({ eventId, hold: holdBody, items: [{ ticketTierId: tierId, quantity: 1 }] })
+    expect(response.statusCode).toBe(400)
+    expect(response.json().errors[0].path).toMatch(/^\/hold/)
+  })
+
+  it('accepts the TTL bounds 60 and 3600', async () => {
+    const { eventId, tierId } = await setUp(5)
+    expect((await hold(eventId, tierId, 1, 60)).status).toBe('held')
+    expect((await hold(eventId, tierId, 1, 3600)).status).toBe('held')
+  })
+
+  it('counts live holds, but not lapsed ones, against a capacity cut', async () => {
+    const { eventId, tierId } = await setUp(10)
+    const live = await hold(eventId, tierId, 3)
+    const lapsing = await hold(eventId, tierId, 4)
+    await lapse(lapsing.id)
+    const tooLow = await t.app.inject({ method: 'PATCH', url: `/api/ticket-tiers/${tierId}`, headers: asAdmin, payload: { capacity: 2 } })
+    expect(tooLow.statusCode).toBe(409)
+    const exact = await t.app.inject({ method: 'PATCH', url: `/api/ticket-tiers/${tierId}`, headers: asAdmin, payload: { capacity: 3 } })
+    expect(exact.statusCode).toBe(200)
+    expect(exact.json()).toMatchObject({ capacity: 3, remaining: 0, held: 3 })
+    expect((await post(`/api/bookings/${live.id}/confirm`)).statusCode).toBe(200)
+    await ledger(tierId)
+  })
+})
+
+describe('idempotent hold creation', () => {
+  it('replays a hold, refuses the key for a different TTL or a booking without hold, and replays it as it is now', async () => {
+    const { eventId, tierId } = await setUp(10)
+    const key = `hold-${randomUUID()}`
+    const body = { eventId, hold: { ttlSeconds: 600 }, items: [{ ticketTierId: tierId, quantity: 2 }] }
+    const first = await book(body, { 'idempotency-key': key })
+    expect(first.statusCode).toBe(201)
+    const replay = await book(body, { 'idempotency-key': key })
+    expect(replay.statusCode).toBe(200)
+    expect(replay.json()).toEqual(first.json())
+
+    expect((await book({ ...body, hold: { ttlSeconds: 601 } }, { 'idempotency-key': key })).statusCode).toBe(422)
+    const { hold: _hold, ...withoutHold } = body
+    expect((await book(withoutHold, { 'idempotency-key': key })).statusCode).toBe(422)
+
+    await lapse(first.json().id)
+    const afterExpiry = await book(body, { 'idempotency-key': key })
+    expect(afterExpiry.statusCode).toBe(200)
+    expect(afterExpiry.json()).toMatchObject({ id: first.json().id, status: 'expired' })
+    expect(await ledger(tierId)).toMatchObject({ confirmed: 0 })
+  })
+})
+
+describe('holds under concurrency', () => {
+  it('sells out with no oversell while holds lapse mid-run, and late buyers get the freed tickets', async () => {
+    const { eventId, tierId } = await setUp(40)
+    const holds = await Promise.all(Array.from({ length: 40 }, async () => await hold(eventId, tierId, 1)))
+    expect((await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })).statusCode).toBe(409)
+
+    const lapsing = holds.slice(0, 15)
+    const confirming = holds.slice(15, 30)
+    const responses = await Promise.all([
+      ...lapsing.map(async (each) => { await lapse(each.id); return undefined }),
+      ...confirming.map(async (each) => await post(`/api/bookings/${each.id}/confirm`)),
+      ...Array.from({ length: 60 }, async () => await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })),
+      sweepLapsedHolds(t.sql).then(() => undefined)
+    ])
+    const statuses = responses.filter((response) => response !== undefined).map((response) => response.statusCode)
+    expect(statuses.every((status) => status === 200 || status === 201 || status === 409)).toBe(true)
+    expect(statuses.filter((status) => status === 200)).toHaveLength(15)
+
+    // Whatever the interleaving, the 15 lapsed tickets are sold at most once each, and all of
+    // them are bookable once every lapsed hold is released.
+    const sold = statuses.filter((status) => status === 201).length
+    expect(sold).toBeLessThanOrEqual(15)
+    const rest = await Promise.all(Array.from({ length: 20 }, async () => await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })))
+    expect(sold + rest.filter((response) => response.statusCode === 201).length).toBe(15)
+    expect(await ledger(tierId)).toMatchObject({ capacity: 40, remaining: 0, confirmed: 30, unreleased: 10 })
+    expect(await tier(eventId, tierId)).toMatchObject({ remaining: 0, held: 10 })
+  })
+
+  it('lets exactly one of confirmation and expiry win when they race', async () => {
+    const { eventId, tierId } = await setUp(200)
+    const outcomes = { confirmed: 0, expired: 0 }
+    for (let round = 0; round < 25; round++) {
+      const held = await hold(eventId, tierId, 1)
+      await t.sql`update bookings set expires_at = clock_timestamp() + interval '15 milliseconds' where id = ${held.id}`
+      await new Promise((resolve) => setTimeout(resolve, round % 20))
+      const [confirm] = await Promise.all([
+        post(`/api/bookings/${held.id}/confirm`),
+        sweepLapsedHolds(t.sql),
+        book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+      ])
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      await sweepLapsedHolds(t.sql)
+      const [stored] = await t.sql<{ status: string }[]>`select status from bookings where id = ${held.id}`
+      if (confirm.statusCode === 200) {
+        outcomes.confirmed++
+        expect(stored?.status).toBe('confirmed')
+      } else {
+        expect(confirm.statusCode).toBe(409)
+        expect(confirm.json().type).toBe(`${PROBLEM}hold-expired`)
+        outcomes.expired++
+        expect(stored?.status).toBe('expired')
+      }
+      await ledger(tierId)
+    }
+    expect(outcomes.confirmed + outcomes.expired).toBe(25)
+  })
+
+  it('releases each lapsed hold exactly once when two processes sweep at once', async () => {
+    const { eventId, tierId } = await setUp(60)
+    const holds = await Promise.all(Array.from({ length: 30 }, async () => await hold(eventId, tierId, 2)))
+    for (const each of holds) await lapse(each.id)
+    const pools = [createSql(t.databaseUrl, { max: 4 }), createSql(t.databaseUrl, { max: 4 })]
+    try {
+      const counts = await Promise.all([...pools, ...pools].map(async (pool) => await sweepLapsedHolds(pool)))
+      expect(counts.reduce((sum, count) => sum + count, 0)).toBe(30)
+    } finally {
+      await Promise.all(pools.map(async (pool) => { await pool.end() }))
+    }
+    expect(await ledger(tierId)).toMatchObject({ capacity: 60, remaining: 60, confirmed: 0, unreleased: 0 })
+    const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings where status = 'expired' and event_id = ${eventId}`
+    expect(row?.count).toBe(30)
+  })
+})
+
+describe('the background sweep', () => {
+  it('marks lapsed holds expired in the database on its own', async () => {
+    const { eventId, tierId } = await setUp(5)
+    const held = await hold(eventId, tierId, 2)
+    await lapse(held.id)
+    const app = buildApp({ config: { adminApiKeys: [] }, sql: t.sql, holdSweepIntervalMs: 20 })
+    await app.ready()
+    try {
+      const deadline = Date.now() + 10_000
+      let status = 'held'
+      while (status === 'held' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        const [row] = await t.sql<{ status: string }[]>`select status from bookings where id = ${held.id}`
+        status = row?.status ?? 'missing'
+      }
+      expect(status).toBe('expired')
+    } finally {
+      await app.close()
+    }
+    expect(await ledger(tierId)).toMatchObject({ remaining: 5, unreleased: 0 })
+  })
+})
+
+describe('the state machine in the database', () => {
+  async function bookingIn (status: 'held' | 'confirmed') {
+    const { eventId, tierId } = await setUp(10)
+    if (status === 'held') return (await hold(eventId, tierId)).id
+    return (await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })).json().id as string
+  }
+
+  it.each([
+    ['confirmed', 'held'],
+    ['confirmed', 'expired']
+  ] as const)('refuses %s -> %s', async (from, to) => {
+    const id = await bookingIn(from)
+    await expect(t.sql`update bookings set status = ${to} where id = ${id}`).rejects.toMatchObject({ code: '23514' })
+  })
+
+  it('refuses leaving cancelled or expired, confirming a lapsed hold, and expiring a live one', async () => {
+    const cancelled = await bookingIn('confirmed')
+    await post(`/api/bookings/${cancelled}/cancel`)
+    await expect(t.sql`update bookings set status = 'confirmed', cancelled_at = null where id = ${cancelled}`).rejects.toMatchObject({ code: '23514' })
+
+    const live = await bookingIn('held')
+    await expect(t.sql`update bookings set status = 'expired' where id = ${live}`).rejects.toMatchObject({ code: '23514' })
+
+    const lapsed = await bookingIn('held')
+    await lapse(lapsed)
+    await expect(t.sql`update bookings set status = 'confirmed' where id = ${lapsed}`).rejects.toMatchObject({ code: '23514' })
+    await sweepLapsedHolds(t.sql)
+    await expect(t.sql`update bookings set status = 'held' where id = ${lapsed}`).rejects.toMatchObject({ code: '23514' })
+  })
+
+  it('refuses a booking that starts cancelled or expired', async () => {
+    const { eventId } = await setUp(1)
+    await expect(t.sql`
+      insert into bookings (event_id, status, total, currency, cancelled_at) values (${eventId}, 'cancelled', 0, 'EUR', now())
+    `).rejects.toMatchObject({ code: '23514' })
+  })
+})

@@ -17,10 +17,10 @@ export function heldTicketsOf (q: Queryable) {
  * Puts the tickets of lapsed holds back into `remaining` for these tiers, which the caller has
  * locked. The lapsed bookings are locked too (after the tiers, in id order, as everywhere), so a
  * confirmation racing the expiry either commits first, and its tickets stay sold, or finds the
- * hold lapsed.
+ * hold lapsed. Returns how many tickets each tier got back.
  */
-export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Promise<void> {
-  await tx`
+export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Promise<{ ticketTierId: string, quantity: number }[]> {
+  return await tx<{ ticketTierId: string, quantity: number }[]>`
     with lapsed as (
       select b.id from bookings b
       where b.status = 'held' and b.expires_at <= clock_timestamp()
@@ -39,6 +39,7 @@ export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Pro
     update ticket_tiers t set remaining = t.remaining + r.quantity
     from (select ticket_tier_id, sum(quantity)::int as quantity from released group by ticket_tier_id) r
     where t.id = r.ticket_tier_id
+    returning t.id as ticket_tier_id, r.quantity
   `
 }
 

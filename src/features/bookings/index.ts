@@ -11,6 +11,7 @@ import {
   bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity
 } from '../../schemas/responses.js'
 import { toBookingRequest } from './booking-request.js'
+import { createBookingBatcher } from './booking-batcher.js'
 import { createBookingsRepository } from './bookings-repository.js'
 
 const cancelledExample = { ...bookingExample, status: 'cancelled', cancelledAt: '2026-11-25T19:12:44.318Z' }
@@ -30,6 +31,7 @@ const replayedHeader = {
 
 export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const bookings = createBookingsRepository(sql)
+  const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4 })
 
   app.post('/bookings', {
     schema: {
@@ -92,7 +94,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       }
     }
   }, async function createBooking (request, reply) {
-    const result = await bookings.create(toBookingRequest(request.body, request.headers['idempotency-key']))
+    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key']))
+    if (result.outcome === 'failed') throw result.problem
     if (result.outcome === 'replayed') {
       return reply.code(200).header('Idempotent-Replayed', 'true').send(result.booking)
     }

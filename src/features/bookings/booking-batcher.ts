@@ -1,0 +1,75 @@
+import type { BatchOutcome } from './booking-batch.js'
+import type { BookingRequest } from './booking-request.js'
+
+export interface BookingBatcherOptions {
+  /** Most requests decided in one transaction. */
+  maxBatchSize: number
+  /** Most batch transactions open at once (each holds one pool connection). */
+  maxConcurrentBatches: number
+}
+
+interface Pending {
+  request: BookingRequest
+  resolve: (outcome: BatchOutcome) => void
+  reject: (error: unknown) => void
+}
+
+type DecideBatch = (requests: BookingRequest[]) => Promise<BatchOutcome[]>
+
+/**
+ * Group commit for bookings. A request that finds a free slot is decided at once, alone; requests
+ * arriving while the slots are busy queue up and are decided together in the next transaction,
+ * in arrival order. So an idle server adds no delay, and a busy one pays for locks and a commit
+ * once per batch instead of once per booking. If a batch fails on an unexpected error, its
+ * requests are retried one by one, so one bad request never fails its neighbours.
+ */
+export function createBookingBatcher (decide: DecideBatch, options: BookingBatcherOptions) {
+  const queue: Pending[] = []
+  let running = 0
+
+  async function decideOneByOne (batch: Pending[]): Promise<void> {
+    for (const entry of batch) {
+      try {
+        const [outcome] = await decide([entry.request])
+        if (outcome === undefined) throw new Error('a batch of one gave no outcome')
+        entry.resolve(outcome)
+      } catch (error) {
+        entry.reject(error)
+      }
+    }
+  }
+
+  async function run (batch: Pending[]): Promise<void> {
+    try {
+      const outcomes = await decide(batch.map((entry) => entry.request))
+      batch.forEach((entry, index) => {
+        const outcome = outcomes[index]
+        if (outcome === undefined) entry.reject(new Error('the batch gave no outcome for a request'))
+        else entry.resolve(outcome)
+      })
+    } catch (error) {
+      if (batch.length === 1) batch[0]?.reject(error)
+      else await decideOneByOne(batch)
+    }
+  }
+
+  function pump (): void {
+    while (running < options.maxConcurrentBatches && queue.length > 0) {
+      const batch = queue.splice(0, options.maxBatchSize)
+      running++
+      void run(batch).finally(() => {
+        running--
+        pump()
+      })
+    }
+  }
+
+  return {
+    async submit (request: BookingRequest): Promise<BatchOutcome> {
+      return await new Promise<BatchOutcome>((resolve, reject) => {
+        queue.push({ request, resolve, reject })
+        pump()
+      })
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSql } from '../../src/db/sql.js'
+import type { BatchOutcome } from '../../src/features/bookings/booking-batch.js'
+import { createBookingBatcher } from '../../src/features/bookings/booking-batcher.js'
+import { toBookingRequest, type BookingRequest } from '../../src/features/bookings/booking-request.js'
+import { createBookingsRepository } from '../../src/features/bookings/bookings-repository.js'
+import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+
+const PROBLEM = 'urn:ticket-booking:problem:'
+
+let t: TestApp
+let repository: ReturnType<typeof createBookingsRepository>
+beforeAll(async () => {
+  t = await createTestApp()
+  repository = createBookingsRepository(t.sql)
+})
+afterAll(async () => { await t.close() })
+
+async function setUp (capacities: Record<string, number>) {
+  const event = await t.app.inject({
+    method: 'POST', url: '/api/events', headers: asAdmin,
+    payload: { name: 'Batch night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+  })
+  const eventId: string = event.json().id
+  const tiers: Record<string, string> = {}
+  for (const [name, capacity] of Object.entries(capacities)) {
+    const tier = await t.app.inject({
+      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
+      payload: { name, price: 1000, capacity, maxPerBooking: 10 }
+    })
+    tiers[name] = tier.json().id
+  }
+  return { eventId, tiers }
+}
+
+function request (eventId: string, items: [string, number][], key?: string): BookingRequest {
+  return toBookingRequest({ eventId, items: items.map(([ticketTierId, quantity]) => ({ ticketTierId, quantity })) }, key)
+}
+
+function summary (outcomes: BatchOutcome[]) {
+  return outcomes.map((outcome) => outcome.outcome === 'failed' ? `failed ${outcome.problem.kind.type.replace(PROBLEM, '')}` : outcome.outcome)
+}
+
+async function remaining (tierId: string) {
+  const [row] = await t.sql<{ remaining: number }[]>`select remaining from ticket_tiers where id = ${tierId}`
+  return row?.remaining
+}
+
+describe('one batch, one transaction', () => {
+  it('judges requests in arrival order against what the earlier ones left, each all-or-nothing', async () => {
+    const { eventId, tiers: { a, b } } = await setUp({ a: 5, b: 0 }) as { eventId: string, tiers: { a: string, b: string } }
+    const outcomes = await repository.createBatch([
+      request(eventId, [[a, 2]]),
+      request(eventId, [[a, 1], [b, 1]]),
+      request(eventId, [[a, 4]]),
+      request(eventId, [[a, 3]]),
+      request(randomUUID(), [[a, 1]]),
+      request(eventId, [[randomUUID(), 1]])
+    ])
+    expect(summary(outcomes)).toEqual([
+      'created', 'failed insufficient-inventory', 'failed insufficient-inventory', 'created', 'failed not-found', 'failed tier-not-in-event'
+    ])
+    const short = outcomes[2]
+    expect(short?.outcome === 'failed' && short.problem.extensions.shortages).toEqual([{ ticketTierId: a, requested: 4, remaining: 3 }])
+    expect(await remaining(a)).toBe(0)
+    expect(await remaining(b)).toBe(0)
+    const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings where event_id = ${eventId}`
+    expect(row?.count).toBe(2)
+  })
+
+  it('handles one idempotency key used twice in a batch as if the first had committed', async () => {
+    const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
+    const key = `dup-${randomUUID()}`
+    const other = `other-${randomUUID()}`
+    const outcomes = await repository.createBatch([
+      request(eventId, [[a, 2]], key),
+      request(eventId, [[a, 2]], key),
+      request(eventId, [[a, 3]], key),
+      request(eventId, [[a, 1]], other)
+    ])
+    expect(summary(outcomes)).toEqual(['created', 'replayed', 'failed idempotency-key-reuse', 'created'])
+    const [first, replay] = outcomes
+    expect(first?.outcome === 'created' && replay?.outcome === 'replayed' && replay.booking).toEqual(first?.outcome === 'created' && first.booking)
+    expect(await remaining(a)).toBe(7)
+  })
+
+  it('does not let a failed request use up its key, even within the batch', async () => {
+    const { eventId, tiers: { a } } = await setUp({ a: 2 }) as { eventId: string, tiers: { a: string } }
+    const key = `retry-${randomUUID()}`
+    const outcomes = await repository.createBatch([request(eventId, [[a, 3]], key), request(eventId, [[a, 2]], key)])
+    expect(summary(outcomes)).toEqual(['failed insufficient-inventory', 'created'])
+  })
+
+  it('answers in-flight for a key another transaction is deciding, and books the rest', async () => {
+    const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
+    const key = `busy-${randomUUID()}`
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let claimed = (): void => {}
+    const claim = new Promise<void>((resolve) => { claimed = resolve })
+    const holder = t.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${key}`}, 0))`
+      claimed()
+      await held
+    })
+    await claim
+    try {
+      const outcomes = await repository.createBatch([request(eventId, [[a, 1]], key), request(eventId, [[a, 1]])])
+      expect(summary(outcomes)).toEqual(['failed idempotency-key-in-flight', 'created'])
+    } finally {
+      release()
+      await holder
+    }
+  })
+})
+
+describe('the batcher', () => {
+  it('decides requests that queue up together, and retries a failed batch one by one so only the bad request fails', async () => {
+    const { eventId, tiers: { good, bad } } = await setUp({ good: 20, bad: 20 }) as { eventId: string, tiers: { good: string, bad: string } }
+    await t.sql`
+      create function fail_bad_tier() returns trigger language plpgsql as $$
+      begin
+        if new.tier_name = 'bad' then raise exception 'forced failure of one item'; end if;
+        return new;
+      end $$
+    `
+    await t.sql`create trigger fail_bad_tier before insert on booking_items for each row execute function fail_bad_tier()`
+    const sizes: number[] = []
+    const batcher = createBookingBatcher(async (requests) => {
+      sizes.push(requests.length)
+      return await repository.createBatch(requests)
+    }, { maxBatchSize: 50, maxConcurrentBatches: 1 })
+    try {
+      const submissions = [
+        request(eventId, [[good, 1]]),
+        request(eventId, [[good, 1]]),
+        request(eventId, [[bad, 1]]),
+        request(eventId, [[good, 1]]),
+        request(eventId, [[good, 1]])
+      ].map(async (each) => await batcher.submit(each).then((outcome) => outcome.outcome, () => 'error'))
+      expect(await Promise.all(submissions)).toEqual(['created', 'created', 'error', 'created', 'created'])
+    } finally {
+      await t.sql`drop trigger fail_bad_tier on booking_items`
+      await t.sql`drop function fail_bad_tier()`
+    }
+    expect(sizes[0]).toBe(1)
+    expect(sizes[1]).toBe(4)
+    expect(await remaining(good)).toBe(16)
+    expect(await remaining(bad)).toBe(20)
+  })
+
+  it('never oversells when two processes batch against one tier', async () => {
+    const { eventId, tiers: { a } } = await setUp({ a: 150 }) as { eventId: string, tiers: { a: string } }
+    const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
+    const batchers = pools.map((pool) => createBookingBatcher(createBookingsRepository(pool).createBatch, { maxBatchSize: 40, maxConcurrentBatches: 3 }))
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 400 }, async (_, i) =>
+        await (batchers[i % 2] as ReturnType<typeof createBookingBatcher>).submit(request(eventId, [[a, 1]], i % 5 === 0 ? `p-${i % 40}` : undefined))))
+      const created = outcomes.filter((outcome) => outcome.outcome === 'created').length
+      expect(created).toBe(150)
+      expect(outcomes.every((outcome) => outcome.outcome !== 'failed' || [
+        `${PROBLEM}insufficient-inventory`, `${PROBLEM}idempotency-key-in-flight`
+      ].includes(outcome.problem.kind.type))).toBe(true)
+    } finally {
+      await Promise.all(pools.map(async (pool) => { await pool.end() }))
+    }
+    expect(await remaining(a)).toBe(0)
+    const [row] = await t.sql<{ booked: number, keys: number, distinct: number }[]>`
+      select coalesce(sum(i.quantity), 0)::int as booked, count(b.client_reference)::int as keys, count(distinct b.client_reference)::int as distinct
+      from bookings b join booking_items i on i.booking_id = b.id where b.event_id = ${eventId}
+    `
+    expect(row?.booked).toBe(150)
+    expect(row?.keys).toBe(row?.distinct)
+  })
+})

@@ -163,12 +163,14 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
   })
 
   if (planned.length > 0) {
-    const taken = planned.flatMap((booking) => booking.lines)
+    const taken = planned.flatMap((booking) => booking.lines.map((line) => ({ ...line, held: booking.request.hold === undefined ? 0 : line.quantity })))
     await tx`
-      update ticket_tiers t set remaining = t.remaining - d.quantity
+      update ticket_tiers t set remaining = t.remaining - d.quantity, held = t.held + d.held
       from (
-        select id, sum(quantity)::int as quantity
-        from unnest(${taken.map((line) => line.ticketTierId)}::uuid[], ${taken.map((line) => line.quantity)}::int[]) as x(id, quantity)
+        select id, sum(quantity)::int as quantity, sum(held)::int as held
+        from unnest(
+          ${taken.map((line) => line.ticketTierId)}::uuid[], ${taken.map((line) => line.quantity)}::int[], ${taken.map((line) => line.held)}::int[]
+        ) as x(id, quantity, held)
         group by id
       ) d
       where t.id = d.id

@@ -4,7 +4,7 @@ import type { Booking } from '../../schemas/bookings.js'
 import { decideBatch, type BatchOutcome } from './booking-batch.js'
 import { readBooking } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
-import { lockTiers, releaseAllTickets } from './holds.js'
+import { lockTiers, releaseAllTickets, settleHeldTickets } from './holds.js'
 
 /** Locks the booking row and tells its status as clients see it (a lapsed hold is `expired`). */
 async function lockBooking (tx: Queryable, id: string): Promise<Booking['status'] | undefined> {
@@ -13,6 +13,12 @@ async function lockBooking (tx: Queryable, id: string): Promise<Booking['status'
     from bookings where id = ${id} for update
   `
   return row?.status
+}
+
+/** The tiers a booking holds tickets of: locked before the booking row, as in every transaction here. */
+async function tiersOf (tx: Queryable, id: string): Promise<string[]> {
+  const items = await tx<{ ticketTierId: string }[]>`select ticket_tier_id from booking_items where booking_id = ${id}`
+  return items.map((item) => item.ticketTierId)
 }
 
 function holdExpired (id: string): ProblemError {
@@ -40,6 +46,7 @@ export function createBookingsRepository (sql: Sql) {
      */
     async confirm (id: string): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
+        await lockTiers(tx, await tiersOf(tx, id))
         const status = await lockBooking(tx, id)
         if (status === undefined) return undefined
         if (status === 'expired') throw holdExpired(id)
@@ -54,6 +61,7 @@ export function createBookingsRepository (sql: Sql) {
             if (isPostgresError(error, '23514') && error.constraint_name === 'bookings_status_transition') throw holdExpired(id)
             throw error
           }
+          await settleHeldTickets(tx, id)
         }
         return await readBooking(tx, id)
       })
@@ -65,13 +73,12 @@ export function createBookingsRepository (sql: Sql) {
      */
     async cancel (id: string): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        const items = await tx<{ ticketTierId: string }[]>`select ticket_tier_id from booking_items where booking_id = ${id}`
-        await lockTiers(tx, items.map((item) => item.ticketTierId))
+        await lockTiers(tx, await tiersOf(tx, id))
         const status = await lockBooking(tx, id)
         if (status === undefined) return undefined
         if (status === 'expired') throw holdExpired(id)
         if (status !== 'cancelled') {
-          await releaseAllTickets(tx, id)
+          await releaseAllTickets(tx, id, status === 'held')
           await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${id}`
         }
         return await readBooking(tx, id)

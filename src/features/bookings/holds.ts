@@ -1,15 +1,17 @@
 import type { Queryable, Sql } from '../../db/sql.js'
 
-/** Held quantities of a tier `t`, split into live holds and lapsed ones not yet back in `remaining`. */
-export function heldTicketsOf (q: Queryable) {
+/**
+ * Tickets of lapsed holds not yet back in `remaining`, per tier matching `tiers` (a condition on
+ * `t`, the tier). Reads add them to `remaining` and take them from `held`, so a hold is expired
+ * for every client the instant it lapses. Few rows: the sweep releases lapsed holds within seconds.
+ */
+export function lapsedHeldTickets (q: Queryable, tiers: ReturnType<Queryable>) {
   return q`
-    left join lateral (
-      select
-        coalesce(sum(i.quantity) filter (where b.expires_at > clock_timestamp()), 0)::int as held,
-        coalesce(sum(i.quantity) filter (where b.expires_at <= clock_timestamp()), 0)::int as lapsed
-      from bookings b join booking_items i on i.booking_id = b.id
-      where b.status = 'held' and i.ticket_tier_id = t.id and not i.released
-    ) holds on true
+    select i.ticket_tier_id, sum(i.quantity)::int as quantity
+    from bookings b join booking_items i on i.booking_id = b.id
+    where b.status = 'held' and b.expires_at <= clock_timestamp() and not i.released
+      and i.ticket_tier_id in (select t.id from ticket_tiers t where ${tiers})
+    group by i.ticket_tier_id
   `
 }
 
@@ -36,7 +38,7 @@ export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Pro
       where i.booking_id = lapsed.id and i.ticket_tier_id in ${tx(tierIds)} and not i.released
       returning i.ticket_tier_id, i.quantity
     )
-    update ticket_tiers t set remaining = t.remaining + r.quantity
+    update ticket_tiers t set remaining = t.remaining + r.quantity, held = t.held - r.quantity
     from (select ticket_tier_id, sum(quantity)::int as quantity from released group by ticket_tier_id) r
     where t.id = r.ticket_tier_id
     returning t.id as ticket_tier_id, r.quantity
@@ -49,17 +51,30 @@ export async function lockTiers (tx: Queryable, tierIds: string[]): Promise<void
   await tx`select id from ticket_tiers where id in ${tx(tierIds)} order by id for update`
 }
 
-/** Gives a booking's remaining unreleased tickets back; the caller holds the tier and booking locks. */
-export async function releaseAllTickets (tx: Queryable, bookingId: string): Promise<void> {
+/**
+ * Gives a booking's unreleased tickets back to `remaining` (and takes them from `held` when the
+ * booking is a hold); the caller holds the tier and booking locks.
+ */
+export async function releaseAllTickets (tx: Queryable, bookingId: string, wasHeld: boolean): Promise<void> {
   await tx`
     with released as (
       update booking_items set released = true
       where booking_id = ${bookingId} and not released
       returning ticket_tier_id, quantity
     )
-    update ticket_tiers t set remaining = t.remaining + r.quantity
+    update ticket_tiers t
+    set remaining = t.remaining + r.quantity, held = t.held - ${wasHeld ? tx`r.quantity` : tx`0`}
     from released r
     where t.id = r.ticket_tier_id
+  `
+}
+
+/** Moves a confirmed hold's tickets out of `held` (they stay out of `remaining`); the caller holds the locks. */
+export async function settleHeldTickets (tx: Queryable, bookingId: string): Promise<void> {
+  await tx`
+    update ticket_tiers t set held = t.held - i.quantity
+    from booking_items i
+    where i.booking_id = ${bookingId} and not i.released and t.id = i.ticket_tier_id
   `
 }
 
@@ -80,7 +95,7 @@ async function expireHold (sql: Sql, bookingId: string): Promise<boolean> {
       for update
     `
     if (booking === undefined) return false
-    await releaseAllTickets(tx, bookingId)
+    await releaseAllTickets(tx, bookingId, true)
     await tx`update bookings set status = 'expired' where id = ${bookingId}`
     return true
   })

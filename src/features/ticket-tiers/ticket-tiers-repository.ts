@@ -1,7 +1,7 @@
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
-import { heldTicketsOf, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
+import { lapsedHeldTickets, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
 
 /**
  * Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier).
@@ -9,11 +9,13 @@ import { heldTicketsOf, lockTiers, releaseLapsedHolds } from '../bookings/holds.
  */
 function selectTiers (q: Queryable, where: ReturnType<Queryable>) {
   return q<TicketTier[]>`
+    with lapsed as (${lapsedHeldTickets(q, where)})
     select t.id, t.event_id, t.name, t.price, e.currency, t.capacity,
-      t.remaining + holds.lapsed as remaining, holds.held, t.max_per_booking
+      t.remaining + coalesce(lapsed.quantity, 0) as remaining, t.held - coalesce(lapsed.quantity, 0) as held,
+      t.max_per_booking
     from ticket_tiers t
     join events e on e.id = t.event_id
-    ${heldTicketsOf(q)}
+    left join lapsed on lapsed.ticket_tier_id = t.id
     where ${where}
     order by t.created_at, t.id
   `

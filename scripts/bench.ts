@@ -1,0 +1,312 @@
+/**
+ * npm run bench: starts the real server (compiled, as `npm start` runs it) on a fresh database and
+ * measures it with autocannon, next to a reference line of direct SQL doing one booking per
+ * transaction. Needs nothing but Node: the database is an embedded PostgreSQL in a temporary
+ * folder unless BENCH_DATABASE_URL names a server (a fresh database is created on it).
+ * Fails (exit 1) on any oversell or a sell-out that is not exact.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import autocannon from 'autocannon'
+import postgres from 'postgres'
+import { startEmbeddedPostgres } from '../src/db/embedded.js'
+import { migrate } from '../src/db/migrate.js'
+import { createSql, type Sql } from '../src/db/sql.js'
+import { projectRoot } from '../src/paths.js'
+
+const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const HOT_CONCURRENCY = [16, 64, 256]
+
+interface Row {
+  scenario: string
+  concurrency: number
+  perSecond: number
+  p50: number
+  p99: number
+  statuses: string
+  check: string
+}
+
+const rows: Row[] = []
+let failed = false
+
+function record (row: Row): void {
+  rows.push(row)
+  console.log(`  ${row.scenario} @${row.concurrency}: ${row.perSecond.toFixed(0)}/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.statuses} ${row.check}`)
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')) })
+    })
+  })
+}
+
+async function startDatabase (): Promise<{ url: string, stop: () => Promise<void>, kind: string }> {
+  const external = process.env.BENCH_DATABASE_URL
+  if (external !== undefined && external !== '') {
+    const name = `ticket_booking_bench_${randomBytes(4).toString('hex')}`
+    const admin = postgres(external, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create database ${name}`)
+    await admin.end()
+    const url = new URL(external)
+    url.pathname = `/${name}`
+    return {
+      url: url.toString(),
+      kind: 'external server (BENCH_DATABASE_URL)',
+      stop: async () => {
+        const dropper = postgres(external, { max: 1, onnotice: () => {} })
+        await dropper.unsafe(`drop database if exists ${name} with (force)`)
+        await dropper.end()
+      }
+    }
+  }
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'ticket-booking-bench-'))
+  await chmod(folder, 0o755)
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(folder, 'data'), settings: { max_connections: '400' } })
+  return {
+    url: embedded.url,
+    kind: 'embedded PostgreSQL (default durability: fsync and synchronous_commit on)',
+    stop: async () => {
+      await embedded.stop()
+      await rm(folder, { recursive: true, force: true })
+    }
+  }
+}
+
+async function startServer (databaseUrl: string) {
+  const port = await freePort()
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'server.js')], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit']
+  })
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 30_000
+  while (true) {
+    try {
+      if ((await fetch(`${base}/api/health`)).ok) break
+    } catch {}
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the server did not start')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return {
+    base,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await new Promise((resolve) => child.once('exit', resolve))
+    }
+  }
+}
+
+async function api<T> (base: string, method: string, url: string, body: unknown): Promise<T> {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body)
+  })
+  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${await response.text()}`)
+  return await response.json() as T
+}
+
+async function createEvent (base: string, name: string): Promise<string> {
+  const event = await api<{ id: string }>(base, 'POST', '/api/events', { name, venue: 'Bench Arena', startsAt: '2027-06-01T19:00:00Z', currency: 'EUR' })
+  return event.id
+}
+
+async function createTier (base: string, eventId: string, capacity: number): Promise<string> {
+  const tier = await api<{ id: string }>(base, 'POST', `/api/events/${eventId}/ticket-tiers`, { name: `Tier ${randomUUID().slice(0, 8)}`, price: 5000, capacity, maxPerBooking: 10 })
+  return tier.id
+}
+
+function statuses (result: autocannon.Result): string {
+  const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${stat.count}×${code}`)
+  if (result.errors > 0) codes.push(`${result.errors} errors`)
+  if (result.timeouts > 0) codes.push(`${result.timeouts} timeouts`)
+  return codes.join(' ')
+}
+
+function count (result: autocannon.Result, code: string): number {
+  return (result.statusCodeStats as Record<string, { count: number } | undefined>)[code]?.count ?? 0
+}
+
+/** Sold, as the database sees it two ways; any difference, or remaining below 0, is an oversell. */
+async function oversellCheck (sql: Sql, tierIds: string[]): Promise<string> {
+  const tiers = await sql<{ capacity: number, remaining: number, booked: number }[]>`
+    select t.capacity, t.remaining,
+      coalesce((select sum(quantity) from booking_items i where i.ticket_tier_id = t.id), 0)::int as booked
+    from ticket_tiers t where t.id in ${sql(tierIds)}
+  `
+  const bad = tiers.filter((tier) => tier.remaining < 0 || tier.capacity - tier.remaining !== tier.booked || tier.booked > tier.capacity)
+  if (bad.length > 0) {
+    failed = true
+    return `OVERSELL: ${JSON.stringify(bad)}`
+  }
+  return 'no oversell'
+}
+
+async function bookingLoad (base: string, connections: number, bodies: () => string, limit: { seconds: number } | { amount: number }) {
+  return await autocannon({
+    url: `${base}/api/bookings`,
+    connections,
+    ...('seconds' in limit ? { duration: limit.seconds } : { amount: limit.amount }),
+    timeout: 30,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (request) => ({ ...request, body: bodies() }) }]
+  })
+}
+
+async function reference (databaseUrl: string, sql: Sql, base: string, eventId: string, connections: number): Promise<void> {
+  const tierId = await createTier(base, eventId, 1_000_000)
+  const pool = createSql(databaseUrl, { max: connections, applicationName: 'bench-reference' })
+  const latencies: number[] = []
+  let booked = 0
+  const end = Date.now() + SECONDS * 1000
+  const started = Date.now()
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (Date.now() < end) {
+      const start = performance.now()
+      await pool.begin(async (tx) => {
+        const updated = await tx`update ticket_tiers set remaining = remaining - 1 where id = ${tierId} and remaining >= 1`
+        if (updated.count !== 1) return
+        const [booking] = await tx<{ id: string }[]>`
+          insert into bookings (event_id, status, total, currency) values (${eventId}, 'confirmed', 5000, 'EUR') returning id
+        `
+        await tx`
+          insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
+          values (${booking?.id ?? null}, 0, ${tierId}, 'Tier', 1, 5000)
+        `
+        booked++
+      })
+      latencies.push(performance.now() - start)
+    }
+  }))
+  const elapsed = (Date.now() - started) / 1000
+  await pool.end()
+  latencies.sort((a, b) => a - b)
+  const at = (q: number): number => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10
+  record({
+    scenario: 'reference: direct SQL, one booking per transaction',
+    concurrency: connections,
+    perSecond: booked / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    statuses: `${booked} booked`,
+    check: await oversellCheck(sql, [tierId])
+  })
+}
+
+async function main (): Promise<void> {
+  console.log('Building…')
+  await new Promise<void>((resolve, reject) => {
+    const build = spawn('npm', ['run', 'build', '--silent'], { cwd: projectRoot, stdio: 'inherit' })
+    build.on('exit', (code) => { code === 0 ? resolve() : reject(new Error('build failed')) })
+  })
+  const database = await startDatabase()
+  await migrate(database.url)
+  const sql = createSql(database.url, { max: 4 })
+  const server = await startServer(database.url)
+  try {
+    const [{ version }] = await sql<{ version: string }[]>`select version()` as unknown as [{ version: string }]
+    const eventId = await createEvent(server.base, 'Bench night')
+
+    console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
+    for (const connections of HOT_CONCURRENCY) {
+      await reference(database.url, sql, server.base, eventId, connections)
+      const tierId = await createTier(server.base, eventId, 1_000_000)
+      const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+      const result = await bookingLoad(server.base, connections, () => body, { seconds: SECONDS })
+      record({
+        scenario: 'API: hot tier, POST /api/bookings',
+        concurrency: connections,
+        perSecond: count(result, '201') / result.duration,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        statuses: statuses(result),
+        check: await oversellCheck(sql, [tierId])
+      })
+    }
+
+    console.log('Sell-out: capacity 1,000, 5,000 requests at concurrency 256')
+    {
+      const tierId = await createTier(server.base, eventId, 1000)
+      const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+      const result = await bookingLoad(server.base, 256, () => body, { amount: 5000 })
+      const exact = count(result, '201') === 1000 && count(result, '409') === 4000
+      if (!exact) failed = true
+      record({
+        scenario: 'API: sell-out, capacity 1000',
+        concurrency: 256,
+        perSecond: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        statuses: statuses(result),
+        check: `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`
+      })
+    }
+
+    console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
+    {
+      const tierIds: string[] = []
+      for (let i = 0; i < 50; i++) tierIds.push(await createTier(server.base, eventId, 100_000))
+      const result = await bookingLoad(server.base, 64, () => JSON.stringify({
+        eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
+      }), { seconds: SECONDS })
+      record({
+        scenario: 'API: spread over 50 tiers',
+        concurrency: 64,
+        perSecond: count(result, '201') / result.duration,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        statuses: statuses(result),
+        check: await oversellCheck(sql, tierIds)
+      })
+    }
+
+    console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds')
+    const readEventId = await createEvent(server.base, 'Read night')
+    const readTiers: string[] = []
+    for (let i = 0; i < 4; i++) readTiers.push(await createTier(server.base, readEventId, 500))
+    for (let i = 0; i < 40; i++) {
+      await api(server.base, 'POST', '/api/bookings', { eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
+    }
+    for (const url of [`/api/events/${readEventId}/ticket-tiers`, '/api/events']) {
+      const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS })
+      record({
+        scenario: `API: GET ${url.replace(readEventId, '{eventId}')}`,
+        concurrency: 64,
+        perSecond: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        statuses: statuses(result),
+        check: ''
+      })
+    }
+
+    const cpus = os.cpus()
+    console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
+    console.log(`Database: ${database.kind}; ${version.split(' on ')[0] ?? version}, same host`)
+    console.log(`Command: npm run bench (${SECONDS} s per timed run; server with LOG_LEVEL=warn)\n`)
+    console.log('| scenario | concurrency | per second | p50 ms | p99 ms | responses | check |')
+    console.log('|---|---:|---:|---:|---:|---|---|')
+    for (const row of rows) {
+      console.log(`| ${row.scenario} | ${row.concurrency} | ${row.perSecond.toFixed(0)} | ${row.p50} | ${row.p99} | ${row.statuses} | ${row.check} |`)
+    }
+  } finally {
+    await server.stop()
+    await sql.end()
+    await database.stop()
+  }
+  if (failed) {
+    console.error('\nFAILED: an oversell or an inexact sell-out (see the check column).')
+    process.exit(1)
+  }
+}
+
+await main()

@@ -39,9 +39,21 @@ async function tier (eventId: string, tierId: string) {
   return (response.json().data as { id: string, remaining: number, held: number, capacity: number }[]).find((each) => each.id === tierId)
 }
 
-/** Stands in for the passage of time: moves a hold's expiry into the past, as the database clock sees it. */
+/**
+ * Stands in for the passage of time: moves a hold's expiry (on the booking and on its unreleased
+ * items, where reads look it up) to `offset` from now, as the database clock sees it.
+ */
+async function expireAt (bookingId: string, offset: string) {
+  await t.sql.begin(async (tx) => {
+    const [row] = await tx<{ at: Date }[]>`
+      update bookings set expires_at = clock_timestamp() + ${offset}::interval where id = ${bookingId} returning expires_at as at
+    `
+    await tx`update booking_items set hold_expires_at = ${row?.at ?? null} where booking_id = ${bookingId} and not released and hold_expires_at is not null`
+  })
+}
+
 async function lapse (bookingId: string) {
-  await t.sql`update bookings set expires_at = clock_timestamp() - interval '1 second' where id = ${bookingId}`
+  await expireAt(bookingId, '-1 second')
 }
 
 async function post (url: string) {
@@ -242,7 +254,7 @@ describe('holds under concurrency', () => {
     const outcomes = { confirmed: 0, expired: 0 }
     for (let round = 0; round < 25; round++) {
       const held = await hold(eventId, tierId, 1)
-      await t.sql`update bookings set expires_at = clock_timestamp() + interval '15 milliseconds' where id = ${held.id}`
+      await expireAt(held.id, '15 milliseconds')
       await new Promise((resolve) => setTimeout(resolve, round % 20))
       const [confirm] = await Promise.all([
         post(`/api/bookings/${held.id}/confirm`),

@@ -194,15 +194,17 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
     `
     const positions = planned.flatMap((booking) => booking.lines.map((line, position) => ({ bookingId: booking.id, position, ...line })))
     await tx`
-      insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
-      select * from unnest(
+      insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price, hold_expires_at)
+      select x.*, b.expires_at
+      from unnest(
         ${positions.map((line) => line.bookingId)}::uuid[],
         ${positions.map((line) => line.position)}::smallint[],
         ${positions.map((line) => line.ticketTierId)}::uuid[],
         ${positions.map((line) => line.tierName)}::text[],
         ${positions.map((line) => line.quantity)}::int[],
         ${positions.map((line) => line.unitPrice)}::int[]
-      )
+      ) as x(booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
+      join bookings b on b.id = x.booking_id
     `
     const times = new Map(inserted.map((row) => [row.id, row]))
     for (const booking of planned) {

@@ -8,8 +8,8 @@ import type { Queryable, Sql } from '../../db/sql.js'
 export function lapsedHeldTickets (q: Queryable, tiers: ReturnType<Queryable>) {
   return q`
     select i.ticket_tier_id, sum(i.quantity)::int as quantity
-    from bookings b join booking_items i on i.booking_id = b.id
-    where b.status = 'held' and b.expires_at <= clock_timestamp() and not i.released
+    from booking_items i
+    where i.hold_expires_at is not null and not i.released and i.hold_expires_at <= statement_timestamp()
       and i.ticket_tier_id in (select t.id from ticket_tiers t where ${tiers})
     group by i.ticket_tier_id
   `
@@ -23,13 +23,13 @@ export function lapsedHeldTickets (q: Queryable, tiers: ReturnType<Queryable>) {
  */
 export async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Promise<{ ticketTierId: string, quantity: number }[]> {
   return await tx<{ ticketTierId: string, quantity: number }[]>`
-    with lapsed as (
+    with candidates as (
+      select distinct booking_id from booking_items
+      where ticket_tier_id in ${tx(tierIds)}
+        and hold_expires_at is not null and not released and hold_expires_at <= clock_timestamp()
+    ), lapsed as (
       select b.id from bookings b
-      where b.status = 'held' and b.expires_at <= clock_timestamp()
-        and exists (
-          select 1 from booking_items i
-          where i.booking_id = b.id and i.ticket_tier_id in ${tx(tierIds)} and not i.released
-        )
+      where b.id in (select booking_id from candidates) and b.status = 'held' and b.expires_at <= clock_timestamp()
       order by b.id
       for update
     ), released as (
@@ -72,9 +72,14 @@ export async function releaseAllTickets (tx: Queryable, bookingId: string, wasHe
 /** Moves a confirmed hold's tickets out of `held` (they stay out of `remaining`); the caller holds the locks. */
 export async function settleHeldTickets (tx: Queryable, bookingId: string): Promise<void> {
   await tx`
-    update ticket_tiers t set held = t.held - i.quantity
-    from booking_items i
-    where i.booking_id = ${bookingId} and not i.released and t.id = i.ticket_tier_id
+    with settled as (
+      update booking_items set hold_expires_at = null
+      where booking_id = ${bookingId} and not released
+      returning ticket_tier_id, quantity
+    )
+    update ticket_tiers t set held = t.held - s.quantity
+    from settled s
+    where t.id = s.ticket_tier_id
   `
 }
 

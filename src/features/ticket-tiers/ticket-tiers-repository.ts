@@ -7,27 +7,41 @@ import { lapsedHeldTickets, lockTiers, releaseLapsedHolds } from '../bookings/ho
  * Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier).
  * `remaining` counts the tickets of lapsed holds the moment they lapse, before the sweep returns them.
  */
+function tierColumns (q: Queryable) {
+  return q`
+    t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity,
+    t.remaining + coalesce(lapsed.quantity, 0) as remaining, t.held - coalesce(lapsed.quantity, 0) as held,
+    t.max_per_booking
+  `
+}
+
 function selectTiers (q: Queryable, where: ReturnType<Queryable>) {
   return q<TicketTier[]>`
     with lapsed as (${lapsedHeldTickets(q, where)})
-    select t.id, t.event_id, t.name, t.price, e.currency, t.capacity,
-      t.remaining + coalesce(lapsed.quantity, 0) as remaining, t.held - coalesce(lapsed.quantity, 0) as held,
-      t.max_per_booking
+    select ${tierColumns(q)}
     from ticket_tiers t
     join events e on e.id = t.event_id
     left join lapsed on lapsed.ticket_tier_id = t.id
     where ${where}
-    order by t.created_at, t.id
+    order by t.creation_seq
   `
 }
 
 export function createTicketTiersRepository (sql: Sql) {
   return {
-    /** The event's tiers in creation order, or undefined when the event does not exist. */
+    /** The event's tiers in creation order, or undefined when the event does not exist (one query either way). */
     async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
-      const [event] = await sql`select 1 from events where id = ${eventId}`
-      if (event === undefined) return undefined
-      return await selectTiers(sql, sql`t.event_id = ${eventId}`)
+      const rows = await sql<(Omit<TicketTier, 'id'> & { id: string | null })[]>`
+        with lapsed as (${lapsedHeldTickets(sql, sql`t.event_id = ${eventId}`)})
+        select ${tierColumns(sql)}
+        from events e
+        left join ticket_tiers t on t.event_id = e.id
+        left join lapsed on lapsed.ticket_tier_id = t.id
+        where e.id = ${eventId}
+        order by t.creation_seq
+      `
+      if (rows.length === 0) return undefined
+      return rows.filter((row): row is TicketTier => row.id !== null)
     },
 
     /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */

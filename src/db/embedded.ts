@@ -19,6 +19,8 @@ export interface EmbeddedPostgresOptions {
   onLog?: (message: string) => void
   /** Extra `-c name=value` server settings, e.g. to trade durability for speed in tests. */
   settings?: Record<string, string>
+  /** The port to listen on; a free one when not given. */
+  port?: number
 }
 
 export class EmbeddedPostgresError extends Error {
@@ -128,7 +130,7 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
 
   const created = !existsSync(path.join(clusterDir, 'PG_VERSION'))
   const password = await readOrCreatePassword(path.join(dataDir, 'postgres-password'), created)
-  const port = await freePort()
+  const port = options.port ?? await freePort()
   const EmbeddedPostgresCluster = await loadEmbeddedPostgres()
   const cluster = new EmbeddedPostgresCluster({
     databaseDir: clusterDir,

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable, isPostgresError } from '../db/sql.js'
+import { isDatabaseTimeout, isDatabaseUnavailable, isPostgresError } from '../db/sql.js'
 import { ProblemError, problemKinds, validationProblem, type FieldError } from '../problems.js'
 
 interface ValidationIssue {
@@ -79,6 +79,9 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
   }
   if (isPostgresError(error, '22021') || isPostgresError(error, '22P05')) {
     return validationProblem([{ path: '', message: 'contains characters that cannot be stored' }], 'The request contains characters that cannot be stored.')
+  }
+  if (isDatabaseTimeout(error)) {
+    return new ProblemError(problemKinds.unavailable, 'The database did not answer in time (the tickets are in great demand); retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
   }
   if (isDatabaseUnavailable(error)) {
     return new ProblemError(problemKinds.unavailable, 'The database is unreachable; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })

@@ -1,0 +1,33 @@
+// Runs on `npm install` / `npm ci` (the postinstall script). postgres.js 3.4.9 can crash the whole
+// process with "TypeError: Cannot read properties of null (reading 'write')" when a connection
+// closes while a small write is queued (a database restart does it), and can leave a reconnected
+// connection unable to flush. This applies the guard proposed upstream until a release has it:
+// the queued write is dropped and its query rejected with CONNECTION_CLOSED, and teardown resets
+// the write timer. Idempotent; warns and changes nothing if the driver's code is not the expected one.
+// See https://github.com/porsager/postgres/issues/1154 and https://github.com/porsager/postgres/pull/1209
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const MARKER = '/* ticket-booking: nextWrite guard */'
+const replacements = [
+  [
+    'function nextWrite(fn) {\n    const x = socket.write(chunk, fn)',
+    `function nextWrite(fn) {\n    ${MARKER}\n    if (socket === null) {\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n    const x = socket.write(chunk, fn)`
+  ],
+  ['    clearImmediate(nextWriteTimer)\n', '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null\n    chunk = null\n']
+]
+
+for (const variant of ['src', 'cjs/src', 'cf/src']) {
+  const file = path.join(root, 'node_modules', 'postgres', variant, 'connection.js')
+  if (!existsSync(file)) continue
+  const original = readFileSync(file, 'utf8')
+  if (original.includes(MARKER)) continue
+  if (!replacements.every(([from]) => original.includes(from))) {
+    console.warn(`patch-postgres: ${path.relative(root, file)} is not the expected postgres.js 3.4.9 code; left unchanged`)
+    continue
+  }
+  const patched = replacements.reduce((text, [from, to]) => text.split(from).join(to), original)
+  writeFileSync(file, patched)
+}

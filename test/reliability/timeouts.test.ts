@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp, type App } from '../../src/app.js'
+import { createSql, type Sql } from '../../src/db/sql.js'
+import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+
+let t: TestApp
+let impatient: { app: App, sql: Sql }
+beforeAll(async () => {
+  t = await createTestApp()
+  const sql = createSql(t.databaseUrl, { max: 4, lockTimeoutMs: 300, statementTimeoutMs: 2_000 })
+  impatient = { sql, app: buildApp({ config: { adminApiKeys: [] }, sql }) }
+  await impatient.app.ready()
+})
+afterAll(async () => {
+  await impatient.app.close()
+  await impatient.sql.end()
+  await t.close()
+})
+
+describe('a stuck lock', () => {
+  it('turns into a quick 503 problem with Retry-After, and booking works again once it is released', async () => {
+    const event = await t.app.inject({
+      method: 'POST', url: '/api/events', headers: asAdmin,
+      payload: { name: 'Locked', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+    })
+    const eventId = event.json().id
+    const tier = await t.app.inject({
+      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 10 }
+    })
+    const ticketTierId = tier.json().id
+    const body = { eventId, items: [{ ticketTierId, quantity: 1 }] }
+
+    let release = (): void => {}
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let locked = (): void => {}
+    const isLocked = new Promise<void>((resolve) => { locked = resolve })
+    const holder = t.sql.begin(async (tx) => {
+      await tx`select id from ticket_tiers where id = ${ticketTierId} for update`
+      locked()
+      await released
+    })
+    await isLocked
+    try {
+      const started = Date.now()
+      const response = await impatient.app.inject({ method: 'POST', url: '/api/bookings', payload: body })
+      expect(response.statusCode).toBe(503)
+      expect(response.json().type).toBe('urn:ticket-booking:problem:service-unavailable')
+      expect(Number(response.headers['retry-after'])).toBeGreaterThan(0)
+      expect(response.body).not.toMatch(/lock|55P03|canceling/i)
+      expect(Date.now() - started).toBeLessThan(5_000)
+    } finally {
+      release()
+      await holder
+    }
+    const [row] = await t.sql<{ remaining: number, bookings: number }[]>`
+      select remaining, (select count(*)::int from bookings where event_id = ${eventId}) as bookings from ticket_tiers where id = ${ticketTierId}
+    `
+    expect(row).toEqual({ remaining: 10, bookings: 0 })
+    const after = await impatient.app.inject({ method: 'POST', url: '/api/bookings', payload: body })
+    expect(after.statusCode).toBe(201)
+  })
+
+  it('ends a statement that runs too long with a 503 problem', async () => {
+    const app = buildApp({ config: { adminApiKeys: [] }, sql: impatient.sql })
+    app.get('/api/test/slow', async () => await impatient.sql`select pg_sleep(5)`)
+    await app.ready()
+    try {
+      const response = await app.inject({ method: 'GET', url: '/api/test/slow' })
+      expect(response.statusCode).toBe(503)
+      expect(response.json().type).toBe('urn:ticket-booking:problem:service-unavailable')
+      expect(response.body).not.toMatch(/statement|57014|cancel/i)
+    } finally {
+      await app.close()
+    }
+  })
+})

@@ -131,6 +131,14 @@ function findNulCharacter (value: unknown, path = ''): string | undefined {
   return undefined
 }
 
+/** Names of the integer or number parameters a querystring schema declares. */
+function numericQueryParameters (schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {}
+  return Object.entries(properties)
+    .filter(([, property]) => property.type === 'integer' || property.type === 'number')
+    .map(([name]) => name)
+}
+
 /**
  * One place that turns errors and unknown routes into RFC 9457 problem details. Client
  * errors keep their message; anything else becomes a bare 500 logged with the request id.
@@ -147,11 +155,20 @@ export default fp(async function problemsPlugin (app: FastifyInstance) {
     return sendProblem(request, reply, problem)
   })
 
-  app.addHook('preValidation', async function rejectNulCharacters (request) {
+  app.addHook('preValidation', async function rejectWhatValidationMisses (request) {
     for (const [part, value] of [['request body', request.body], ['query string', request.query]] as const) {
       const path = findNulCharacter(value)
       if (path !== undefined) {
         throw validationProblem([{ path, message: 'must not contain the NUL character (U+0000)' }], `The ${part} is not valid: ${path || '(root)'} contains U+0000.`)
+      }
+    }
+    const numeric = numericQueryParameters(request.routeOptions.schema?.querystring)
+    const query = (request.query ?? {}) as Record<string, unknown>
+    for (const name of numeric) {
+      const given = query[name]
+      // Ajv coerces "1e309" to Infinity and then skips minimum/maximum; refuse it here.
+      if (typeof given === 'string' && given.trim() !== '' && !Number.isFinite(Number(given))) {
+        throw validationProblem([{ path: `/${escapePointer(name)}`, message: 'must be a finite number' }], `The query string is not valid: /${name} must be a finite number.`)
       }
     }
   })

@@ -75,7 +75,7 @@ describe('GET /api/events', () => {
     expect(response.json().nextCursor).toEqual(expect.any(String))
   })
 
-  it.each(['0', '101', 'ten', '1.5'])('rejects limit=%s with a 400', async (limit) => {
+  it.each(['0', '101', 'ten', '1.5', '1e309', '-1e309', 'Infinity'])('rejects limit=%s with a 400', async (limit) => {
     const response = await t.app.inject({ method: 'GET', url: `/api/events?limit=${limit}` })
     expect(response.statusCode).toBe(400)
     expect(response.json().errors[0].path).toBe('/limit')

@@ -10,6 +10,7 @@ import { ticketTiersFeature } from './features/ticket-tiers/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import adminAuth from './plugins/admin-auth.js'
 import holdSweeper from './plugins/hold-sweeper.js'
+import httpPolicies from './plugins/http-policies.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
@@ -21,7 +22,7 @@ import { HealthSchema } from './schemas/health.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitBookingsPerMinute' | 'corsOrigins'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -65,13 +66,14 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0 }: Buil
   const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
   app.register(requestId)
   app.register(problems)
+  app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
   app.register(adminAuth, { keys: config.adminApiKeys })
 
   app.register(healthFeature, { prefix: '/api', sql })
   app.register(eventsFeature, { prefix: '/api', sql })
   app.register(ticketTiersFeature, { prefix: '/api', sql })
-  app.register(bookingsFeature, { prefix: '/api', sql })
+  app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0 })
   app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
 
   app.register(methodNotAllowed)

@@ -13,7 +13,9 @@ const EnvSchema = Type.Object({
   ADMIN_API_KEYS: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
-  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' }))
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' })),
+  RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
+  CORS_ORIGINS: Type.String({ default: '' })
 })
 
 export const MIN_ADMIN_KEY_LENGTH = 16
@@ -27,6 +29,10 @@ export interface Config {
   dataDir: string
   /** The URL integrators reach this deployment at, listed first in the OpenAPI `servers`. */
   publicUrl: string | undefined
+  /** Booking creations allowed per client address per minute; 0 turns the limit off. */
+  rateLimitBookingsPerMinute: number
+  /** Browser origins allowed to call the API (CORS); none by default. */
+  corsOrigins: string[]
 }
 
 export class ConfigError extends Error {
@@ -71,6 +77,13 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     )
   }
 
+  const corsOrigins = valid.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '')
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin) || !URL.canParse(origin)) {
+      throw new ConfigError('Invalid configuration: CORS_ORIGINS: each entry must be an origin such as https://shop.example.com')
+    }
+  }
+
   return {
     databaseUrl: valid.DATABASE_URL,
     port: valid.PORT,
@@ -78,6 +91,8 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     adminApiKeys,
     logLevel: valid.LOG_LEVEL,
     dataDir: path.resolve(projectRoot, valid.DATA_DIR),
-    publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, '')
+    publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, ''),
+    rateLimitBookingsPerMinute: valid.RATE_LIMIT_BOOKINGS_PER_MINUTE,
+    corsOrigins
   }
 }

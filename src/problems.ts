@@ -25,6 +25,7 @@ export const problemKinds = {
   idempotencyKeyReuse: kind('idempotency-key-reuse', 422, 'The idempotency key was used for a different request'),
   payloadTooLarge: kind('payload-too-large', 413, 'The request body is too large'),
   unsupportedMediaType: kind('unsupported-media-type', 415, 'The request body must be JSON'),
+  rateLimited: kind('rate-limited', 429, 'Too many requests'),
   clientError: kind('client-error', 400, 'The request cannot be processed'),
   internal: kind('internal-error', 500, 'An unexpected error occurred'),
   unavailable: kind('service-unavailable', 503, 'The service is temporarily unavailable')

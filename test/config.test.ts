@@ -13,7 +13,9 @@ describe('loadConfig', () => {
       adminApiKeys: [],
       logLevel: 'info',
       dataDir: path.join(projectRoot, '.data'),
-      publicUrl: undefined
+      publicUrl: undefined,
+      rateLimitBookingsPerMinute: 600,
+      corsOrigins: []
     })
   })
 
@@ -25,7 +27,9 @@ describe('loadConfig', () => {
       ADMIN_API_KEYS: ' key-one-0123456789abcdef ,key-two-0123456789abcdef,',
       LOG_LEVEL: 'warn',
       DATA_DIR: '/var/tmp/booking',
-      PUBLIC_URL: 'https://tickets.example.com/'
+      PUBLIC_URL: 'https://tickets.example.com/',
+      RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
+      CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       port: 8080,
@@ -33,7 +37,9 @@ describe('loadConfig', () => {
       adminApiKeys: ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'],
       logLevel: 'warn',
       dataDir: '/var/tmp/booking',
-      publicUrl: 'https://tickets.example.com'
+      publicUrl: 'https://tickets.example.com',
+      rateLimitBookingsPerMinute: 0,
+      corsOrigins: ['https://shop.example.com', 'http://localhost:5173']
     })
   })
 
@@ -49,7 +55,10 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL'],
     [{ ADMIN_API_KEYS: 'short' }, 'ADMIN_API_KEYS'],
-    [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL']
+    [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL'],
+    [{ RATE_LIMIT_BOOKINGS_PER_MINUTE: '-1' }, 'RATE_LIMIT_BOOKINGS_PER_MINUTE'],
+    [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
+    [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

@@ -48,6 +48,18 @@ export function problemResponse<T extends TSchema> (schema: T, description: stri
 
 const retryAfter: Headers = { 'Retry-After': { description: 'Seconds to wait before retrying.', type: 'integer', example: 2 } }
 
+/** Sent on rate-limited operations (when the server has a limit configured). */
+export const rateLimitHeaders: Headers = {
+  'RateLimit-Limit': { description: 'Requests allowed per window (one minute) for this client address.', type: 'integer', example: 600 },
+  'RateLimit-Remaining': { description: 'Requests left in the current window.', type: 'integer', example: 599 },
+  'RateLimit-Reset': { description: 'Seconds until the window resets.', type: 'integer', example: 42 }
+}
+
+export const tooManyRequests = problemResponse(ref(ProblemSchema), 'Too many requests from this client address in the current minute.', [{
+  summary: 'Rate limited',
+  value: problemExample(problemKinds.rateLimited, 'Too many bookings from this client: at most 600 a minute; retry after 42 seconds.', '/api/bookings')
+}], { ...retryAfter, ...rateLimitHeaders })
+
 const problemResponses = {
   400: problemResponse(ref(ValidationProblemSchema), 'The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON.', [{
     summary: 'A value breaks the schema',

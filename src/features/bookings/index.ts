@@ -7,8 +7,9 @@ import {
   BOOKING_STATES_DIAGRAM, InsufficientInventoryProblemSchema, TierNotInEventProblemSchema, bookingExample
 } from '../../schemas/bookings.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
+import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
-  bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity
+  bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity, rateLimitHeaders, tooManyRequests
 } from '../../schemas/responses.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
@@ -29,11 +30,18 @@ const replayedHeader = {
   'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string', example: 'true' }
 }
 
-export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
+export interface BookingsFeatureOptions {
+  sql: Sql
+  /** Booking creations per client address per minute; 0 for no limit. */
+  rateLimitPerMinute: number
+}
+
+export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, rateLimitPerMinute }) => {
   const bookings = createBookingsRepository(sql)
   const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4 })
 
   app.post('/bookings', {
+    config: { rateLimit: perMinuteLimit(rateLimitPerMinute) },
     schema: {
       operationId: 'createBooking',
       tags: ['Bookings'],
@@ -59,9 +67,10 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
       querystring: NoQuerySchema,
       body: ref(BookingCreateSchema),
       response: {
-        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, replayedHeader),
+        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, { ...replayedHeader, ...rateLimitHeaders }),
         201: jsonResponse(ref(BookingSchema), 'The booking was made: `confirmed`, or `held` until `expiresAt` when `hold` was given.', heldExample, {
-          Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` }
+          Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` },
+          ...rateLimitHeaders
         }),
         ...problems(...bodyProblems, 404),
         409: problemResponse(
@@ -78,6 +87,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (a
           }],
           { 'Retry-After': { description: 'With idempotency-key-in-flight: seconds to wait before retrying.', type: 'integer', example: 1 } }
         ),
+        429: tooManyRequests,
         422: problemResponse(
           Type.Union([ref(TierNotInEventProblemSchema), ref(ProblemSchema)]),
           'A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked.',

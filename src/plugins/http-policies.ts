@@ -1,0 +1,47 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { ProblemError, problemKinds } from '../problems.js'
+
+export interface HttpPoliciesOptions {
+  corsOrigins: string[]
+}
+
+/** The `config.rateLimit` of a route limited to `perMinute` requests per client address; 0 means no limit. */
+export function perMinuteLimit (perMinute: number) {
+  return perMinute > 0 ? { max: perMinute, timeWindow: '1 minute' } : false
+}
+
+/**
+ * Security headers (helmet; the API sends JSON, so no content security policy, which would also
+ * stop Swagger UI's "Try it out" against a local http server), CORS closed unless origins are
+ * configured, and the per-client-address rate limit on booking creation, answering 429 problems
+ * with Retry-After and the IETF RateLimit-* headers.
+ * @see https://github.com/fastify/fastify-rate-limit
+ */
+export default fp(async function httpPolicies (app: FastifyInstance, options: HttpPoliciesOptions) {
+  await app.register(helmet, { global: true, contentSecurityPolicy: false, crossOriginEmbedderPolicy: false })
+
+  if (options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: options.corsOrigins,
+      methods: ['GET', 'POST', 'PATCH'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
+      exposedHeaders: ['location', 'x-request-id', 'idempotent-replayed', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
+      maxAge: 600
+    })
+  }
+
+  await app.register(rateLimit, {
+    global: false,
+    enableDraftSpec: true,
+    errorResponseBuilder: (_request, context) => new ProblemError(
+      problemKinds.rateLimited,
+      `Too many bookings from this client: at most ${context.max} a minute; retry after ${context.after}.`,
+      {},
+      { 'Retry-After': String(Math.ceil(context.ttl / 1000)) }
+    )
+  })
+}, { name: 'http-policies' })

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp, type App } from '../../src/app.js'
+import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
+import { createTestApp, type TestApp } from '../support/app.js'
+
+const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
+const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
+
+let t: TestApp
+let limited: App
+beforeAll(async () => {
+  t = await createTestApp()
+  await seedDemo(t.sql)
+  limited = buildApp({
+    config: { adminApiKeys: [], rateLimitBookingsPerMinute: 3, corsOrigins: ['https://shop.example.com'] },
+    sql: t.sql
+  })
+  await limited.ready()
+})
+afterAll(async () => {
+  await limited.close()
+  await t.close()
+})
+
+describe('rate limiting of booking creation', () => {
+  it('answers 429 problems with Retry-After and RateLimit headers past the limit, per client address', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const response = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.7' })
+      statuses.push(response.statusCode)
+      expect(response.headers['ratelimit-limit']).toBe('3')
+      expect(response.headers['ratelimit-remaining']).toBe(String(2 - i))
+    }
+    expect(statuses).toEqual([201, 201, 201])
+
+    const over = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.7' })
+    expect(over.statusCode).toBe(429)
+    expect(over.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(over.json()).toMatchObject({ type: 'urn:ticket-booking:problem:rate-limited', status: 429 })
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
+    expect(over.headers['ratelimit-remaining']).toBe('0')
+
+    const otherClient = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '198.51.100.9' })
+    expect(otherClient.statusCode).toBe(201)
+    const reads = await limited.inject({ method: 'GET', url: '/api/events', remoteAddress: '203.0.113.7' })
+    expect(reads.statusCode).toBe(200)
+  })
+
+  it('is off when set to 0', async () => {
+    for (let i = 0; i < 5; i++) {
+      const response = await t.app.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.8' })
+      expect(response.statusCode).toBe(201)
+      expect(response.headers['ratelimit-limit']).toBeUndefined()
+    }
+  })
+})
+
+describe('security headers', () => {
+  it('sends helmet\'s headers and no x-powered-by, on success and on errors', async () => {
+    for (const url of ['/api/events', '/api/nothing']) {
+      const response = await t.app.inject({ method: 'GET', url })
+      expect(response.headers['x-content-type-options']).toBe('nosniff')
+      expect(response.headers['x-frame-options']).toBe('SAMEORIGIN')
+      expect(response.headers['strict-transport-security']).toMatch(/max-age=/)
+      expect(response.headers['x-powered-by']).toBeUndefined()
+    }
+  })
+})
+
+describe('CORS', () => {
+  it('is closed by default: no CORS headers for any origin', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/api/events', headers: { origin: 'https://shop.example.com' } })
+    expect(response.headers['access-control-allow-origin']).toBeUndefined()
+  })
+
+  it('allows exactly the configured origins, with the headers integrators need', async () => {
+    const preflight = await limited.inject({
+      method: 'OPTIONS',
+      url: '/api/bookings',
+      headers: { origin: 'https://shop.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, idempotency-key' }
+    })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://shop.example.com')
+    expect(preflight.headers['access-control-allow-headers']).toContain('idempotency-key')
+
+    const allowed = await limited.inject({ method: 'GET', url: '/api/events', headers: { origin: 'https://shop.example.com' } })
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://shop.example.com')
+    expect(allowed.headers['access-control-expose-headers']).toContain('x-request-id')
+
+    const other = await limited.inject({ method: 'GET', url: '/api/events', headers: { origin: 'https://evil.example.net' } })
+    expect(other.headers['access-control-allow-origin']).toBeUndefined()
+  })
+})

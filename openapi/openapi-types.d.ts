@@ -798,7 +798,10 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /** @description The `nextCursor` of the previous page. */
+                /**
+                 * @description The `nextCursor` of the previous page.
+                 * @example WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ
+                 */
                 cursor?: string;
             };
             header?: {

@@ -100,7 +100,7 @@ describe('the generated document', () => {
   it('documents the idempotency header, the replay and the booking problems on POST /api/bookings', () => {
     const operation = document.paths['/api/bookings']?.post as Operation & { parameters?: { name: string, in: string }[] }
     expect(operation.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]))
-    expect(Object.keys(operation.responses).sort()).toEqual(['200', '201', '400', '404', '409', '413', '415', '422', '500', '503'])
+    expect(Object.keys(operation.responses).sort()).toEqual(['200', '201', '400', '404', '409', '413', '415', '422', '429', '500', '503'])
     expect(JSON.stringify(operation.responses['200'])).toContain('Idempotent-Replayed')
     expect(JSON.stringify(operation.responses['409'])).toContain('InsufficientInventoryProblem')
     expect(JSON.stringify(operation.responses['422'])).toContain('TierNotInEventProblem')
@@ -123,6 +123,15 @@ describe('the generated document', () => {
       for (const [status, response] of Object.entries(operation.responses) as [string, { content: Record<string, { example?: unknown, examples?: unknown }> }][]) {
         const media = Object.values(response.content)[0]
         expect(media?.example ?? media?.examples, `${name} ${status}`).toBeDefined()
+      }
+    }
+  })
+
+  it('gives every parameter an example or a default, so generated collections and SDK docs are stable', () => {
+    for (const { name, operation } of operations()) {
+      for (const parameter of (operation as { parameters?: { name: string, example?: unknown, schema?: { default?: unknown, examples?: unknown[] } }[] }).parameters ?? []) {
+        const example = parameter.example ?? parameter.schema?.default ?? parameter.schema?.examples?.[0]
+        expect(example, `${name} ${parameter.name}`).toBeDefined()
       }
     }
   })

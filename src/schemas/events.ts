@@ -75,7 +75,7 @@ export const EventParamsSchema = Type.Object({ eventId: Type.String({ ...UuidSch
 
 export const EventListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.' }))
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: [eventPageExample.nextCursor] }))
 }, { additionalProperties: false })
 
 export const eventSchemas = [EventSchema, EventPageSchema, EventCreateSchema, EventUpdateSchema]

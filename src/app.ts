@@ -54,6 +54,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0 }: Buil
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT_BYTES,
     frameworkErrors: handleFrameworkError,
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false } },
     schemaController: { compilersFactory: buildValidatorCompilers() }
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -173,6 +173,15 @@ export default fp(async function problemsPlugin (app: FastifyInstance) {
     }
   })
 
+  // Fastify's own 503 while closing is not a problem document; answer it here instead.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async function refuseWhileClosing (_request, reply) {
+    if (!closing) return
+    reply.header('connection', 'close')
+    throw new ProblemError(problemKinds.unavailable, 'The server is shutting down; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+  })
+
   app.setNotFoundHandler(function handleNotFound (request, reply) {
     const path = request.url.split('?')[0] ?? ''
     const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path

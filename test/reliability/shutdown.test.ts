@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seedDemo } from '../../src/db/seed.js'
+import { createTestDatabase, type TestDatabase } from '../support/database.js'
+import { spawnServer, type ServerProcess } from '../support/process.js'
+
+const ADMIN_KEY = 'shutdown-admin-key-0123456789'
+
+let db: TestDatabase
+beforeAll(async () => {
+  db = await createTestDatabase()
+  await seedDemo(db.sql)
+})
+afterAll(async () => { await db.drop() })
+
+async function start (): Promise<{ server: ServerProcess, base: string, eventId: string, tierId: string }> {
+  const server = spawnServer({
+    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
+  })
+  const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
+  const event = await (await fetch(`${base}/api/events`, {
+    method: 'POST', headers, body: JSON.stringify({ name: 'Shutdown', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' })
+  })).json() as { id: string }
+  const tier = await (await fetch(`${base}/api/events/${event.id}/ticket-tiers`, {
+    method: 'POST', headers, body: JSON.stringify({ name: 'GA', price: 100, capacity: 100_000 })
+  })).json() as { id: string }
+  return { server, base: base as string, eventId: event.id, tierId: tier.id }
+}
+
+type Outcome = { key: string, status: number | 'network error', type?: string }
+
+/** Sends bookings with unique idempotency keys from `workers` concurrent loops until `stop()`. */
+function load (base: string, eventId: string, tierId: string, prefix: string, workers = 16) {
+  const outcomes: Outcome[] = []
+  let running = true
+  let sequence = 0
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const key = `${prefix}-${sequence++}`
+      try {
+        const response = await fetch(`${base}/api/bookings`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        })
+        const body = await response.json() as { type?: string }
+        outcomes.push({ key, status: response.status, type: body.type })
+      } catch {
+        outcomes.push({ key, status: 'network error' })
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+  })
+  return { outcomes, stop: async () => { running = false; await Promise.all(loops) } }
+}
+
+async function storedKeys (prefix: string): Promise<Set<string>> {
+  const rows = await db.sql<{ clientReference: string }[]>`select client_reference from bookings where client_reference like ${`${prefix}-%`}`
+  return new Set(rows.map((row) => row.clientReference))
+}
+
+async function ledger (tierId: string) {
+  const [row] = await db.sql<{ capacity: number, remaining: number, booked: number, bookingsWithoutItems: number }[]>`
+    select t.capacity, t.remaining,
+      (select coalesce(sum(quantity), 0)::int from booking_items where ticket_tier_id = t.id) as booked,
+      (select count(*)::int from bookings b where not exists (select 1 from booking_items i where i.booking_id = b.id)) as bookings_without_items
+    from ticket_tiers t where t.id = ${tierId}
+  `
+  return row
+}
+
+describe('SIGTERM during a booking load', () => {
+  it('finishes the bookings in flight, refuses new ones, and exits 0', async () => {
+    const { server, base, eventId, tierId } = await start()
+    const traffic = load(base, eventId, tierId, 'term')
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      server.child.kill('SIGTERM')
+      const { code } = await server.exited
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await traffic.stop()
+      expect(code).toBe(0)
+    } finally {
+      server.child.kill('SIGKILL')
+    }
+
+    const acknowledged = traffic.outcomes.filter((outcome) => outcome.status === 201).map((outcome) => outcome.key)
+    expect(acknowledged.length).toBeGreaterThan(0)
+    for (const outcome of traffic.outcomes.filter((each) => each.status !== 201)) {
+      expect(['network error', 503]).toContain(outcome.status)
+      if (outcome.status === 503) expect(outcome.type).toBe('urn:ticket-booking:problem:service-unavailable')
+    }
+    const stored = await storedKeys('term')
+    expect(acknowledged.filter((key) => !stored.has(key))).toEqual([])
+    expect(stored.size).toBe(acknowledged.length)
+    const row = await ledger(tierId)
+    expect(row).toEqual({ capacity: 100_000, remaining: 100_000 - stored.size, booked: stored.size, bookingsWithoutItems: 0 })
+  })
+})
+
+describe('SIGKILL during a booking load', () => {
+  it('leaves no partial booking: every stored booking is whole and inventory balances', async () => {
+    const { server, base, eventId, tierId } = await start()
+    const traffic = load(base, eventId, tierId, 'kill')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    server.child.kill('SIGKILL')
+    await server.exited
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await traffic.stop()
+
+    const acknowledged = traffic.outcomes.filter((outcome) => outcome.status === 201).map((outcome) => outcome.key)
+    const stored = await storedKeys('kill')
+    expect(acknowledged.filter((key) => !stored.has(key))).toEqual([])
+    const row = await ledger(tierId)
+    expect(row).toEqual({ capacity: 100_000, remaining: 100_000 - stored.size, booked: stored.size, bookingsWithoutItems: 0 })
+  })
+})

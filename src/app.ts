@@ -29,6 +29,8 @@ export interface BuildAppOptions {
   logger?: FastifyBaseLogger
   /** How often the background sweep expires lapsed holds; 0 (the default) turns it off. */
   holdSweepIntervalMs?: number
+  /** Booking requests that may queue for the database before new ones get a 503 (default 1000). */
+  maxQueuedBookings?: number
 }
 
 /**
@@ -47,7 +49,7 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0 }: BuildAppOptions) {
+export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -74,7 +76,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0 }: Buil
   app.register(healthFeature, { prefix: '/api', sql })
   app.register(eventsFeature, { prefix: '/api', sql })
   app.register(ticketTiersFeature, { prefix: '/api', sql })
-  app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0 })
+  app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
   app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
 
   app.register(methodNotAllowed)

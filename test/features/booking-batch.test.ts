@@ -130,7 +130,7 @@ describe('the batcher', () => {
     const batcher = createBookingBatcher(async (requests) => {
       sizes.push(requests.length)
       return await repository.createBatch(requests)
-    }, { maxBatchSize: 50, maxConcurrentBatches: 1 })
+    }, { maxBatchSize: 50, maxConcurrentBatches: 1, maxQueued: 100 })
     try {
       const submissions = [
         request(eventId, [[good, 1]]),
@@ -153,7 +153,7 @@ describe('the batcher', () => {
   it('never oversells when two processes batch against one tier', async () => {
     const { eventId, tiers: { a } } = await setUp({ a: 150 }) as { eventId: string, tiers: { a: string } }
     const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
-    const batchers = pools.map((pool) => createBookingBatcher(createBookingsRepository(pool).createBatch, { maxBatchSize: 40, maxConcurrentBatches: 3 }))
+    const batchers = pools.map((pool) => createBookingBatcher(createBookingsRepository(pool).createBatch, { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 }))
     try {
       const outcomes = await Promise.all(Array.from({ length: 400 }, async (_, i) =>
         await (batchers[i % 2] as ReturnType<typeof createBookingBatcher>).submit(request(eventId, [[a, 1]], i % 5 === 0 ? `p-${i % 40}` : undefined))))

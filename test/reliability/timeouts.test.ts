@@ -60,6 +60,49 @@ describe('a stuck lock', () => {
     expect(after.statusCode).toBe(201)
   })
 
+  it('refuses bookings at once with a 503 when too many are already waiting for the database', async () => {
+    const sql = createSql(t.databaseUrl, { max: 2, lockTimeoutMs: 20_000 })
+    const app = buildApp({ config: { adminApiKeys: [] }, sql, maxQueuedBookings: 5 })
+    await app.ready()
+    const event = await t.app.inject({
+      method: 'POST', url: '/api/events', headers: asAdmin,
+      payload: { name: 'Queue', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+    })
+    const eventId = event.json().id
+    const tier = await t.app.inject({
+      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 100 }
+    })
+    const ticketTierId = tier.json().id
+    let release = (): void => {}
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let locked = (): void => {}
+    const isLocked = new Promise<void>((resolve) => { locked = resolve })
+    const holder = t.sql.begin(async (tx) => {
+      await tx`select id from ticket_tiers where id = ${ticketTierId} for update`
+      locked()
+      await released
+    })
+    await isLocked
+    try {
+      const waiting = Array.from({ length: 20 }, async () =>
+        await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } }))
+      const started = Date.now()
+      const refused = await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
+      expect(refused.statusCode).toBe(503)
+      expect(refused.json().detail).toContain('waiting')
+      expect(Date.now() - started).toBeLessThan(1_000)
+      release()
+      const statuses = (await Promise.all(waiting)).map((response) => response.statusCode)
+      expect(statuses.filter((status) => status === 201).length).toBeGreaterThan(0)
+      expect(statuses.every((status) => status === 201 || status === 503)).toBe(true)
+    } finally {
+      release()
+      await holder
+      await app.close()
+      await sql.end()
+    }
+  })
+
   it('ends a statement that runs too long with a 503 problem', async () => {
     const app = buildApp({ config: { adminApiKeys: [] }, sql: impatient.sql })
     app.get('/api/test/slow', async () => await impatient.sql`select pg_sleep(5)`)

@@ -1,3 +1,4 @@
+import { ProblemError, problemKinds } from '../../problems.js'
 import type { BatchOutcome } from './booking-batch.js'
 import type { BookingRequest } from './booking-request.js'
 
@@ -6,6 +7,8 @@ export interface BookingBatcherOptions {
   maxBatchSize: number
   /** Most batch transactions open at once (each holds one pool connection). */
   maxConcurrentBatches: number
+  /** Most requests waiting for a slot; beyond it new ones are refused at once with a 503. */
+  maxQueued: number
 }
 
 interface Pending {
@@ -21,7 +24,9 @@ type DecideBatch = (requests: BookingRequest[]) => Promise<BatchOutcome[]>
  * arriving while the slots are busy queue up and are decided together in the next transaction,
  * in arrival order. So an idle server adds no delay, and a busy one pays for locks and a commit
  * once per batch instead of once per booking. If a batch fails on an unexpected error, its
- * requests are retried one by one, so one bad request never fails its neighbours.
+ * requests are retried one by one, so one bad request never fails its neighbours. When the
+ * database cannot keep up, the queue is bounded: requests beyond it get a 503 at once instead
+ * of waiting without end.
  */
 export function createBookingBatcher (decide: DecideBatch, options: BookingBatcherOptions) {
   const queue: Pending[] = []
@@ -66,6 +71,9 @@ export function createBookingBatcher (decide: DecideBatch, options: BookingBatch
 
   return {
     async submit (request: BookingRequest): Promise<BatchOutcome> {
+      if (queue.length >= options.maxQueued) {
+        throw new ProblemError(problemKinds.unavailable, 'Too many bookings are waiting for the database; retry shortly.', {}, { 'Retry-After': '1' })
+      }
       return await new Promise<BatchOutcome>((resolve, reject) => {
         queue.push({ request, resolve, reject })
         pump()

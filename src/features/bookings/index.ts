@@ -34,11 +34,13 @@ export interface BookingsFeatureOptions {
   sql: Sql
   /** Booking creations per client address per minute; 0 for no limit. */
   rateLimitPerMinute: number
+  /** Booking requests that may wait for a transaction slot before new ones get a 503. */
+  maxQueued?: number
 }
 
-export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, rateLimitPerMinute }) => {
+export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, rateLimitPerMinute, maxQueued = 1000 }) => {
   const bookings = createBookingsRepository(sql)
-  const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4 })
+  const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
 
   app.post('/bookings', {
     config: { rateLimit: perMinuteLimit(rateLimitPerMinute) },

@@ -10,6 +10,7 @@ import { ticketTiersFeature } from './features/ticket-tiers/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import adminAuth from './plugins/admin-auth.js'
 import holdSweeper from './plugins/hold-sweeper.js'
+import loadShedding from './plugins/load-shedding.js'
 import httpPolicies from './plugins/http-policies.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
@@ -31,6 +32,8 @@ export interface BuildAppOptions {
   holdSweepIntervalMs?: number
   /** Booking requests that may queue for the database before new ones get a 503 (default 1000). */
   maxQueuedBookings?: number
+  /** API requests in progress at once before new ones get a 503 (default 2000). */
+  maxInFlightRequests?: number
 }
 
 /**
@@ -49,7 +52,7 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings }: BuildAppOptions) {
+export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000 }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -69,6 +72,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
   app.register(requestId)
   app.register(problems)
+  app.register(loadShedding, { maxInFlight: maxInFlightRequests })
   app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
   app.register(adminAuth, { keys: config.adminApiKeys })

@@ -103,6 +103,26 @@ describe('a stuck lock', () => {
     }
   })
 
+  it('refuses any request at once with a 503 when the in-flight limit is reached, and serves again after', async () => {
+    const sql = createSql(t.databaseUrl, { max: 2 })
+    const app = buildApp({ config: { adminApiKeys: [] }, sql, maxInFlightRequests: 3 })
+    app.get('/api/test/slow', async () => await sql`select pg_sleep(0.5)`.then(() => ({ slept: true })))
+    await app.ready()
+    try {
+      const slow = Array.from({ length: 3 }, async () => await app.inject({ method: 'GET', url: '/api/test/slow' }))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const refused = await app.inject({ method: 'GET', url: '/api/events' })
+      expect(refused.statusCode).toBe(503)
+      expect(refused.json()).toMatchObject({ type: 'urn:ticket-booking:problem:service-unavailable', detail: expect.stringContaining('capacity') })
+      expect(refused.headers['retry-after']).toBe('1')
+      expect((await Promise.all(slow)).map((response) => response.statusCode)).toEqual([200, 200, 200])
+      expect((await app.inject({ method: 'GET', url: '/api/events' })).statusCode).toBe(200)
+    } finally {
+      await app.close()
+      await sql.end()
+    }
+  })
+
   it('ends a statement that runs too long with a 503 problem', async () => {
     const app = buildApp({ config: { adminApiKeys: [] }, sql: impatient.sql })
     app.get('/api/test/slow', async () => await impatient.sql`select pg_sleep(5)`)

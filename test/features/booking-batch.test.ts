@@ -6,6 +6,7 @@ import { createBookingBatcher } from '../../src/features/bookings/booking-batche
 import { toBookingRequest, type BookingRequest } from '../../src/features/bookings/booking-request.js'
 import { createBookingsRepository } from '../../src/features/bookings/bookings-repository.js'
 import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { holdInTransaction } from '../support/locks.js'
 
 const PROBLEM = 'urn:ticket-booking:problem:'
 
@@ -95,22 +96,12 @@ describe('one batch, one transaction', () => {
   it('answers in-flight for a key another transaction is deciding, and books the rest', async () => {
     const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
     const key = `busy-${randomUUID()}`
-    let release = (): void => {}
-    const held = new Promise<void>((resolve) => { release = resolve })
-    let claimed = (): void => {}
-    const claim = new Promise<void>((resolve) => { claimed = resolve })
-    const holder = t.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${key}`}, 0))`
-      claimed()
-      await held
-    })
-    await claim
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${key}`}, 0))`)
     try {
       const outcomes = await repository.createBatch([request(eventId, [[a, 1]], key), request(eventId, [[a, 1]])])
       expect(summary(outcomes)).toEqual(['failed idempotency-key-in-flight', 'created'])
     } finally {
-      release()
-      await holder
+      await release()
     }
   })
 })

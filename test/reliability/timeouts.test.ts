@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp, type App } from '../../src/app.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
 import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { holdInTransaction } from '../support/locks.js'
 
 let t: TestApp
 let impatient: { app: App, sql: Sql }
@@ -30,16 +31,7 @@ describe('a stuck lock', () => {
     const ticketTierId = tier.json().id
     const body = { eventId, items: [{ ticketTierId, quantity: 1 }] }
 
-    let release = (): void => {}
-    const released = new Promise<void>((resolve) => { release = resolve })
-    let locked = (): void => {}
-    const isLocked = new Promise<void>((resolve) => { locked = resolve })
-    const holder = t.sql.begin(async (tx) => {
-      await tx`select id from ticket_tiers where id = ${ticketTierId} for update`
-      locked()
-      await released
-    })
-    await isLocked
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const started = Date.now()
       const response = await impatient.app.inject({ method: 'POST', url: '/api/bookings', payload: body })
@@ -49,8 +41,7 @@ describe('a stuck lock', () => {
       expect(response.body).not.toMatch(/lock|55P03|canceling/i)
       expect(Date.now() - started).toBeLessThan(5_000)
     } finally {
-      release()
-      await holder
+      await release()
     }
     const [row] = await t.sql<{ remaining: number, bookings: number }[]>`
       select remaining, (select count(*)::int from bookings where event_id = ${eventId}) as bookings from ticket_tiers where id = ${ticketTierId}
@@ -73,16 +64,7 @@ describe('a stuck lock', () => {
       method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 100 }
     })
     const ticketTierId = tier.json().id
-    let release = (): void => {}
-    const released = new Promise<void>((resolve) => { release = resolve })
-    let locked = (): void => {}
-    const isLocked = new Promise<void>((resolve) => { locked = resolve })
-    const holder = t.sql.begin(async (tx) => {
-      await tx`select id from ticket_tiers where id = ${ticketTierId} for update`
-      locked()
-      await released
-    })
-    await isLocked
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const waiting = Array.from({ length: 20 }, async () =>
         await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } }))
@@ -91,13 +73,12 @@ describe('a stuck lock', () => {
       expect(refused.statusCode).toBe(503)
       expect(refused.json().detail).toContain('waiting')
       expect(Date.now() - started).toBeLessThan(1_000)
-      release()
+      await release()
       const statuses = (await Promise.all(waiting)).map((response) => response.statusCode)
       expect(statuses.filter((status) => status === 201).length).toBeGreaterThan(0)
       expect(statuses.every((status) => status === 201 || status === 503)).toBe(true)
     } finally {
-      release()
-      await holder
+      await release()
       await app.close()
       await sql.end()
     }

@@ -113,7 +113,75 @@ export interface paths {
         patch: operations["updateTicketTier"];
         trace?: never;
     };
-    "/api/bookings": {
+    "/api/integrators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List integrators (admin)
+         * @description Integrators oldest first, in pages of `limit`. Follow `nextCursor` until it is `null`.
+         */
+        get: operations["listIntegrators"];
+        put?: never;
+        /**
+         * Create an integrator (admin)
+         * @description An integrator is a customer of the API. Give it keys with `POST /api/integrators/{integratorId}/keys`.
+         */
+        post: operations["createIntegrator"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/integrators/{integratorId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an integrator (admin)
+         * @description One integrator by its id.
+         */
+        get: operations["getIntegrator"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/integrators/{integratorId}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an integrator's API keys (admin)
+         * @description Every key of the integrator, revoked ones included, without secrets.
+         */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * Create an API key for an integrator (admin)
+         * @description The response holds the secret `key`, `tbk_` and 32 random bytes; it is shown this once, and the server keeps only a hash. Scopes default to all three.
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/integrators/{integratorId}/keys/{keyId}": {
         parameters: {
             query?: never;
             header?: never;
@@ -121,6 +189,30 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key (admin)
+         * @description The key fails from this instant on. Revoking a revoked key is a `204` again.
+         */
+        delete: operations["revokeApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bookings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your bookings
+         * @description The bookings made with your keys (an admin key sees all), newest first, in pages of `limit`, optionally of one event or in one status. Follow `nextCursor` until it is `null`.
+         */
+        get: operations["listBookings"];
         put?: never;
         /**
          * Book tickets
@@ -235,7 +327,7 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -254,7 +346,7 @@ export interface components {
         ValidationProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -594,6 +686,13 @@ export interface components {
             /** @description When it was cancelled, in UTC, or `null`. */
             cancelledAt: string | null;
         };
+        /** @description One page of bookings. */
+        BookingPage: {
+            /** @description Up to `limit` bookings, newest first. */
+            data: components["schemas"]["Booking"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            nextCursor: string | null;
+        };
         /**
          * @description All items are booked together or not at all.
          * @example {
@@ -664,7 +763,7 @@ export interface components {
         InsufficientInventoryProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -685,7 +784,7 @@ export interface components {
         TierNotInEventProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -701,6 +800,153 @@ export interface components {
             ticketTierIds: string[];
         } & {
             [key: string]: unknown;
+        };
+        /** @description `bookings:read`: read and list bookings. `bookings:write`: create, confirm and cancel bookings. `webhooks:manage`: manage webhook endpoints. */
+        Scope: "bookings:read" | "bookings:write" | "webhooks:manage";
+        /**
+         * @description A customer of the API, who books with keys of its own.
+         * @example {
+         *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
+         *       "name": "Acme Tickets",
+         *       "createdAt": "2026-11-25T17:00:00.000Z"
+         *     }
+         */
+        Integrator: {
+            /**
+             * Format: uuid
+             * @description The integrator's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /** @description The integrator's name, 1 to 200 characters. */
+            name: string;
+            /**
+             * Format: date-time
+             * @description When the integrator was created, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+        };
+        /**
+         * @description A new integrator.
+         * @example {
+         *       "name": "Acme Tickets"
+         *     }
+         */
+        IntegratorCreate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name: string;
+        };
+        /** @description One page of integrators. */
+        IntegratorPage: {
+            /** @description Up to `limit` integrators, oldest first. */
+            data: components["schemas"]["Integrator"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            nextCursor: string | null;
+        };
+        /**
+         * @description An integrator's API key, without its secret.
+         * @example {
+         *       "id": "5c4b3a29-1807-4f6e-8d5c-4b3a29180716",
+         *       "name": "Production checkout",
+         *       "prefix": "tbk_Qm9vay1h",
+         *       "scopes": [
+         *         "bookings:read",
+         *         "bookings:write",
+         *         "webhooks:manage"
+         *       ],
+         *       "createdAt": "2026-11-25T17:05:00.000Z",
+         *       "lastUsedAt": null,
+         *       "revokedAt": null
+         *     }
+         */
+        ApiKey: {
+            /**
+             * Format: uuid
+             * @description The key's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /** @description Your label for the key, or `null`. */
+            name: string | null;
+            /** @description The first characters of the key, to recognise it; the rest is never shown again. */
+            prefix: string;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Format: date-time
+             * @description When the key was created, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description When the key was last used (to the minute), or `null`. */
+            lastUsedAt: string | null;
+            /** @description When the key was revoked, or `null` while it works. */
+            revokedAt: string | null;
+        };
+        /**
+         * @description A new API key with its secret, which no later response shows.
+         * @example {
+         *       "id": "5c4b3a29-1807-4f6e-8d5c-4b3a29180716",
+         *       "name": "Production checkout",
+         *       "prefix": "tbk_Qm9vay1h",
+         *       "scopes": [
+         *         "bookings:read",
+         *         "bookings:write",
+         *         "webhooks:manage"
+         *       ],
+         *       "createdAt": "2026-11-25T17:05:00.000Z",
+         *       "lastUsedAt": null,
+         *       "revokedAt": null,
+         *       "key": "tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg"
+         *     }
+         */
+        ApiKeyCreated: {
+            /**
+             * Format: uuid
+             * @description The key's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /** @description Your label for the key, or `null`. */
+            name: string | null;
+            /** @description The first characters of the key, to recognise it; the rest is never shown again. */
+            prefix: string;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Format: date-time
+             * @description When the key was created, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description When the key was last used (to the minute), or `null`. */
+            lastUsedAt: string | null;
+            /** @description When the key was revoked, or `null` while it works. */
+            revokedAt: string | null;
+            /** @description The secret key, shown in this response only: store it now. Send it as `Authorization: Bearer <key>`. */
+            key: string;
+        };
+        /**
+         * @description A new key for the integrator.
+         * @example {
+         *       "name": "Production checkout",
+         *       "scopes": [
+         *         "bookings:read",
+         *         "bookings:write"
+         *       ]
+         *     }
+         */
+        ApiKeyCreate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name?: string;
+            /** @description Default: all scopes. */
+            scopes?: components["schemas"]["Scope"][];
+        };
+        /** @description An integrator's keys. */
+        ApiKeyList: {
+            /** @description All of the integrator's keys, oldest first, revoked ones included. */
+            data: components["schemas"]["ApiKey"][];
         };
         /** @description Service status; any failure is a `503` problem instead. */
         Health: {
@@ -946,7 +1192,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
             401: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1059,7 +1305,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1158,7 +1404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
             401: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1171,7 +1417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1287,7 +1533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1389,7 +1635,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
             401: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1402,7 +1648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1523,7 +1769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The bearer key is missing or not accepted. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
             401: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1536,7 +1782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1574,6 +1820,794 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIntegrators: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100. */
+                limit: number;
+                /**
+                 * @description The `nextCursor` of the previous page.
+                 * @example WyIyMDI2LTExLTI1VDE3OjAwOjAwLjAwMFoiLCIyYjdkMGMxZS00ZjVhLTRjM2ItOWQ4ZS03ZjZhNWI0YzNkMmUiXQ
+                 */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of integrators. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
+                     *           "name": "Acme Tickets",
+                     *           "createdAt": "2026-11-25T17:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["IntegratorPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createIntegrator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme Tickets"
+                 *     }
+                 */
+                "application/json": components["schemas"]["IntegratorCreate"];
+            };
+        };
+        responses: {
+            /** @description The integrator was created. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description The URL of the new integrator. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
+                     *       "name": "Acme Tickets",
+                     *       "createdAt": "2026-11-25T17:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Integrator"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIntegrator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e */
+                integratorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integrator. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
+                     *       "name": "Acme Tickets",
+                     *       "createdAt": "2026-11-25T17:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Integrator"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e */
+                integratorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "5c4b3a29-1807-4f6e-8d5c-4b3a29180716",
+                     *           "name": "Production checkout",
+                     *           "prefix": "tbk_Qm9vay1h",
+                     *           "scopes": [
+                     *             "bookings:read",
+                     *             "bookings:write",
+                     *             "webhooks:manage"
+                     *           ],
+                     *           "createdAt": "2026-11-25T17:05:00.000Z",
+                     *           "lastUsedAt": null,
+                     *           "revokedAt": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e */
+                integratorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Production checkout",
+                 *       "scopes": [
+                 *         "bookings:read",
+                 *         "bookings:write"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["ApiKeyCreate"];
+            };
+        };
+        responses: {
+            /** @description The key was created; store `key` now. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5c4b3a29-1807-4f6e-8d5c-4b3a29180716",
+                     *       "name": "Production checkout",
+                     *       "prefix": "tbk_Qm9vay1h",
+                     *       "scopes": [
+                     *         "bookings:read",
+                     *         "bookings:write",
+                     *         "webhooks:manage"
+                     *       ],
+                     *       "createdAt": "2026-11-25T17:05:00.000Z",
+                     *       "lastUsedAt": null,
+                     *       "revokedAt": null,
+                     *       "key": "tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ApiKeyCreated"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e */
+                integratorId: string;
+                /** @example 5c4b3a29-1807-4f6e-8d5c-4b3a29180716 */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBookings: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100. */
+                limit: number;
+                /**
+                 * @description The `nextCursor` of the previous page.
+                 * @example WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEyM1oiLCIwYjdlNmY1YS0zYzJkLTRlMWYtOGE5Yi0xYzJkM2U0ZjVhNmIiXQ
+                 */
+                cursor?: string;
+                /**
+                 * @description Only bookings of this event.
+                 * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+                 */
+                eventId?: string;
+                /**
+                 * @description Only bookings in this status (as clients see it: a lapsed hold is `expired`).
+                 * @example confirmed
+                 */
+                status?: "held" | "confirmed" | "expired" | "cancelled";
+            };
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of bookings. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *           "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *           "clientReference": "order-1042",
+                     *           "status": "confirmed",
+                     *           "items": [
+                     *             {
+                     *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *               "tierName": "VIP",
+                     *               "quantity": 2,
+                     *               "unitPrice": 25000,
+                     *               "lineTotal": 50000
+                     *             },
+                     *             {
+                     *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+                     *               "tierName": "Balcony",
+                     *               "quantity": 1,
+                     *               "unitPrice": 5900,
+                     *               "lineTotal": 5900
+                     *             }
+                     *           ],
+                     *           "total": 55900,
+                     *           "currency": "EUR",
+                     *           "createdAt": "2026-11-25T18:04:05.123Z",
+                     *           "expiresAt": null,
+                     *           "cancelledAt": null
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BookingPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1753,7 +2787,33 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -1924,7 +2984,33 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -2030,7 +3116,33 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -2169,7 +3281,33 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description The resource does not exist. Problem type: `urn:ticket-booking:problem:not-found`. */
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */

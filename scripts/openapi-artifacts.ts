@@ -10,7 +10,7 @@ export const ARTIFACTS = {
 } as const
 
 interface OpenApiDocument {
-  paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+  paths: Record<string, Record<string, { responses: Record<string, unknown>, security?: Record<string, string[]>[] }>>
 }
 
 /** TypeScript types of every path and schema, for `openapi-fetch` and other typed clients. */
@@ -59,6 +59,10 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
     const operation = document.paths[documentPath(request.url.path)]?.[request.method.toLowerCase()]
     if (operation === undefined) throw new Error(`no operation for ${request.method} ${request.url.path.join('/')}`)
     const statuses = Object.keys(operation.responses).map(Number)
+    const scheme = Object.keys(operation.security?.[0] ?? {})[0]
+    ;(item.request as Record<string, unknown>).auth = scheme === undefined
+      ? null
+      : { type: 'bearer', bearer: [{ key: 'token', value: `{{${scheme}}}`, type: 'string' }] }
     item.event = [{
       listen: 'test',
       script: { type: 'text/javascript', exec: [`pm.test('answers a documented status', function () { pm.expect(${JSON.stringify(statuses)}).to.include(pm.response.code) })`] }
@@ -68,7 +72,8 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
 
 /**
  * A Postman collection: one folder per tag, example values filled in, `{{baseUrl}}` built from the
- * `host` and `port` variables, admin operations authenticated with the `{{adminKey}}` variable,
+ * `host` and `port` variables, each operation authenticated with the `{{adminKey}}` or
+ * `{{integratorKey}}` variable as its first security requirement says,
  * and tests on every response (documented status, problem details on errors, request id).
  */
 export async function generatePostmanCollection (document: object): Promise<string> {
@@ -84,11 +89,12 @@ export async function generatePostmanCollection (document: object): Promise<stri
       }
     )
   })
-  const collection = JSON.parse(JSON.stringify(withoutGeneratedIds(converted)).replaceAll('{{bearerToken}}', '{{adminKey}}')) as PostmanNode
+  const collection = withoutGeneratedIds(converted) as PostmanNode
   addStatusTests(collection.item ?? [], document as OpenApiDocument)
   collection.variable = [
     ...(collection.variable as object[]),
-    { key: 'adminKey', value: '', type: 'string', description: 'One of the server\'s ADMIN_API_KEYS, for the admin operations.' }
+    { key: 'adminKey', value: '', type: 'string', description: 'One of the server\'s ADMIN_API_KEYS, for the admin operations.' },
+    { key: 'integratorKey', value: '', type: 'string', description: 'An integrator key (tbk_…), for the booking operations.' }
   ]
   collection.event = [{ listen: 'test', script: { type: 'text/javascript', exec: COLLECTION_TESTS } }]
   return JSON.stringify(collection, null, 2) + '\n'

@@ -6,9 +6,10 @@ import type { Sql } from './db/sql.js'
 import { bookingsFeature } from './features/bookings/index.js'
 import { eventsFeature } from './features/events/index.js'
 import { healthFeature } from './features/health/index.js'
+import { integratorsFeature } from './features/integrators/index.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
-import adminAuth from './plugins/admin-auth.js'
+import auth from './plugins/auth.js'
 import holdSweeper from './plugins/hold-sweeper.js'
 import loadShedding from './plugins/load-shedding.js'
 import httpPolicies from './plugins/http-policies.js'
@@ -20,6 +21,7 @@ import { bookingSchemas } from './schemas/bookings.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
 import { HealthSchema } from './schemas/health.js'
+import { integratorSchemas } from './schemas/integrators.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
 
 export interface BuildAppOptions {
@@ -65,7 +67,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, HealthSchema]) {
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...integratorSchemas, HealthSchema]) {
     app.addSchema(schema)
   }
 
@@ -75,11 +77,12 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(loadShedding, { maxInFlight: maxInFlightRequests })
   app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
-  app.register(adminAuth, { keys: config.adminApiKeys })
+  app.register(auth, { adminKeys: config.adminApiKeys, sql })
 
   app.register(healthFeature, { prefix: '/api', sql })
   app.register(eventsFeature, { prefix: '/api', sql })
   app.register(ticketTiersFeature, { prefix: '/api', sql })
+  app.register(integratorsFeature, { prefix: '/api', sql })
   app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
   app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
 

@@ -14,6 +14,7 @@ function kind (slug: string, status: number, title: string): ProblemKind {
 export const problemKinds = {
   validation: kind('validation-error', 400, 'The request is not valid'),
   unauthorized: kind('unauthorized', 401, 'Authentication is required'),
+  insufficientScope: kind('insufficient-scope', 403, 'The key may not do this'),
   notFound: kind('not-found', 404, 'The resource does not exist'),
   methodNotAllowed: kind('method-not-allowed', 405, 'The method is not allowed on this resource'),
   capacityBelowSold: kind('capacity-below-sold', 409, 'The capacity is below the tickets already sold'),

@@ -1,9 +1,11 @@
 import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
+import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { ProblemError, problemKinds } from '../problems.js'
+import { bearerToken } from './auth.js'
 
 export interface HttpPoliciesOptions {
   corsOrigins: string[]
@@ -17,7 +19,7 @@ export function perMinuteLimit (perMinute: number) {
 /**
  * Security headers (helmet; the API sends JSON, so no content security policy, which would also
  * stop Swagger UI's "Try it out" against a local http server), CORS closed unless origins are
- * configured, and the per-client-address rate limit on booking creation, answering 429 problems
+ * configured, and the rate limit on booking creation (per key, else per client address), answering 429 problems
  * with Retry-After and the IETF RateLimit-* headers.
  * @see https://github.com/fastify/fastify-rate-limit
  */
@@ -37,6 +39,11 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
   await app.register(rateLimit, {
     global: false,
     enableDraftSpec: true,
+    // Per key where one is sent (each integrator key has its own budget), else per client address.
+    keyGenerator: (request) => {
+      const token = bearerToken(request.headers.authorization)
+      return token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
+    },
     errorResponseBuilder: (_request, context) => new ProblemError(
       problemKinds.rateLimited,
       `Too many bookings from this client: at most ${context.max} a minute; retry after ${context.after}.`,

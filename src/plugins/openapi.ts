@@ -17,6 +17,7 @@ Events sell tickets in tiers (VIP, general admission, ...), each with a price an
 - **Money** is an integer amount in minor units (cents) plus an ISO 4217 \`currency\`.
 - **Errors** are RFC 9457 problem details (\`application/problem+json\`) whose \`type\` is a stable URI starting with \`${PROBLEM_TYPE_PREFIX}\`; \`400\` problems list the offending values in \`errors\`.
 - **Request ids**: every response carries \`x-request-id\`, echoing the request's header when one was sent.
+- **Booking operations** need \`Authorization: Bearer <integrator key>\` (the \`integratorKey\` scheme) with the scope they name; a booking belongs to the integrator whose key made it, and is a \`404\` to everyone else.
 - **Admin operations** need \`Authorization: Bearer <admin key>\` (the \`adminKey\` scheme).
 `.trim()
 
@@ -111,14 +112,20 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         { name: 'Health', description: 'Service and database status.' },
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },
         { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' },
-        { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable.' }
+        { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable. Made with an integrator key.' },
+        { name: 'Integrators', description: 'The API\'s customers and their keys (operators only).' }
       ],
       components: {
         securitySchemes: {
           adminKey: {
             type: 'http',
             scheme: 'bearer',
-            description: 'One of the keys in the server\'s ADMIN_API_KEYS, for operator (admin) operations.'
+            description: 'One of the keys in the server\'s ADMIN_API_KEYS, for operator (admin) operations; it may also read and cancel any booking.'
+          },
+          integratorKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An integrator\'s API key (`tbk_…`), created with `POST /api/integrators/{integratorId}/keys`. The role listed on an operation is the scope the key needs.'
           }
         }
       }

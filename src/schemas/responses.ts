@@ -67,11 +67,15 @@ const problemResponses = {
       errors: [{ path: '/items/0/quantity', message: 'must be >= 1' }]
     })
   }]),
-  401: problemResponse(ref(ProblemSchema), 'The bearer key is missing or not accepted.', [{
+  401: problemResponse(ref(ProblemSchema), 'The bearer key is missing, unknown, revoked, or not one this operation takes.', [{
     summary: 'No or wrong key',
     value: problemExample(problemKinds.unauthorized, 'The bearer key is not valid for this operation.', '/api/events')
   }], { 'WWW-Authenticate': { description: '`Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted.', type: 'string', example: 'Bearer realm="admin", error="invalid_token"' } }),
-  404: problemResponse(ref(ProblemSchema), 'The resource does not exist.', [{
+  403: problemResponse(ref(ProblemSchema), 'The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed.', [{
+    summary: 'Missing scope',
+    value: problemExample(problemKinds.insufficientScope, 'This key lacks the scope bookings:write.', '/api/bookings', { scope: 'bookings:write' })
+  }], { 'WWW-Authenticate': { description: '`Bearer realm="integrator", error="insufficient_scope", scope="…"`.', type: 'string', example: 'Bearer realm="integrator", error="insufficient_scope", scope="bookings:write"' } }),
+  404: problemResponse(ref(ProblemSchema), 'The resource does not exist, or belongs to another integrator.', [{
     summary: 'Unknown id',
     value: problemExample(problemKinds.notFound, 'Event 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 does not exist.', '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70')
   }]),
@@ -110,6 +114,14 @@ export const bodyProblems = [400, 413, 415] as const
 /** `security` of the operator operations: the ADMIN_API_KEYS bearer scheme (a new array each time, so YAML has no aliases). */
 export function adminSecurity () {
   return [{ adminKey: [] }]
+}
+
+/**
+ * `security` of booking operations: an integrator key with `scope` (listed as the scheme's role),
+ * or, where `adminToo`, an admin key.
+ */
+export function integratorSecurity (scope: string, adminToo = false): Record<string, string[]>[] {
+  return adminToo ? [{ integratorKey: [scope] }, { adminKey: [] }] : [{ integratorKey: [scope] }]
 }
 
 /** `security` of public operations: none, stated explicitly. */

@@ -23,32 +23,35 @@ afterAll(async () => {
 })
 
 describe('rate limiting of booking creation', () => {
-  it('answers 429 problems with Retry-After and RateLimit headers past the limit, per client address', async () => {
+  it('answers 429 problems with Retry-After and RateLimit headers past the limit, per integrator key', async () => {
     const statuses: number[] = []
     for (let i = 0; i < 3; i++) {
-      const response = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.7' })
+      const response = await limited.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '203.0.113.7' })
       statuses.push(response.statusCode)
       expect(response.headers['ratelimit-limit']).toBe('3')
       expect(response.headers['ratelimit-remaining']).toBe(String(2 - i))
     }
     expect(statuses).toEqual([201, 201, 201])
 
-    const over = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.7' })
+    const over = await limited.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '203.0.113.7' })
     expect(over.statusCode).toBe(429)
     expect(over.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(over.json()).toMatchObject({ type: 'urn:ticket-booking:problem:rate-limited', status: 429 })
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
     expect(over.headers['ratelimit-remaining']).toBe('0')
 
-    const otherClient = await limited.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '198.51.100.9' })
-    expect(otherClient.statusCode).toBe(201)
+    const sameKeyElsewhere = await limited.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '198.51.100.9' })
+    expect(sameKeyElsewhere.statusCode).toBe(429)
+    const other = await t.newIntegrator('Other')
+    const otherKey = await limited.inject({ method: 'POST', url: '/api/bookings', headers: other.headers, payload: booking, remoteAddress: '203.0.113.7' })
+    expect(otherKey.statusCode).toBe(201)
     const reads = await limited.inject({ method: 'GET', url: '/api/events', remoteAddress: '203.0.113.7' })
     expect(reads.statusCode).toBe(200)
   })
 
   it('is off when set to 0', async () => {
     for (let i = 0; i < 5; i++) {
-      const response = await t.app.inject({ method: 'POST', url: '/api/bookings', payload: booking, remoteAddress: '203.0.113.8' })
+      const response = await t.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '203.0.113.8' })
       expect(response.statusCode).toBe(201)
       expect(response.headers['ratelimit-limit']).toBeUndefined()
     }

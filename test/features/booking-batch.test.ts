@@ -36,7 +36,7 @@ async function setUp (capacities: Record<string, number>) {
 }
 
 function request (eventId: string, items: [string, number][], key?: string): BookingRequest {
-  return toBookingRequest({ eventId, items: items.map(([ticketTierId, quantity]) => ({ ticketTierId, quantity })) }, key)
+  return toBookingRequest({ eventId, items: items.map(([ticketTierId, quantity]) => ({ ticketTierId, quantity })) }, key, t.integrator.id)
 }
 
 function summary (outcomes: BatchOutcome[]) {
@@ -96,7 +96,7 @@ describe('one batch, one transaction', () => {
   it('answers in-flight for a key another transaction is deciding, and books the rest', async () => {
     const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
     const key = `busy-${randomUUID()}`
-    const release = await holdInTransaction(t.sql, async (tx) => await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${key}`}, 0))`)
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${t.integrator.id}:${key}`}, 0))`)
     try {
       const outcomes = await repository.createBatch([request(eventId, [[a, 1]], key), request(eventId, [[a, 1]])])
       expect(summary(outcomes)).toEqual(['failed idempotency-key-in-flight', 'created'])

@@ -26,7 +26,7 @@ async function setUp (capacities: number[], maxPerBooking = 10) {
 }
 
 function bookOn (app: App, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'POST', url: '/api/bookings', headers, payload: body })
+  return app.inject({ method: 'POST', url: '/api/bookings', headers: { ...t.asIntegrator, ...headers }, payload: body })
 }
 
 function countStatuses (statuses: number[]): Record<number, number> {
@@ -80,7 +80,7 @@ describe('concurrent bookings', () => {
       await bookOn(t.app, { eventId, items: [{ ticketTierId: b, quantity: 1 }, { ticketTierId: a, quantity: 2 }] })))
     const ids = first.filter((r) => r.statusCode === 201).map((r) => r.json().id as string)
     await Promise.all([
-      ...ids.slice(0, 10).map(async (id) => await t.app.inject({ method: 'POST', url: `/api/bookings/${id}/cancel` })),
+      ...ids.slice(0, 10).map(async (id) => await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${id}/cancel` })),
       ...Array.from({ length: 30 }, async () =>
         await bookOn(t.app, { eventId, items: [{ ticketTierId: a, quantity: 1 }, { ticketTierId: b, quantity: 3 }] }))
     ])

@@ -31,7 +31,7 @@ async function book (payload: Record<string, unknown> | string, headers: Record<
   return await t.app.inject({
     method: 'POST',
     url: '/api/bookings',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...t.asIntegrator, ...headers },
     payload: typeof payload === 'string' ? payload : JSON.stringify(payload)
   })
 }
@@ -74,7 +74,7 @@ describe('POST /api/bookings', () => {
     expect(await remaining(vip.id)).toBe(8)
     expect(await remaining(ga.id)).toBe(47)
 
-    const read = await t.app.inject({ method: 'GET', url: response.headers.location as string })
+    const read = await t.app.inject({ method: 'GET', url: response.headers.location as string, headers: t.asIntegrator })
     expect(read.statusCode).toBe(200)
     expect(read.json()).toEqual(booking)
   })
@@ -84,7 +84,7 @@ describe('POST /api/bookings', () => {
     const tier = await createTier(eventId, { price: 1000 })
     const booking = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 1 }] })).json()
     await t.app.inject({ method: 'PATCH', url: `/api/ticket-tiers/${tier.id}`, headers: asAdmin, payload: { price: 9999, name: 'Renamed' } })
-    const read = await t.app.inject({ method: 'GET', url: `/api/bookings/${booking.id}` })
+    const read = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${booking.id}` })
     expect(read.json().items[0]).toMatchObject({ unitPrice: 1000, lineTotal: 1000, tierName: 'GA' })
     expect(read.json().total).toBe(1000)
   })
@@ -286,7 +286,7 @@ describe('idempotency', () => {
   it('replays the booking as it is now, cancelled if it was cancelled since', async () => {
     const body = { eventId, clientReference: `cancelled-${randomUUID()}`, items: [{ ticketTierId: a.id, quantity: 1 }] }
     const first = await book(body)
-    await t.app.inject({ method: 'POST', url: `/api/bookings/${first.json().id}/cancel` })
+    await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${first.json().id}/cancel` })
     const replay = await book(body)
     expect(replay.statusCode).toBe(200)
     expect(replay.json()).toMatchObject({ id: first.json().id, status: 'cancelled' })
@@ -305,8 +305,8 @@ describe('idempotency', () => {
 
 describe('GET /api/bookings/{bookingId}', () => {
   it('answers a malformed id with 400 and an unknown one with 404', async () => {
-    expect((await t.app.inject({ method: 'GET', url: '/api/bookings/nope' })).statusCode).toBe(400)
-    const unknown = await t.app.inject({ method: 'GET', url: `/api/bookings/${randomUUID()}` })
+    expect((await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: '/api/bookings/nope' })).statusCode).toBe(400)
+    const unknown = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${randomUUID()}` })
     expect(unknown.statusCode).toBe(404)
     expect(unknown.json().type).toBe(`${PROBLEM}not-found`)
   })
@@ -320,18 +320,18 @@ describe('POST /api/bookings/{bookingId}/cancel', () => {
     const booking = (await book({ eventId, items: [{ ticketTierId: a.id, quantity: 3 }, { ticketTierId: b.id, quantity: 2 }] })).json()
     expect(await remaining(a.id)).toBe(7)
 
-    const cancelled = await t.app.inject({ method: 'POST', url: `/api/bookings/${booking.id}/cancel` })
+    const cancelled = await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })
     expect(cancelled.statusCode).toBe(200)
     expect(cancelled.json()).toEqual({ ...booking, status: 'cancelled', cancelledAt: expect.stringMatching(/Z$/) })
     expect(await remaining(a.id)).toBe(10)
     expect(await remaining(b.id)).toBe(10)
 
-    const again = await t.app.inject({ method: 'POST', url: `/api/bookings/${booking.id}/cancel` })
+    const again = await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })
     expect(again.statusCode).toBe(200)
     expect(again.json()).toEqual(cancelled.json())
     expect(await remaining(a.id)).toBe(10)
 
-    const read = await t.app.inject({ method: 'GET', url: `/api/bookings/${booking.id}` })
+    const read = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${booking.id}` })
     expect(read.json()).toEqual(cancelled.json())
   })
 
@@ -340,14 +340,14 @@ describe('POST /api/bookings/{bookingId}/cancel', () => {
     const tier = await createTier(eventId, { capacity: 10 })
     const booking = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 4 }] })).json()
     const responses = await Promise.all(Array.from({ length: 10 }, async () =>
-      await t.app.inject({ method: 'POST', url: `/api/bookings/${booking.id}/cancel` })))
+      await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })))
     expect(responses.map((response) => response.statusCode)).toEqual(Array(10).fill(200))
     expect(await remaining(tier.id)).toBe(10)
   })
 
   it('answers an unknown booking with 404 and a malformed id with 400', async () => {
-    expect((await t.app.inject({ method: 'POST', url: `/api/bookings/${randomUUID()}/cancel` })).statusCode).toBe(404)
-    expect((await t.app.inject({ method: 'POST', url: '/api/bookings/123/cancel' })).statusCode).toBe(400)
+    expect((await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${randomUUID()}/cancel` })).statusCode).toBe(404)
+    expect((await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: '/api/bookings/123/cancel' })).statusCode).toBe(400)
   })
 
   it('lets the released tickets be booked again', async () => {
@@ -355,7 +355,7 @@ describe('POST /api/bookings/{bookingId}/cancel', () => {
     const tier = await createTier(eventId, { capacity: 2 })
     const first = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 2 }] })).json()
     expect((await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 1 }] })).statusCode).toBe(409)
-    await t.app.inject({ method: 'POST', url: `/api/bookings/${first.id}/cancel` })
+    await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${first.id}/cancel` })
     expect((await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 2 }] })).statusCode).toBe(201)
   })
 })

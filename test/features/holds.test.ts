@@ -25,7 +25,7 @@ async function setUp (capacity: number, maxPerBooking = 10) {
 }
 
 async function book (body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return await t.app.inject({ method: 'POST', url: '/api/bookings', headers, payload: body })
+  return await t.app.inject({ method: 'POST', url: '/api/bookings', headers: { ...t.asIntegrator, ...headers }, payload: body })
 }
 
 async function hold (eventId: string, tierId: string, quantity = 1, ttlSeconds = 600) {
@@ -57,7 +57,7 @@ async function lapse (bookingId: string) {
 }
 
 async function post (url: string) {
-  return await t.app.inject({ method: 'POST', url })
+  return await t.app.inject({ method: 'POST', url, headers: t.asIntegrator })
 }
 
 /**
@@ -110,7 +110,7 @@ describe('a hold', () => {
     expect((await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })).statusCode).toBe(409)
 
     await lapse(held.id)
-    const read = await t.app.inject({ method: 'GET', url: `/api/bookings/${held.id}` })
+    const read = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${held.id}` })
     expect(read.json()).toMatchObject({ status: 'expired', expiresAt: null })
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 4, held: 0 })
 

@@ -12,7 +12,7 @@ beforeAll(async () => {
   t = await createTestApp()
   await t.app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = t.app.server.address() as AddressInfo
-  client = createClient<paths>({ baseUrl: `http://127.0.0.1:${port}` })
+  client = createClient<paths>({ baseUrl: `http://127.0.0.1:${port}`, headers: t.asIntegrator })
 })
 afterAll(async () => { await t.close() })
 

@@ -25,7 +25,8 @@ async function runCollection (): Promise<NewmanRunSummary> {
       envVar: [
         { key: 'host', value: '127.0.0.1' },
         { key: 'port', value: String(port) },
-        { key: 'adminKey', value: ADMIN_KEY }
+        { key: 'adminKey', value: ADMIN_KEY },
+        { key: 'integratorKey', value: t.integrator.key }
       ],
       reporters: [],
       timeoutRequest: 10_000
@@ -38,9 +39,9 @@ describe('the committed Postman collection, run by newman against a live server'
     const summary = await runCollection()
     const failures = summary.run.failures.map((failure) => `${failure.source?.name ?? '?'}: ${failure.error.message}`)
     expect(failures).toEqual([])
-    expect(summary.run.stats.requests.total).toBe(12)
+    expect(summary.run.stats.requests.total).toBe(19)
     expect(summary.run.stats.requests.failed).toBe(0)
-    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(12 * 4)
+    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(19 * 4)
 
     const statuses = summary.run.executions.map((execution) =>
       `${execution.item.name}: ${(execution.response as { code?: number } | undefined)?.code ?? 'no response'}`)

@@ -6,6 +6,7 @@ import { buildApp, type App } from '../../src/app.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
+import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 
 const ADMIN = { authorization: 'Bearer restart-admin-key-0123456789' }
 
@@ -15,6 +16,7 @@ let database: EmbeddedPostgres
 let port: number
 let sql: Sql
 let app: App
+let integratorHeaders: { authorization: string }
 
 async function startDatabase (): Promise<EmbeddedPostgres> {
   return await startEmbeddedPostgres({ dataDir: path.join(folder, 'data'), port, settings: { fsync: 'off' } })
@@ -29,6 +31,10 @@ beforeAll(async () => {
   sql = createSql(database.url, { max: 8 })
   app = buildApp({ config: { adminApiKeys: ['restart-admin-key-0123456789'] }, sql })
   await app.ready()
+  const integrators = createIntegratorsRepository(sql)
+  const integrator = await integrators.create('Restart')
+  const key = await integrators.createKey(integrator.id, {})
+  integratorHeaders = { authorization: `Bearer ${key?.key ?? ''}` }
 })
 
 afterAll(async () => {
@@ -57,7 +63,7 @@ describe('a database restart during a booking load', () => {
       while (phase === 'load') {
         const key = `restart-${sequence++}`
         const response = await app.inject({
-          method: 'POST', url: '/api/bookings', headers: { 'idempotency-key': key },
+          method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
           payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
         })
         results.push({ key, status: response.statusCode, body: response.json(), retryAfter: response.headers['retry-after'] })

@@ -21,7 +21,7 @@ let bookingId: string
 beforeAll(async () => {
   t = await createTestApp()
   await seedDemo(t.sql)
-  const booking = await t.app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] } })
+  const booking = await t.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] } })
   bookingId = booking.json().id
 
   const document = JSON.parse((await generateOpenApi()).json) as { paths: Record<string, Record<string, Operation>> }
@@ -124,7 +124,8 @@ const request = fc.record({
   query,
   body,
   authorization: fc.oneof(
-    { weight: 3, arbitrary: fc.constant(`Bearer ${ADMIN_KEY}`) },
+    { weight: 2, arbitrary: fc.constant(`Bearer ${ADMIN_KEY}`) },
+    { weight: 3, arbitrary: fc.constant('integrator') },
     { weight: 2, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: visibleAscii.map((token) => `Bearer ${token}`) },
     { weight: 1, arbitrary: visibleAscii }
@@ -142,7 +143,9 @@ describe('hostile and random input', () => {
       const path = operation.template.replace(/\{[^}]+\}/g, () => encodeURIComponent(id))
       const method = generated.otherMethod ?? operation.method
       const headers: Record<string, string> = {}
-      if (generated.authorization !== undefined) headers.authorization = generated.authorization
+      if (generated.authorization !== undefined) {
+        headers.authorization = generated.authorization === 'integrator' ? `Bearer ${t.integrator.key}` : generated.authorization
+      }
       if (generated.idempotencyKey !== undefined) headers['idempotency-key'] = generated.idempotencyKey
       if (generated.requestId !== undefined) headers['x-request-id'] = generated.requestId
       if (generated.body.contentType !== undefined && method !== 'GET' && method !== 'HEAD') headers['content-type'] = generated.body.contentType

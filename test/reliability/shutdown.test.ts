@@ -1,14 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemo } from '../../src/db/seed.js'
+import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { spawnServer, type ServerProcess } from '../support/process.js'
 
 const ADMIN_KEY = 'shutdown-admin-key-0123456789'
 
 let db: TestDatabase
+let integratorKey: string
 beforeAll(async () => {
   db = await createTestDatabase()
   await seedDemo(db.sql)
+  const integrators = createIntegratorsRepository(db.sql)
+  const integrator = await integrators.create('Shutdown')
+  integratorKey = (await integrators.createKey(integrator.id, {}))?.key ?? ''
 })
 afterAll(async () => { await db.drop() })
 
@@ -40,7 +45,7 @@ function load (base: string, eventId: string, tierId: string, prefix: string, wo
       try {
         const response = await fetch(`${base}/api/bookings`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization: `Bearer ${integratorKey}` },
           body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
         })
         const body = await response.json() as { type?: string }

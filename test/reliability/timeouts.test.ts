@@ -34,7 +34,7 @@ describe('a stuck lock', () => {
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const started = Date.now()
-      const response = await impatient.app.inject({ method: 'POST', url: '/api/bookings', payload: body })
+      const response = await impatient.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
       expect(response.statusCode).toBe(503)
       expect(response.json().type).toBe('urn:ticket-booking:problem:service-unavailable')
       expect(Number(response.headers['retry-after'])).toBeGreaterThan(0)
@@ -47,7 +47,7 @@ describe('a stuck lock', () => {
       select remaining, (select count(*)::int from bookings where event_id = ${eventId}) as bookings from ticket_tiers where id = ${ticketTierId}
     `
     expect(row).toEqual({ remaining: 10, bookings: 0 })
-    const after = await impatient.app.inject({ method: 'POST', url: '/api/bookings', payload: body })
+    const after = await impatient.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
     expect(after.statusCode).toBe(201)
   })
 
@@ -67,9 +67,9 @@ describe('a stuck lock', () => {
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const waiting = Array.from({ length: 20 }, async () =>
-        await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } }))
+        await app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } }))
       const started = Date.now()
-      const refused = await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
+      const refused = await app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
       expect(refused.statusCode).toBe(503)
       expect(refused.json().detail).toContain('waiting')
       expect(Date.now() - started).toBeLessThan(1_000)

@@ -94,7 +94,10 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
   const outcomes: (BatchOutcome | undefined)[] = requests.map(() => undefined)
   const fail = (index: number, problem: ProblemError): void => { outcomes[index] = { outcome: 'failed', problem } }
 
-  const keys = [...new Set(requests.flatMap((request) => request.clientReference ?? []))]
+  // Keys are unique per integrator: `${integratorId}:${clientReference}` names one.
+  const keyOf = (request: BookingRequest): string | undefined =>
+    request.clientReference === undefined ? undefined : `${request.integratorId}:${request.clientReference}`
+  const keys = [...new Set(requests.flatMap((request) => keyOf(request) ?? []))]
   const claimed = new Set<string>()
   const earlier = new Map<string, { id: string, fingerprint: string }>()
   if (keys.length > 0) {
@@ -103,10 +106,14 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
       from unnest(${keys}::text[]) as key
     `
     for (const claim of claims) if (claim.acquired) claimed.add(claim.key)
-    const previous = await tx<{ clientReference: string, id: string, requestFingerprint: string }[]>`
-      select client_reference, id, request_fingerprint from bookings where client_reference = any(${[...claimed]}::text[])
+    const owners = [...claimed].map((key) => key.slice(0, key.indexOf(':')))
+    const references = [...claimed].map((key) => key.slice(key.indexOf(':') + 1))
+    const previous = await tx<{ integratorId: string, clientReference: string, id: string, requestFingerprint: string }[]>`
+      select b.integrator_id, b.client_reference, b.id, b.request_fingerprint
+      from bookings b join unnest(${owners}::uuid[], ${references}::text[]) as k(integrator_id, client_reference)
+        on b.integrator_id = k.integrator_id and b.client_reference = k.client_reference
     `
-    for (const row of previous) earlier.set(row.clientReference, { id: row.id, fingerprint: row.requestFingerprint })
+    for (const row of previous) earlier.set(`${row.integratorId}:${row.clientReference}`, { id: row.id, fingerprint: row.requestFingerprint })
   }
 
   const eventIds = [...new Set(requests.map((request) => request.eventId))]
@@ -129,7 +136,7 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
   const bookedHere = new Map<string, Planned>()
   const replayOf = new Map<number, string>()
   requests.forEach((request, index) => {
-    const key = request.clientReference
+    const key = keyOf(request)
     if (key !== undefined) {
       if (!claimed.has(key)) return fail(index, inFlight())
       const here = bookedHere.get(key)
@@ -176,20 +183,21 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
       where t.id = d.id
     `
     const inserted = await tx<{ id: string, createdAt: Date, expiresAt: Date | null }[]>`
-      insert into bookings (id, event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
-      select id, event_id, reference, fingerprint,
+      insert into bookings (id, integrator_id, event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
+      select id, integrator_id, event_id, reference, fingerprint,
         case when ttl is null then 'confirmed' else 'held' end,
         total, currency,
         case when ttl is null then null else clock_timestamp() + make_interval(secs => ttl) end
       from unnest(
         ${planned.map((booking) => booking.id)}::uuid[],
+        ${planned.map((booking) => booking.request.integratorId)}::uuid[],
         ${planned.map((booking) => booking.request.eventId)}::uuid[],
         ${planned.map((booking) => booking.request.clientReference ?? null)}::text[],
         ${planned.map((booking) => booking.request.clientReference === undefined ? null : booking.request.fingerprint)}::text[],
         ${planned.map((booking) => booking.total)}::bigint[],
         ${planned.map((booking) => booking.currency)}::text[],
         ${planned.map((booking) => booking.request.hold?.ttlSeconds ?? null)}::int[]
-      ) as b(id, event_id, reference, fingerprint, total, currency, ttl)
+      ) as b(id, integrator_id, event_id, reference, fingerprint, total, currency, ttl)
       returning id, created_at, expires_at
     `
     const positions = planned.flatMap((booking) => booking.lines.map((line, position) => ({ bookingId: booking.id, position, ...line })))

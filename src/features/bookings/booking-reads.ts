@@ -1,5 +1,14 @@
 import type { Queryable } from '../../db/sql.js'
+import type { Principal } from '../../plugins/auth.js'
 import type { Booking } from '../../schemas/bookings.js'
+
+/**
+ * The bookings a principal may see: an integrator its own, an operator (admin key) all. Every
+ * query on bookings for a request goes through this, so no route can leak another's booking.
+ */
+export function visibleTo (q: Queryable, principal: Principal) {
+  return principal.kind === 'admin' ? q`true` : q`integrator_id = ${principal.integratorId}`
+}
 
 export interface BookingRow {
   id: string
@@ -44,12 +53,45 @@ export function bookingColumns (q: Queryable) {
   `
 }
 
-export async function readBooking (q: Queryable, id: string): Promise<Booking | undefined> {
-  const [row] = await q<BookingRow[]>`select ${bookingColumns(q)} from bookings where id = ${id}`
+export async function readBooking (q: Queryable, id: string, principal?: Principal): Promise<Booking | undefined> {
+  const [row] = await q<BookingRow[]>`
+    select ${bookingColumns(q)} from bookings where id = ${id} and ${principal === undefined ? q`true` : visibleTo(q, principal)}
+  `
   if (row === undefined) return undefined
   const items = await q<ItemRow[]>`
     select ticket_tier_id, tier_name, quantity, unit_price, line_total
     from booking_items where booking_id = ${row.id} order by position
   `
   return toBooking(row, items)
+}
+
+export interface BookingFilter {
+  eventId?: string
+  status?: Booking['status']
+}
+
+/** One page of the bookings a principal may see, newest first, after `after` when given. */
+export async function listBookings (q: Queryable, principal: Principal, filter: BookingFilter, limit: number, after?: { at: Date, id: string }) {
+  const rows = await q<BookingRow[]>`
+    select * from (
+      select ${bookingColumns(q)} from bookings
+      where ${visibleTo(q, principal)}
+        ${filter.eventId === undefined ? q`` : q`and event_id = ${filter.eventId}`}
+        ${after === undefined ? q`` : q`and (created_at, id) < (${after.at}, ${after.id})`}
+    ) b
+    ${filter.status === undefined ? q`` : q`where b.status = ${filter.status}`}
+    order by created_at desc, id desc
+    limit ${limit + 1}
+  `
+  const page = rows.slice(0, limit)
+  const items = page.length === 0
+    ? []
+    : await q<(ItemRow & { bookingId: string })[]>`
+      select booking_id, ticket_tier_id, tier_name, quantity, unit_price, line_total
+      from booking_items where booking_id in ${q(page.map((row) => row.id))} order by booking_id, position
+    `
+  return {
+    bookings: page.map((row) => toBooking(row, items.filter((item) => item.bookingId === row.id))),
+    hasMore: rows.length > limit
+  }
 }

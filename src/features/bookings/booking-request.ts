@@ -10,6 +10,8 @@ export interface RequestedItem {
 }
 
 export interface BookingRequest {
+  /** The integrator making the booking; idempotency keys are unique per integrator. */
+  integratorId: string
   eventId: string
   items: RequestedItem[]
   /** The idempotency key: the Idempotency-Key header or `clientReference`. */
@@ -23,7 +25,7 @@ export interface BookingRequest {
  * Checks what the schema cannot (header and body keys agree, no tier twice) and puts the request
  * in canonical form: UUIDs in lower case, items ordered by tier id.
  */
-export function toBookingRequest (body: BookingCreate, idempotencyKey: string | undefined): BookingRequest {
+export function toBookingRequest (body: BookingCreate, idempotencyKey: string | undefined, integratorId: string): BookingRequest {
   if (idempotencyKey !== undefined && body.clientReference !== undefined && idempotencyKey !== body.clientReference) {
     throw validationProblem(
       [{ path: '/clientReference', message: 'must equal the Idempotency-Key header when both are sent' }],
@@ -50,6 +52,7 @@ export function toBookingRequest (body: BookingCreate, idempotencyKey: string | 
     ...(body.hold === undefined ? {} : { holdSeconds: body.hold.ttlSeconds })
   })
   return {
+    integratorId,
     eventId,
     items,
     clientReference: idempotencyKey ?? body.clientReference,

@@ -2,22 +2,26 @@ import { isPostgresError, type Queryable, type Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
 import { decideBatch, type BatchOutcome } from './booking-batch.js'
-import { readBooking } from './booking-reads.js'
+import type { Principal } from '../../plugins/auth.js'
+import { listBookings, readBooking, visibleTo, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { lockTiers, releaseAllTickets, settleHeldTickets } from './holds.js'
 
 /** Locks the booking row and tells its status as clients see it (a lapsed hold is `expired`). */
-async function lockBooking (tx: Queryable, id: string): Promise<Booking['status'] | undefined> {
+async function lockBooking (tx: Queryable, id: string, principal: Principal): Promise<Booking['status'] | undefined> {
   const [row] = await tx<{ status: Booking['status'] }[]>`
     select case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status
-    from bookings where id = ${id} for update
+    from bookings where id = ${id} and ${visibleTo(tx, principal)} for update
   `
   return row?.status
 }
 
 /** The tiers a booking holds tickets of: locked before the booking row, as in every transaction here. */
-async function tiersOf (tx: Queryable, id: string): Promise<string[]> {
-  const items = await tx<{ ticketTierId: string }[]>`select ticket_tier_id from booking_items where booking_id = ${id}`
+async function tiersOf (tx: Queryable, id: string, principal: Principal): Promise<string[]> {
+  const items = await tx<{ ticketTierId: string }[]>`
+    select i.ticket_tier_id from booking_items i join bookings b on b.id = i.booking_id
+    where i.booking_id = ${id} and ${visibleTo(tx, principal)}
+  `
   return items.map((item) => item.ticketTierId)
 }
 
@@ -27,8 +31,13 @@ function holdExpired (id: string): ProblemError {
 
 export function createBookingsRepository (sql: Sql) {
   return {
-    async findById (id: string): Promise<Booking | undefined> {
-      return await readBooking(sql, id)
+    async list (principal: Principal, filter: BookingFilter, limit: number, after?: { at: Date, id: string }) {
+      return await listBookings(sql, principal, filter, limit, after)
+    },
+
+    /** The booking, when it exists and the principal may see it. */
+    async findById (id: string, principal: Principal): Promise<Booking | undefined> {
+      return await readBooking(sql, id, principal)
     },
 
     /**
@@ -42,12 +51,13 @@ export function createBookingsRepository (sql: Sql) {
 
     /**
      * Confirms a live hold; a confirmed booking is returned as it is. A lapsed hold is a 409
-     * hold-expired and a cancelled booking a 409 booking-cancelled. Undefined when it does not exist.
+     * hold-expired and a cancelled booking a 409 booking-cancelled. Undefined when it does not exist
+     * or the principal may not see it.
      */
-    async confirm (id: string): Promise<Booking | undefined> {
+    async confirm (id: string, principal: Principal): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        await lockTiers(tx, await tiersOf(tx, id))
-        const status = await lockBooking(tx, id)
+        await lockTiers(tx, await tiersOf(tx, id, principal))
+        const status = await lockBooking(tx, id, principal)
         if (status === undefined) return undefined
         if (status === 'expired') throw holdExpired(id)
         if (status === 'cancelled') {
@@ -71,10 +81,10 @@ export function createBookingsRepository (sql: Sql) {
      * Cancels a held or confirmed booking and puts its tickets back, once: cancelling a cancelled
      * booking changes nothing. A lapsed hold is a 409 hold-expired. Undefined when it does not exist.
      */
-    async cancel (id: string): Promise<Booking | undefined> {
+    async cancel (id: string, principal: Principal): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        await lockTiers(tx, await tiersOf(tx, id))
-        const status = await lockBooking(tx, id)
+        await lockTiers(tx, await tiersOf(tx, id, principal))
+        const status = await lockBooking(tx, id, principal)
         if (status === undefined) return undefined
         if (status === 'expired') throw holdExpired(id)
         if (status !== 'cancelled') {

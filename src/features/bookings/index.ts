@@ -4,13 +4,16 @@ import type { Sql } from '../../db/sql.js'
 import { notFoundProblem, problemKinds } from '../../problems.js'
 import {
   BookingCreateHeadersSchema, BookingCreateSchema, BookingParamsSchema, BookingSchema,
-  BOOKING_STATES_DIAGRAM, InsufficientInventoryProblemSchema, TierNotInEventProblemSchema, bookingExample
+  BOOKING_STATES_DIAGRAM, BookingListQuerySchema, BookingPageSchema, InsufficientInventoryProblemSchema, TierNotInEventProblemSchema,
+  bookingExample
 } from '../../schemas/bookings.js'
+import { decodeCursor, encodeCursor } from '../../pagination.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
-  bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity, rateLimitHeaders, tooManyRequests
+  bodyProblems, integratorSecurity, jsonResponse, problemExample, problemResponse, problems, rateLimitHeaders, tooManyRequests
 } from '../../schemas/responses.js'
+import type { Principal } from '../../plugins/auth.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
 import { createBookingsRepository } from './bookings-repository.js'
@@ -30,6 +33,19 @@ const replayedHeader = {
   'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string', example: 'true' }
 }
 
+/** The principal the route's authentication hook set; every booking route has one. */
+function principalOf (principal: Principal | null): Principal {
+  if (principal === null) throw new Error('booking route without authentication')
+  return principal
+}
+
+/** Booking creation and confirmation take integrator keys only (the hook refuses admin keys). */
+function integratorOf (principal: Principal | null): string {
+  const known = principalOf(principal)
+  if (known.kind !== 'integrator') throw new Error('an admin key reached an integrator-only route')
+  return known.integratorId
+}
+
 export interface BookingsFeatureOptions {
   sql: Sql
   /** Booking creations per client address per minute; 0 for no limit. */
@@ -44,6 +60,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
 
   app.post('/bookings', {
     config: { rateLimit: perMinuteLimit(rateLimitPerMinute) },
+    onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),
     schema: {
       operationId: 'createBooking',
       tags: ['Bookings'],
@@ -64,7 +81,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
         `while the first request with a key is still running, others get \`409\` (\`${problemKinds.idempotencyKeyInFlight.type}\`): retry them.`,
         'A request that failed does not use up its key.'
       ].join('\n'),
-      security: publicSecurity(),
+      security: integratorSecurity('bookings:write'),
       headers: BookingCreateHeadersSchema,
       querystring: NoQuerySchema,
       body: ref(BookingCreateSchema),
@@ -74,7 +91,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
           Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` },
           ...rateLimitHeaders
         }),
-        ...problems(...bodyProblems, 404),
+        ...problems(...bodyProblems, 401, 403, 404),
         409: problemResponse(
           Type.Union([ref(InsufficientInventoryProblemSchema), ref(ProblemSchema)]),
           'Not enough tickets remain (with `shortages` for every short tier), or a request with the same idempotency key is still in flight (retry after `Retry-After`). Nothing was booked.',
@@ -106,7 +123,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
       }
     }
   }, async function createBooking (request, reply) {
-    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key']))
+    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorOf(request.principal)))
     if (result.outcome === 'failed') throw result.problem
     if (result.outcome === 'replayed') {
       return reply.code(200).header('Idempotent-Replayed', 'true').send(result.booking)
@@ -114,56 +131,84 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     return reply.code(201).header('Location', `/api/bookings/${result.booking.id}`).send(result.booking)
   })
 
+  app.get('/bookings', {
+    onRequest: app.authenticate({ scope: 'bookings:read', admin: true }),
+    schema: {
+      operationId: 'listBookings',
+      tags: ['Bookings'],
+      summary: 'List your bookings',
+      description: 'The bookings made with your keys (an admin key sees all), newest first, in pages of `limit`, optionally of one event or in one status. Follow `nextCursor` until it is `null`.',
+      security: integratorSecurity('bookings:read', true),
+      querystring: BookingListQuerySchema,
+      response: {
+        200: jsonResponse(ref(BookingPageSchema), 'A page of bookings.', { data: [bookingExample], nextCursor: null }),
+        ...problems(400, 401, 403)
+      }
+    }
+  }, async function listBookings (request) {
+    const { limit, cursor, eventId, status } = request.query
+    const after = cursor === undefined ? undefined : decodeCursor(cursor)
+    const page = await bookings.list(principalOf(request.principal), { eventId, status }, limit, after)
+    const last = page.bookings.at(-1)
+    return {
+      data: page.bookings,
+      nextCursor: page.hasMore && last !== undefined ? encodeCursor({ at: new Date(last.createdAt), id: last.id }) : null
+    }
+  })
+
   app.get('/bookings/:bookingId', {
+    onRequest: app.authenticate({ scope: 'bookings:read', admin: true }),
     schema: {
       operationId: 'getBooking',
       tags: ['Bookings'],
       summary: 'Get a booking',
       description: 'The booking as it is now, with the prices it was made at.',
-      security: publicSecurity(),
+      security: integratorSecurity('bookings:read', true),
       params: BookingParamsSchema,
       querystring: NoQuerySchema,
-      response: { 200: jsonResponse(ref(BookingSchema), 'The booking.', bookingExample), ...problems(400, 404) }
+      response: { 200: jsonResponse(ref(BookingSchema), 'The booking.', bookingExample), ...problems(400, 401, 403, 404) }
     }
   }, async function getBooking (request) {
-    const booking = await bookings.findById(request.params.bookingId)
+    const booking = await bookings.findById(request.params.bookingId, principalOf(request.principal))
     if (booking === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
     return booking
   })
 
   app.post('/bookings/:bookingId/cancel', {
+    onRequest: app.authenticate({ scope: 'bookings:write', admin: true }),
     schema: {
       operationId: 'cancelBooking',
       tags: ['Bookings'],
       summary: 'Cancel a booking',
       description: 'Cancels a `held` or `confirmed` booking and puts its tickets back into `remaining`. Cancelling a cancelled booking returns it unchanged and releases nothing. An `expired` hold cannot be cancelled (its tickets are already back): `409`.',
-      security: publicSecurity(),
+      security: integratorSecurity('bookings:write', true),
       params: BookingParamsSchema,
       querystring: NoQuerySchema,
       response: {
         200: jsonResponse(ref(BookingSchema), 'The cancelled booking.', cancelledExample),
-        ...problems(...bodyProblems, 404),
+        ...problems(...bodyProblems, 401, 403, 404),
         409: problemResponse(ref(ProblemSchema), 'The booking is an expired hold.', [holdExpiredExample(`/api/bookings/${bookingExample.id}/cancel`)])
       }
     }
   }, async function cancelBooking (request) {
-    const booking = await bookings.cancel(request.params.bookingId)
+    const booking = await bookings.cancel(request.params.bookingId, principalOf(request.principal))
     if (booking === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
     return booking
   })
 
   app.post('/bookings/:bookingId/confirm', {
+    onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),
     schema: {
       operationId: 'confirmBooking',
       tags: ['Bookings'],
       summary: 'Confirm a held booking',
       description: 'Turns a `held` booking into `confirmed` before its `expiresAt`. Confirming a confirmed booking returns it unchanged. An expired hold or a cancelled booking cannot be confirmed: `409`.',
-      security: publicSecurity(),
+      security: integratorSecurity('bookings:write'),
       params: BookingParamsSchema,
       querystring: NoQuerySchema,
       response: {
         200: jsonResponse(ref(BookingSchema), 'The confirmed booking.', bookingExample),
-        ...problems(...bodyProblems, 404),
+        ...problems(...bodyProblems, 401, 403, 404),
         409: problemResponse(ref(ProblemSchema), 'The hold expired, or the booking is cancelled.', [
           holdExpiredExample(`/api/bookings/${bookingExample.id}/confirm`),
           {
@@ -174,7 +219,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
       }
     }
   }, async function confirmBooking (request) {
-    const booking = await bookings.confirm(request.params.bookingId)
+    const booking = await bookings.confirm(request.params.bookingId, principalOf(request.principal))
     if (booking === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
     return booking
   })

@@ -1,0 +1,91 @@
+import type { Sql } from '../../db/sql.js'
+import type { ApiKey, ApiKeyCreated, Integrator, Scope } from '../../schemas/integrators.js'
+import { SCOPES } from '../../schemas/integrators.js'
+import { generateApiKey } from './api-keys.js'
+
+interface IntegratorRow { id: string, name: string, createdAt: Date }
+interface ApiKeyRow {
+  id: string
+  name: string | null
+  prefix: string
+  scopes: Scope[]
+  createdAt: Date
+  lastUsedAt: Date | null
+  revokedAt: Date | null
+}
+
+function toIntegrator (row: IntegratorRow): Integrator {
+  return { id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }
+}
+
+function toApiKey (row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    createdAt: row.createdAt.toISOString(),
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    revokedAt: row.revokedAt?.toISOString() ?? null
+  }
+}
+
+export function createIntegratorsRepository (sql: Sql) {
+  const keyColumns = sql`id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+
+  return {
+    async create (name: string): Promise<Integrator> {
+      const [row] = await sql<IntegratorRow[]>`insert into integrators (name) values (${name}) returning id, name, created_at`
+      if (row === undefined) throw new Error('insert returned no integrator')
+      return toIntegrator(row)
+    },
+
+    async findById (id: string): Promise<Integrator | undefined> {
+      const [row] = await sql<IntegratorRow[]>`select id, name, created_at from integrators where id = ${id}`
+      return row === undefined ? undefined : toIntegrator(row)
+    },
+
+    /** Oldest first, after `after` when given; `hasMore` tells if another page follows. */
+    async list (limit: number, after?: { at: Date, id: string }): Promise<{ integrators: Integrator[], hasMore: boolean }> {
+      const rows = await sql<IntegratorRow[]>`
+        select id, name, created_at from integrators
+        ${after === undefined ? sql`` : sql`where (created_at, id) > (${after.at}, ${after.id})`}
+        order by created_at, id
+        limit ${limit + 1}
+      `
+      return { integrators: rows.slice(0, limit).map(toIntegrator), hasMore: rows.length > limit }
+    },
+
+    /** A new key with its secret (returned this once), or undefined when the integrator does not exist. */
+    async createKey (integratorId: string, input: { name?: string, scopes?: Scope[] }): Promise<ApiKeyCreated | undefined> {
+      const { key, prefix, hash } = generateApiKey()
+      const scopes = SCOPES.filter((scope) => (input.scopes ?? SCOPES).includes(scope))
+      const [row] = await sql<ApiKeyRow[]>`
+        insert into api_keys (integrator_id, name, prefix, key_hash, scopes)
+        select id, ${input.name ?? null}, ${prefix}, ${hash}, ${scopes}::text[] from integrators where id = ${integratorId}
+        returning ${keyColumns}
+      `
+      return row === undefined ? undefined : { ...toApiKey(row), key }
+    },
+
+    /** The integrator's keys, oldest first; undefined when the integrator does not exist. */
+    async listKeys (integratorId: string): Promise<ApiKey[] | undefined> {
+      const [integrator] = await sql`select 1 from integrators where id = ${integratorId}`
+      if (integrator === undefined) return undefined
+      const rows = await sql<ApiKeyRow[]>`
+        select ${keyColumns} from api_keys where integrator_id = ${integratorId} order by created_at, id
+      `
+      return rows.map(toApiKey)
+    },
+
+    /** Revokes a key (again: no change); false when the integrator has no such key. */
+    async revokeKey (integratorId: string, keyId: string): Promise<boolean> {
+      const rows = await sql`
+        update api_keys set revoked_at = coalesce(revoked_at, clock_timestamp())
+        where id = ${keyId} and integrator_id = ${integratorId}
+        returning id
+      `
+      return rows.length > 0
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Sql } from '../db/sql.js'
+import { digestKey, looksLikeIntegratorKey } from '../features/integrators/api-keys.js'
+import { ProblemError, problemKinds } from '../problems.js'
+import type { Scope } from '../schemas/integrators.js'
+
+/** Who made a request: an operator with an admin key, or an integrator with one of its keys. */
+export type Principal =
+  | { kind: 'admin' }
+  | { kind: 'integrator', integratorId: string, keyId: string }
+
+export interface Requirement {
+  /** The scope an integrator key needs. */
+  scope: Scope
+  /** Whether an admin key is accepted too (operators read and cancel any booking). */
+  admin: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook for operator operations: accepts `Authorization: Bearer <one of ADMIN_API_KEYS>`. */
+    verifyAdminKey: (request: FastifyRequest) => Promise<void>
+    /** An onRequest hook that authenticates an integrator key with `scope` (or an admin key, when allowed). */
+    authenticate: (requirement: Requirement) => (request: FastifyRequest) => Promise<void>
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+const BEARER = /^bearer +(\S+) *$/i
+const LAST_USED_PRECISION_MS = 60_000
+
+export function bearerToken (header: string | undefined): string | undefined {
+  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+}
+
+function unauthorized (keySent: boolean, realm: string): ProblemError {
+  return new ProblemError(
+    problemKinds.unauthorized,
+    keySent ? 'The bearer key is not valid for this operation.' : 'Send a key as `Authorization: Bearer <key>`.',
+    {},
+    { 'WWW-Authenticate': keySent ? `Bearer realm="${realm}", error="invalid_token"` : `Bearer realm="${realm}"` }
+  )
+}
+
+function insufficientScope (scope: Scope, detail: string): ProblemError {
+  return new ProblemError(problemKinds.insufficientScope, detail, { scope }, {
+    'WWW-Authenticate': `Bearer realm="integrator", error="insufficient_scope", scope="${scope}"`
+  })
+}
+
+export interface AuthOptions {
+  adminKeys: string[]
+  sql: Sql
+}
+
+/**
+ * Bearer authentication for the two kinds of key. Admin keys (ADMIN_API_KEYS) are compared as
+ * SHA-256 digests with timingSafeEqual against every configured key. Integrator keys are looked
+ * up by their SHA-256 digest (never compared in a loop), must not be revoked, and must carry the
+ * operation's scope; `lastUsedAt` is written at most once a minute per key.
+ * @see https://datatracker.ietf.org/doc/html/rfc6750#section-3
+ */
+export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, sql }: AuthOptions) {
+  const adminDigests = adminKeys.map((key) => createHash('sha256').update(key).digest())
+  const lastUsedWritten = new Map<string, number>()
+
+  function isAdminKey (token: string): boolean {
+    const candidate = createHash('sha256').update(token).digest()
+    let matched = false
+    for (const adminDigest of adminDigests) matched = timingSafeEqual(adminDigest, candidate) || matched
+    return matched
+  }
+
+  async function findIntegratorKey (token: string) {
+    if (!looksLikeIntegratorKey(token)) return undefined
+    const [key] = await sql<{ id: string, integratorId: string, scopes: Scope[] }[]>`
+      select id, integrator_id, scopes from api_keys where key_hash = ${digestKey(token)} and revoked_at is null
+    `
+    if (key !== undefined && Date.now() - (lastUsedWritten.get(key.id) ?? 0) > LAST_USED_PRECISION_MS) {
+      lastUsedWritten.set(key.id, Date.now())
+      await sql`
+        update api_keys set last_used_at = clock_timestamp()
+        where id = ${key.id} and (last_used_at is null or last_used_at < clock_timestamp() - interval '1 minute')
+      `
+    }
+    return key
+  }
+
+  app.decorateRequest('principal', null)
+
+  app.decorate('verifyAdminKey', async function verifyAdminKey (request: FastifyRequest) {
+    const token = bearerToken(request.headers.authorization)
+    if (token === undefined) throw unauthorized(false, 'admin')
+    if (!isAdminKey(token)) throw unauthorized(true, 'admin')
+    request.principal = { kind: 'admin' }
+  })
+
+  app.decorate('authenticate', function authenticate (requirement: Requirement) {
+    return async function authenticateRequest (request: FastifyRequest) {
+      const token = bearerToken(request.headers.authorization)
+      if (token === undefined) throw unauthorized(false, 'integrator')
+      if (isAdminKey(token)) {
+        if (!requirement.admin) throw insufficientScope(requirement.scope, 'Admin keys cannot do this; use an integrator key.')
+        request.principal = { kind: 'admin' }
+        return
+      }
+      const key = await findIntegratorKey(token)
+      if (key === undefined) throw unauthorized(true, 'integrator')
+      if (!key.scopes.includes(requirement.scope)) {
+        throw insufficientScope(requirement.scope, `This key lacks the scope ${requirement.scope}.`)
+      }
+      request.principal = { kind: 'integrator', integratorId: key.integratorId, keyId: key.id }
+    }
+  })
+}, { name: 'auth' })

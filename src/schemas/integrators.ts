@@ -1,0 +1,89 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { DateTimeSchema, NameSchema, Nullable, UuidSchema, described, ref } from './common.js'
+
+export const SCOPES = ['bookings:read', 'bookings:write', 'webhooks:manage'] as const
+export type Scope = typeof SCOPES[number]
+
+export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope)), {
+  $id: 'Scope',
+  description: '`bookings:read`: read and list bookings. `bookings:write`: create, confirm and cancel bookings. `webhooks:manage`: manage webhook endpoints.'
+})
+
+export const integratorExample = { id: '2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e', name: 'Acme Tickets', createdAt: '2026-11-25T17:00:00.000Z' }
+
+export const IntegratorSchema = Type.Object({
+  id: described(UuidSchema, 'The integrator\'s id.'),
+  name: described(NameSchema, 'The integrator\'s name, 1 to 200 characters.'),
+  createdAt: described(DateTimeSchema, 'When the integrator was created, in UTC.')
+}, { $id: 'Integrator', additionalProperties: false, description: 'A customer of the API, who books with keys of its own.', examples: [integratorExample] })
+export type Integrator = Static<typeof IntegratorSchema>
+
+export const IntegratorCreateSchema = Type.Object({ name: NameSchema }, {
+  $id: 'IntegratorCreate', additionalProperties: false, description: 'A new integrator.', examples: [{ name: 'Acme Tickets' }]
+})
+
+export const IntegratorPageSchema = Type.Object({
+  data: Type.Array(ref(IntegratorSchema), { description: 'Up to `limit` integrators, oldest first.' }),
+  nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
+}, { $id: 'IntegratorPage', additionalProperties: false, description: 'One page of integrators.' })
+
+export const apiKeyExample = {
+  id: '5c4b3a29-1807-4f6e-8d5c-4b3a29180716',
+  name: 'Production checkout',
+  prefix: 'tbk_Qm9vay1h',
+  scopes: ['bookings:read', 'bookings:write', 'webhooks:manage'],
+  createdAt: '2026-11-25T17:05:00.000Z',
+  lastUsedAt: null,
+  revokedAt: null
+}
+
+const apiKeyProperties = {
+  id: described(UuidSchema, 'The key\'s id.'),
+  name: Nullable(Type.String(), 'Your label for the key, or `null`.'),
+  prefix: Type.String({ description: 'The first characters of the key, to recognise it; the rest is never shown again.' }),
+  scopes: Type.Array(ref(ScopeSchema), { description: 'What the key may do.', uniqueItems: true }),
+  createdAt: described(DateTimeSchema, 'When the key was created, in UTC.'),
+  lastUsedAt: Nullable(DateTimeSchema, 'When the key was last used (to the minute), or `null`.'),
+  revokedAt: Nullable(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
+}
+
+export const ApiKeySchema = Type.Object(apiKeyProperties, {
+  $id: 'ApiKey', additionalProperties: false, description: 'An integrator\'s API key, without its secret.', examples: [apiKeyExample]
+})
+export type ApiKey = Static<typeof ApiKeySchema>
+
+export const ApiKeyCreatedSchema = Type.Object({
+  ...apiKeyProperties,
+  key: Type.String({ description: 'The secret key, shown in this response only: store it now. Send it as `Authorization: Bearer <key>`.' })
+}, {
+  $id: 'ApiKeyCreated',
+  additionalProperties: false,
+  description: 'A new API key with its secret, which no later response shows.',
+  examples: [{ ...apiKeyExample, key: 'tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg' }]
+})
+export type ApiKeyCreated = Static<typeof ApiKeyCreatedSchema>
+
+export const ApiKeyCreateSchema = Type.Object({
+  name: Type.Optional(NameSchema),
+  scopes: Type.Optional(Type.Array(ref(ScopeSchema), { minItems: 1, maxItems: SCOPES.length, uniqueItems: true, description: 'Default: all scopes.' }))
+}, {
+  $id: 'ApiKeyCreate', additionalProperties: false, description: 'A new key for the integrator.', examples: [{ name: 'Production checkout', scopes: ['bookings:read', 'bookings:write'] }]
+})
+export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
+
+export const ApiKeyListSchema = Type.Object({
+  data: Type.Array(ref(ApiKeySchema), { description: 'All of the integrator\'s keys, oldest first, revoked ones included.' })
+}, { $id: 'ApiKeyList', additionalProperties: false, description: 'An integrator\'s keys.' })
+
+export const IntegratorParamsSchema = Type.Object({
+  integratorId: Type.String({ ...UuidSchema, examples: [integratorExample.id] })
+}, { additionalProperties: false })
+
+export const ApiKeyParamsSchema = Type.Object({
+  integratorId: Type.String({ ...UuidSchema, examples: [integratorExample.id] }),
+  keyId: Type.String({ ...UuidSchema, examples: [apiKeyExample.id] })
+}, { additionalProperties: false })
+
+export const integratorSchemas = [
+  ScopeSchema, IntegratorSchema, IntegratorCreateSchema, IntegratorPageSchema, ApiKeySchema, ApiKeyCreatedSchema, ApiKeyCreateSchema, ApiKeyListSchema
+]

@@ -152,13 +152,19 @@ async function oversellCheck (sql: Sql, tierIds: string[]): Promise<string> {
   return 'no oversell'
 }
 
+let integratorKey = ''
+
 async function bookingLoad (base: string, connections: number, bodies: () => string, limit: { seconds: number } | { amount: number }) {
   return await autocannon({
     url: `${base}/api/bookings`,
     connections,
     ...('seconds' in limit ? { duration: limit.seconds } : { amount: limit.amount }),
     timeout: 30,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (request) => ({ ...request, body: bodies() }) }]
+    requests: [{
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${integratorKey}` },
+      setupRequest: (request) => ({ ...request, body: bodies() })
+    }]
   })
 }
 
@@ -215,6 +221,8 @@ async function main (): Promise<void> {
   try {
     const [{ version }] = await sql<{ version: string }[]>`select version()` as unknown as [{ version: string }]
     const eventId = await createEvent(server.base, 'Bench night')
+    const integrator = await api<{ id: string }>(server.base, 'POST', '/api/integrators', { name: 'Bench' })
+    integratorKey = (await api<{ key: string }>(server.base, 'POST', `/api/integrators/${integrator.id}/keys`, {})).key
 
     console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
     for (const connections of HOT_CONCURRENCY) {
@@ -274,7 +282,11 @@ async function main (): Promise<void> {
     const readTiers: string[] = []
     for (let i = 0; i < 4; i++) readTiers.push(await createTier(server.base, readEventId, 500))
     for (let i = 0; i < 40; i++) {
-      await api(server.base, 'POST', '/api/bookings', { eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
+      await fetch(`${server.base}/api/bookings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
+      })
     }
     const [stats] = await sql<{ live: number, analyzed: Date | null }[]>`
       select n_live_tup::int as live, coalesce(last_autoanalyze, last_analyze) as analyzed from pg_stat_user_tables where relname = 'bookings'

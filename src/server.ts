@@ -21,6 +21,12 @@ try {
   const service = await startService(config, logger)
   const browsable = service.url.replace('//0.0.0.0:', '//127.0.0.1:')
   logger.info(`Ticket Booking API listening on ${browsable}/api, Swagger UI at ${browsable}/docs`)
+  if (service.demoKey !== undefined) {
+    // Printed once, on the embedded database's first start, outside the JSON log on purpose.
+    process.stdout.write(
+      `\nA demo integrator was created. Its API key (shown this once; book with "Authorization: Bearer <key>"):\n\n  ${service.demoKey}\n\n`
+    )
+  }
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'shutting down after an error')

@@ -5,6 +5,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
 import { createSql, type Sql } from './db/sql.js'
+import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
 
 /** Lapsed holds are expired in the database within this long (clients see them expired at once). */
 const HOLD_SWEEP_INTERVAL_MS = 5_000
@@ -15,6 +16,17 @@ export interface RunningService {
   url: string
   /** Drains in-flight requests, then ends the pool, then stops the embedded database. */
   close: () => Promise<void>
+  /** On the embedded database's first start: the key of the demo integrator, to print once. */
+  demoKey?: string | undefined
+}
+
+/** The embedded default's first start makes a demo integrator, so a new user can book at once. */
+async function createDemoIntegrator (sql: Sql): Promise<string> {
+  const integrators = createIntegratorsRepository(sql)
+  const integrator = await integrators.create('Demo integrator')
+  const key = await integrators.createKey(integrator.id, { name: 'demo' })
+  if (key === undefined) throw new Error('the demo integrator vanished')
+  return key.key
 }
 
 /**
@@ -45,9 +57,11 @@ export async function startService (config: Config, logger: FastifyBaseLogger): 
     sql = createSql(databaseUrl, {
       onNotice: (notice) => { logger.warn({ notice: notice.message }, 'postgres notice') }
     })
+    let demoKey: string | undefined
     if (embedded !== undefined) {
       const { created } = await seedDemo(sql)
       if (created) logger.info('seeded the demo event "The Demo Tour: Live"')
+      if (embedded.created) demoKey = await createDemoIntegrator(sql)
     }
 
     app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS })
@@ -55,7 +69,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger): 
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
-    return { app, url, close }
+    return { app, url, close, demoKey }
   } catch (error) {
     await close().catch(() => {})
     throw error

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -8,6 +9,9 @@ import { loadConfig } from '../src/config.js'
 import { EmbeddedPostgresError, startEmbeddedPostgres } from '../src/db/embedded.js'
 import { DEMO_EVENT_ID } from '../src/db/seed.js'
 import { startService } from '../src/service.js'
+import { buildApp } from '../src/app.js'
+import { projectRoot } from '../src/paths.js'
+import { createTestDatabase } from './support/database.js'
 import { spawnServer } from './support/process.js'
 
 const ADMIN_KEY = 'server-test-admin-key-0123456789'
@@ -34,6 +38,49 @@ afterEach(async () => {
   for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true })
 })
 
+describe('npm run integrator:create', () => {
+  it('creates an integrator and prints its key once, and the key works', async () => {
+    const db = await createTestDatabase()
+    try {
+      const output = await new Promise<{ code: number | null, text: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'scripts', 'create-integrator.ts'), '--name', 'CLI Tickets'], {
+          cwd: projectRoot, env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url }
+        })
+        let text = ''
+        child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString() })
+        child.stderr.on('data', (chunk: Buffer) => { text += chunk.toString() })
+        child.on('exit', (code) => { resolve({ code, text }) })
+      })
+      expect(output.code).toBe(0)
+      const key = /tbk_[A-Za-z0-9_-]{43}/.exec(output.text)?.[0]
+      expect(key).toBeDefined()
+      const [row] = await db.sql<{ name: string, keys: number }[]>`
+        select i.name, (select count(*)::int from api_keys k where k.integrator_id = i.id) as keys from integrators i
+      `
+      expect(row).toEqual({ name: 'CLI Tickets', keys: 1 })
+      const app = buildApp({ config: { adminApiKeys: [] }, sql: db.sql })
+      try {
+        const listed = await app.inject({ method: 'GET', url: '/api/bookings', headers: { authorization: `Bearer ${key ?? ''}` } })
+        expect(listed.statusCode).toBe(200)
+      } finally {
+        await app.close()
+      }
+    } finally {
+      await db.drop()
+    }
+  })
+
+  it('refuses to run without --name', async () => {
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'scripts', 'create-integrator.ts')], {
+        cwd: projectRoot, env: { PATH: process.env.PATH ?? '' }
+      })
+      child.on('exit', resolve)
+    })
+    expect(code).toBe(2)
+  })
+})
+
 describe('the embedded default (no DATABASE_URL)', () => {
   it('seeds the demo on first start and keeps its data across a restart', async () => {
     const config = loadConfig({ DATA_DIR: await dataFolder(), PORT: '0', ADMIN_API_KEYS: ADMIN_KEY })
@@ -45,6 +92,13 @@ describe('the embedded default (no DATABASE_URL)', () => {
       expect(events.data.map((event) => event.id)).toEqual([DEMO_EVENT_ID])
       const tiers = await getList(`${first.url}/api/events/${DEMO_EVENT_ID}/ticket-tiers`)
       expect(tiers.data).toHaveLength(3)
+      expect(first.demoKey).toMatch(/^tbk_/)
+      const booked = await fetch(`${first.url}/api/bookings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${first.demoKey ?? ''}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventId: DEMO_EVENT_ID, items: [{ ticketTierId: tiers.data[1]?.id, quantity: 2 }] })
+      })
+      expect(booked.status).toBe(201)
 
       const created = await fetch(`${first.url}/api/events`, {
         method: 'POST',
@@ -59,6 +113,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
 
     const second = await startService(config, silent)
     try {
+      expect(second.demoKey).toBeUndefined()
       const events = await getList(`${second.url}/api/events`)
       expect(events.data.map((event) => event.id)).toEqual([DEMO_EVENT_ID, createdId])
       const tiers = await getList(`${second.url}/api/events/${DEMO_EVENT_ID}/ticket-tiers`)
@@ -73,6 +128,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
     const server = spawnServer({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' })
     try {
       const [, url] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+      await server.waitFor(/API key \(shown this once[^\n]*\n\n {2}tbk_[A-Za-z0-9_-]{43}/)
       const health = await fetch(`${url}/api/health`)
       expect(health.status).toBe(200)
       expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(true)

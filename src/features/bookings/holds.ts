@@ -1,17 +1,16 @@
 import type { Queryable, Sql } from '../../db/sql.js'
 
 /**
- * Tickets of lapsed holds not yet back in `remaining`, per tier matching `tiers` (a condition on
- * `t`, the tier). Reads add them to `remaining` and take them from `held`, so a hold is expired
- * for every client the instant it lapses. Few rows: the sweep releases lapsed holds within seconds.
+ * Tickets of lapsed holds not yet back in `remaining`, for these tiers. Few rows: the partial
+ * index holds only unreleased tickets of holds, and the sweep releases lapsed ones within seconds.
  */
-export function lapsedHeldTickets (q: Queryable, tiers: ReturnType<Queryable>) {
+export function lapsedHeldTickets (q: Queryable, tierIds: string[]) {
   return q`
-    select i.ticket_tier_id, sum(i.quantity)::int as quantity
-    from booking_items i
-    where i.hold_expires_at is not null and not i.released and i.hold_expires_at <= statement_timestamp()
-      and i.ticket_tier_id in (select t.id from ticket_tiers t where ${tiers})
-    group by i.ticket_tier_id
+    select ticket_tier_id, sum(quantity)::int as quantity
+    from booking_items
+    where hold_expires_at is not null and not released and hold_expires_at <= statement_timestamp()
+      and ticket_tier_id = any(${tierIds}::uuid[])
+    group by ticket_tier_id
   `
 }
 

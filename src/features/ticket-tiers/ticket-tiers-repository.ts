@@ -3,28 +3,24 @@ import { ProblemError, problemKinds } from '../../problems.js'
 import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
 import { lapsedHeldTickets, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
 
-/**
- * Tiers with their event's currency, filtered by `where` (a fragment over `t`, the tier).
- * `remaining` counts the tickets of lapsed holds the moment they lapse, before the sweep returns them.
- */
-function tierColumns (q: Queryable) {
-  return q`
-    t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity,
-    t.remaining + coalesce(lapsed.quantity, 0) as remaining, t.held - coalesce(lapsed.quantity, 0) as held,
-    t.max_per_booking
-  `
-}
+const tierColumns = (q: Queryable) => q`
+  t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity, t.remaining, t.held, t.max_per_booking
+`
 
-function selectTiers (q: Queryable, where: ReturnType<Queryable>) {
-  return q<TicketTier[]>`
-    with lapsed as (${lapsedHeldTickets(q, where)})
-    select ${tierColumns(q)}
-    from ticket_tiers t
-    join events e on e.id = t.event_id
-    left join lapsed on lapsed.ticket_tier_id = t.id
-    where ${where}
-    order by t.creation_seq
-  `
+/**
+ * `remaining` counts the tickets of lapsed holds from the instant they lapse, before the sweep
+ * returns them, and `held` stops counting them. Looked up only for tiers with held tickets, in a
+ * separate small query: folding it into the listing made PostgreSQL plan a CTE on every read.
+ */
+async function countLapsedHolds (q: Queryable, tiers: TicketTier[]): Promise<TicketTier[]> {
+  const withHolds = tiers.filter((tier) => tier.held > 0).map((tier) => tier.id)
+  if (withHolds.length === 0) return tiers
+  const lapsed = new Map((await q<{ ticketTierId: string, quantity: number }[]>`${lapsedHeldTickets(q, withHolds)}`)
+    .map((row) => [row.ticketTierId, row.quantity]))
+  return tiers.map((tier) => {
+    const quantity = lapsed.get(tier.id) ?? 0
+    return quantity === 0 ? tier : { ...tier, remaining: tier.remaining + quantity, held: tier.held - quantity }
+  })
 }
 
 export function createTicketTiersRepository (sql: Sql) {
@@ -32,16 +28,13 @@ export function createTicketTiersRepository (sql: Sql) {
     /** The event's tiers in creation order, or undefined when the event does not exist (one query either way). */
     async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
       const rows = await sql<(Omit<TicketTier, 'id'> & { id: string | null })[]>`
-        with lapsed as (${lapsedHeldTickets(sql, sql`t.event_id = ${eventId}`)})
         select ${tierColumns(sql)}
-        from events e
-        left join ticket_tiers t on t.event_id = e.id
-        left join lapsed on lapsed.ticket_tier_id = t.id
+        from events e left join ticket_tiers t on t.event_id = e.id
         where e.id = ${eventId}
         order by t.creation_seq
       `
       if (rows.length === 0) return undefined
-      return rows.filter((row): row is TicketTier => row.id !== null)
+      return await countLapsedHolds(sql, rows.filter((row): row is TicketTier => row.id !== null))
     },
 
     /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */
@@ -89,7 +82,10 @@ export function createTicketTiersRepository (sql: Sql) {
             remaining = ${capacity - sold}
           where id = ${id}
         `
-        const [tier] = await selectTiers(tx, tx`t.id = ${id}`)
+        const tiers = await tx<TicketTier[]>`
+          select ${tierColumns(tx)} from ticket_tiers t join events e on e.id = t.event_id where t.id = ${id}
+        `
+        const [tier] = await countLapsedHolds(tx, tiers)
         return tier
       })
     }

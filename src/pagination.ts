@@ -31,3 +31,14 @@ export function decodeCursor (cursor: string): PagePosition {
     'The query string is not valid: /cursor is not a cursor returned by this API.'
   )
 }
+
+/** The position to continue after, from a `cursor` query parameter when one was sent. */
+export function afterCursor (cursor: string | undefined): PagePosition | undefined {
+  return cursor === undefined ? undefined : decodeCursor(cursor)
+}
+
+/** The `nextCursor` of a page: where its last item stands, or null when no page follows. */
+export function nextCursor<T extends { id: string }> (items: T[], hasMore: boolean, sortTime: (item: T) => string): string | null {
+  const last = items.at(-1)
+  return hasMore && last !== undefined ? encodeCursor({ at: new Date(sortTime(last)), id: last.id }) : null
+}

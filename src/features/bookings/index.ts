@@ -7,7 +7,7 @@ import {
   BOOKING_STATES_DIAGRAM, BookingListQuerySchema, BookingPageSchema, InsufficientInventoryProblemSchema, TierNotInEventProblemSchema,
   bookingExample
 } from '../../schemas/bookings.js'
-import { decodeCursor, encodeCursor } from '../../pagination.js'
+import { afterCursor, nextCursor } from '../../pagination.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
@@ -147,13 +147,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     }
   }, async function listBookings (request) {
     const { limit, cursor, eventId, status } = request.query
-    const after = cursor === undefined ? undefined : decodeCursor(cursor)
-    const page = await bookings.list(principalOf(request.principal), { eventId, status }, limit, after)
-    const last = page.bookings.at(-1)
-    return {
-      data: page.bookings,
-      nextCursor: page.hasMore && last !== undefined ? encodeCursor({ at: new Date(last.createdAt), id: last.id }) : null
-    }
+    const page = await bookings.list(principalOf(request.principal), { eventId, status }, limit, afterCursor(cursor))
+    return { data: page.bookings, nextCursor: nextCursor(page.bookings, page.hasMore, (booking) => booking.createdAt) }
   })
 
   app.get('/bookings/:bookingId', {

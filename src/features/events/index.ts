@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { parseInstant, parseOptionalInstant } from '../../instants.js'
-import { decodeCursor, encodeCursor } from '../../pagination.js'
+import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
@@ -27,14 +27,9 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
       response: { 200: jsonResponse(ref(EventPageSchema), 'A page of events.', eventPageExample), ...problems(400) }
     }
   }, async function listEvents (request) {
-    const { limit, cursor } = request.query
-    const after = cursor === undefined ? undefined : decodeCursor(cursor)
-    const page = await events.list(limit, after && { startsAt: after.at, id: after.id })
-    const last = page.events.at(-1)
-    return {
-      data: page.events,
-      nextCursor: page.hasMore && last !== undefined ? encodeCursor({ at: new Date(last.startsAt), id: last.id }) : null
-    }
+    const after = afterCursor(request.query.cursor)
+    const page = await events.list(request.query.limit, after && { startsAt: after.at, id: after.id })
+    return { data: page.events, nextCursor: nextCursor(page.events, page.hasMore, (event) => event.startsAt) }
   })
 
   app.get('/events/:eventId', {

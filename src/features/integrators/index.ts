@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { Sql } from '../../db/sql.js'
-import { decodeCursor, encodeCursor } from '../../pagination.js'
+import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
@@ -54,13 +54,8 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       response: { 200: jsonResponse(ref(IntegratorPageSchema), 'A page of integrators.', { data: [integratorExample], nextCursor: null }), ...problems(400, 401) }
     }
   }, async function listIntegrators (request) {
-    const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor)
-    const page = await integrators.list(request.query.limit, after)
-    const last = page.integrators.at(-1)
-    return {
-      data: page.integrators,
-      nextCursor: page.hasMore && last !== undefined ? encodeCursor({ at: new Date(last.createdAt), id: last.id }) : null
-    }
+    const page = await integrators.list(request.query.limit, afterCursor(request.query.cursor))
+    return { data: page.integrators, nextCursor: nextCursor(page.integrators, page.hasMore, (integrator) => integrator.createdAt) }
   })
 
   app.get('/integrators/:integratorId', {

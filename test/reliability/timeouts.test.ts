@@ -18,17 +18,21 @@ afterAll(async () => {
   await t.close()
 })
 
+async function eventWithTier (capacity: number): Promise<{ eventId: string, ticketTierId: string }> {
+  const event = await t.app.inject({
+    method: 'POST', url: '/api/events', headers: asAdmin,
+    payload: { name: 'Timeouts', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
+  })
+  const eventId: string = event.json().id
+  const tier = await t.app.inject({
+    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity }
+  })
+  return { eventId, ticketTierId: tier.json().id }
+}
+
 describe('a stuck lock', () => {
   it('turns into a quick 503 problem with Retry-After, and booking works again once it is released', async () => {
-    const event = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
-      payload: { name: 'Locked', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-    })
-    const eventId = event.json().id
-    const tier = await t.app.inject({
-      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 10 }
-    })
-    const ticketTierId = tier.json().id
+    const { eventId, ticketTierId } = await eventWithTier(10)
     const body = { eventId, items: [{ ticketTierId, quantity: 1 }] }
 
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
@@ -55,15 +59,7 @@ describe('a stuck lock', () => {
     const sql = createSql(t.databaseUrl, { max: 2, lockTimeoutMs: 20_000 })
     const app = buildApp({ config: { adminApiKeys: [] }, sql, maxQueuedBookings: 5 })
     await app.ready()
-    const event = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
-      payload: { name: 'Queue', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-    })
-    const eventId = event.json().id
-    const tier = await t.app.inject({
-      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 100 }
-    })
-    const ticketTierId = tier.json().id
+    const { eventId, ticketTierId } = await eventWithTier(100)
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const waiting = Array.from({ length: 20 }, async () =>

@@ -29,6 +29,18 @@ function holdExpired (id: string): ProblemError {
   return new ProblemError(problemKinds.holdExpired, `The hold of booking ${id} has expired; its tickets were released.`)
 }
 
+/**
+ * Locks a booking about to change state, its tiers first (the one lock order), and tells its
+ * status; an expired hold can change no more (409 hold-expired). Undefined when the principal
+ * has no such booking.
+ */
+async function lockForChange (tx: Queryable, id: string, principal: Principal): Promise<'held' | 'confirmed' | 'cancelled' | undefined> {
+  await lockTiers(tx, await tiersOf(tx, id, principal))
+  const status = await lockBooking(tx, id, principal)
+  if (status === 'expired') throw holdExpired(id)
+  return status
+}
+
 export function createBookingsRepository (sql: Sql) {
   return {
     async list (principal: Principal, filter: BookingFilter, limit: number, after?: { at: Date, id: string }) {
@@ -56,10 +68,8 @@ export function createBookingsRepository (sql: Sql) {
      */
     async confirm (id: string, principal: Principal): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        await lockTiers(tx, await tiersOf(tx, id, principal))
-        const status = await lockBooking(tx, id, principal)
+        const status = await lockForChange(tx, id, principal)
         if (status === undefined) return undefined
-        if (status === 'expired') throw holdExpired(id)
         if (status === 'cancelled') {
           throw new ProblemError(problemKinds.bookingCancelled, `Booking ${id} is cancelled and cannot be confirmed.`)
         }
@@ -83,10 +93,8 @@ export function createBookingsRepository (sql: Sql) {
      */
     async cancel (id: string, principal: Principal): Promise<Booking | undefined> {
       return await sql.begin(async (tx) => {
-        await lockTiers(tx, await tiersOf(tx, id, principal))
-        const status = await lockBooking(tx, id, principal)
+        const status = await lockForChange(tx, id, principal)
         if (status === undefined) return undefined
-        if (status === 'expired') throw holdExpired(id)
         if (status !== 'cancelled') {
           await releaseAllTickets(tx, id, status === 'held')
           await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${id}`

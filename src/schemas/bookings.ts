@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
-import { CurrencySchema, DateTimeSchema, Nullable, ProblemSchema, UuidSchema, described, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, Nullable, PageSchema, ProblemSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 export const MAX_ITEMS_PER_BOOKING = 20
 export const MAX_QUANTITY = 100
@@ -129,14 +129,12 @@ export const BookingCreateHeadersSchema = Type.Object({
   }))
 })
 
-export const BookingPageSchema = Type.Object({
-  data: Type.Array(ref(BookingSchema), { description: 'Up to `limit` bookings, newest first.' }),
-  nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
-}, { $id: 'BookingPage', additionalProperties: false, description: 'One page of bookings.' })
+export const BookingPageSchema = PageSchema(BookingSchema, {
+  $id: 'BookingPage', description: 'One page of bookings.', items: 'Up to `limit` bookings, newest first.'
+})
 
 export const BookingListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: ['WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEyM1oiLCIwYjdlNmY1YS0zYzJkLTRlMWYtOGE5Yi0xYzJkM2U0ZjVhNmIiXQ'] })),
+  ...pageQueryFields('WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEyM1oiLCIwYjdlNmY1YS0zYzJkLTRlMWYtOGE5Yi0xYzJkM2U0ZjVhNmIiXQ'),
   eventId: Type.Optional(Type.String({ ...UuidSchema, description: 'Only bookings of this event.' })),
   status: Type.Optional(Type.Union([Type.Literal('held'), Type.Literal('confirmed'), Type.Literal('expired'), Type.Literal('cancelled')], {
     description: 'Only bookings in this status (as clients see it: a lapsed hold is `expired`).',

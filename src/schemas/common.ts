@@ -78,5 +78,21 @@ export const ValidationProblemSchema = Type.Object({
 
 export const commonSchemas = [FieldErrorSchema, ProblemSchema, ValidationProblemSchema]
 
+/** One page of a cursor-paginated list: `data`, and the cursor of the next page. */
+export function PageSchema<T extends TSchema> (item: T, options: { $id: string, description: string, items: string }) {
+  return Type.Object({
+    data: Type.Array(ref(item), { description: options.items }),
+    nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
+  }, { $id: options.$id, additionalProperties: false, description: options.description })
+}
+
+/** The `limit` and `cursor` query parameters every cursor-paginated list takes. */
+export function pageQueryFields (cursorExample: string) {
+  return {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: [cursorExample] }))
+  }
+}
+
 /** Operations that take no query parameters reject unknown ones, like every other unknown input. */
 export const NoQuerySchema = Type.Object({}, { additionalProperties: false })

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, UuidSchema, described, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields } from './common.js'
 
 export const eventExample = {
   id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
@@ -31,10 +31,9 @@ export const EventSchema = Type.Object({
 })
 export type Event = Static<typeof EventSchema>
 
-export const EventPageSchema = Type.Object({
-  data: Type.Array(ref(EventSchema), { description: 'Up to `limit` events.' }),
-  nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
-}, { $id: 'EventPage', additionalProperties: false, description: 'One page of events, ordered by `startsAt`, then `id`.' })
+export const EventPageSchema = PageSchema(EventSchema, {
+  $id: 'EventPage', description: 'One page of events, ordered by `startsAt`, then `id`.', items: 'Up to `limit` events.'
+})
 
 export const eventPageExample = { data: [eventExample], nextCursor: 'WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ' }
 
@@ -73,9 +72,6 @@ export type EventUpdate = Static<typeof EventUpdateSchema>
 
 export const EventParamsSchema = Type.Object({ eventId: Type.String({ ...UuidSchema, examples: [eventExample.id] }) }, { additionalProperties: false })
 
-export const EventListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: [eventPageExample.nextCursor] }))
-}, { additionalProperties: false })
+export const EventListQuerySchema = Type.Object(pageQueryFields(eventPageExample.nextCursor), { additionalProperties: false })
 
 export const eventSchemas = [EventSchema, EventPageSchema, EventCreateSchema, EventUpdateSchema]

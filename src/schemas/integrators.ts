@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { DateTimeSchema, NameSchema, Nullable, UuidSchema, described, ref } from './common.js'
+import { DateTimeSchema, NameSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 export const SCOPES = ['bookings:read', 'bookings:write', 'webhooks:manage'] as const
 export type Scope = typeof SCOPES[number]
@@ -22,10 +22,14 @@ export const IntegratorCreateSchema = Type.Object({ name: NameSchema }, {
   $id: 'IntegratorCreate', additionalProperties: false, description: 'A new integrator.', examples: [{ name: 'Acme Tickets' }]
 })
 
-export const IntegratorPageSchema = Type.Object({
-  data: Type.Array(ref(IntegratorSchema), { description: 'Up to `limit` integrators, oldest first.' }),
-  nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
-}, { $id: 'IntegratorPage', additionalProperties: false, description: 'One page of integrators.' })
+export const IntegratorPageSchema = PageSchema(IntegratorSchema, {
+  $id: 'IntegratorPage', description: 'One page of integrators.', items: 'Up to `limit` integrators, oldest first.'
+})
+
+export const IntegratorListQuerySchema = Type.Object(
+  pageQueryFields('WyIyMDI2LTExLTI1VDE3OjAwOjAwLjAwMFoiLCIyYjdkMGMxZS00ZjVhLTRjM2ItOWQ4ZS03ZjZhNWI0YzNkMmUiXQ'),
+  { additionalProperties: false }
+)
 
 export const apiKeyExample = {
   id: '5c4b3a29-1807-4f6e-8d5c-4b3a29180716',

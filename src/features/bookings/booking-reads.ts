@@ -45,12 +45,13 @@ export function toBooking (row: BookingRow, items: ItemRow[]): Booking {
   }
 }
 
-/** A hold is `expired` from the instant `expires_at` passes, whether or not the sweep has run. */
-export function bookingColumns (q: Queryable) {
-  return q`
-    id, event_id, client_reference, total, currency, created_at, expires_at, cancelled_at,
-    case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status
-  `
+/** The status as clients see it: a hold is `expired` from the instant `expires_at` passes, whether or not the sweep has run. */
+export function effectiveStatus (q: Queryable) {
+  return q`case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status`
+}
+
+function bookingColumns (q: Queryable) {
+  return q`id, event_id, client_reference, total, currency, created_at, expires_at, cancelled_at, ${effectiveStatus(q)}`
 }
 
 export async function readBooking (q: Queryable, id: string, principal?: Principal): Promise<Booking | undefined> {

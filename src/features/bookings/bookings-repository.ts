@@ -3,15 +3,14 @@ import { ProblemError, problemKinds } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
 import { decideBatch, type BatchOutcome } from './booking-batch.js'
 import type { Principal } from '../../plugins/auth.js'
-import { listBookings, readBooking, visibleTo, type BookingFilter } from './booking-reads.js'
+import { effectiveStatus, listBookings, readBooking, visibleTo, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { lockTiers, releaseAllTickets, settleHeldTickets } from './holds.js'
 
 /** Locks the booking row and tells its status as clients see it (a lapsed hold is `expired`). */
 async function lockBooking (tx: Queryable, id: string, principal: Principal): Promise<Booking['status'] | undefined> {
   const [row] = await tx<{ status: Booking['status'] }[]>`
-    select case when status = 'held' and expires_at <= clock_timestamp() then 'expired' else status end as status
-    from bookings where id = ${id} and ${visibleTo(tx, principal)} for update
+    select ${effectiveStatus(tx)} from bookings where id = ${id} and ${visibleTo(tx, principal)} for update
   `
   return row?.status
 }

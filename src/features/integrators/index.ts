@@ -1,20 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
 import type { Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
-  ApiKeyCreateSchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyParamsSchema, IntegratorCreateSchema, IntegratorPageSchema,
+  ApiKeyCreateSchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyParamsSchema, IntegratorCreateSchema, IntegratorListQuerySchema, IntegratorPageSchema,
   IntegratorParamsSchema, IntegratorSchema, apiKeyExample, integratorExample
 } from '../../schemas/integrators.js'
 import { adminSecurity, bodyProblems, jsonResponse, problems } from '../../schemas/responses.js'
 import { createIntegratorsRepository } from './integrators-repository.js'
-
-const ListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: ['WyIyMDI2LTExLTI1VDE3OjAwOjAwLjAwMFoiLCIyYjdkMGMxZS00ZjVhLTRjM2ItOWQ4ZS03ZjZhNWI0YzNkMmUiXQ'] }))
-}, { additionalProperties: false })
 
 export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const integrators = createIntegratorsRepository(sql)
@@ -50,7 +44,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       summary: 'List integrators (admin)',
       description: 'Integrators oldest first, in pages of `limit`. Follow `nextCursor` until it is `null`.',
       security: adminSecurity(),
-      querystring: ListQuerySchema,
+      querystring: IntegratorListQuerySchema,
       response: { 200: jsonResponse(ref(IntegratorPageSchema), 'A page of integrators.', { data: [integratorExample], nextCursor: null }), ...problems(400, 401) }
     }
   }, async function listIntegrators (request) {

@@ -306,8 +306,189 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your webhook endpoints
+         * @description Your endpoints, oldest first, in pages of `limit`, without secrets. Follow `nextCursor` until it is `null`.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description The endpoint receives the chosen events of your bookings as signed `POST` requests (see the `webhooks` section of this document for the bodies).
+         *     The response holds the signing `secret`, shown this once (and again only by rotating it).
+         *
+         *     **Verifying**: deliveries follow the [Standard Webhooks](https://www.standardwebhooks.com/) specification: headers `webhook-id` (the event id, the same on every retry),
+         *     `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`).
+         *     Verify with a Standard Webhooks library, e.g. `new Webhook(secret).verify(body, headers)` from the `standardwebhooks` npm package.
+         *
+         *     **Delivery** is at least once, in no promised order: answer `2xx` within 10 s; anything else (redirects too) is retried after about
+         *     5 s, 1 min, 10 min and 1 h, then every 6 h for 3 days.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description One of your endpoints, without its secret. Another integrator's endpoint is a `404`.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description The endpoint receives nothing more; its pending deliveries and its delivery log are deleted with it. An attempt already in flight may still arrive.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Changes the fields sent; at least one. A new `events` list applies to events from now on. Disabling pauses deliveries (pending ones wait); enabling resumes them.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's secret
+         * @description Makes a new signing secret and returns it, this once. For 24 hours every delivery carries two signatures, space-separated in `webhook-signature`: one with the new secret and one with the old, so your receiver can switch at any moment in that window. Rotating again within the 24 hours drops the oldest secret.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{endpointId}/ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to a webhook endpoint
+         * @description Sends a signed `webhook.ping` event (see `PingEvent`) at once, retried like any other. Follow it in the endpoint's deliveries.
+         */
+        post: operations["pingWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a webhook endpoint's deliveries
+         * @description The endpoint's deliveries, newest first, in pages of `limit`, with the outcome of their attempts. Follow `nextCursor` until it is `null`.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a webhook delivery
+         * @description Attempts the delivery again at once, whatever its status (a `failed` one gets one more attempt; a `succeeded` one is sent again with the same `webhook-id`). An attempt already in flight finishes first.
+         */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    bookingEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A booking of yours changed
+         * @description Sent to each of your endpoints subscribed to the event's `type`: `booking.created`, `booking.confirmed`, `booking.cancelled` or `booking.expired` (within 30 s of `expiresAt`). At least once, in no promised order; retried after about 5 s, 1 min, 10 min and 1 h, then every 6 h for 3 days.
+         */
+        post: operations["receiveBookingEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    webhookPing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A test event you asked for
+         * @description Sent by `POST /api/webhook-endpoints/{endpointId}/ping`, signed and retried like every event.
+         */
+        post: operations["receiveWebhookPing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** @description One offending value of a request. */
@@ -327,7 +508,7 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -346,7 +527,7 @@ export interface components {
         ValidationProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -763,7 +944,7 @@ export interface components {
         InsufficientInventoryProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -784,7 +965,7 @@ export interface components {
         TierNotInEventProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -947,6 +1128,308 @@ export interface components {
         ApiKeyList: {
             /** @description All of the integrator's keys, oldest first, revoked ones included. */
             data: components["schemas"]["ApiKey"][];
+        };
+        /** @description `booking.created`: a new booking, held or confirmed. `booking.confirmed`: a hold was confirmed. `booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`). */
+        WebhookEventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired";
+        /**
+         * @description A URL that receives your bookings' events, signed per the Standard Webhooks specification.
+         * @example {
+         *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+         *       "url": "https://tickets.example.com/webhooks/booking",
+         *       "events": [
+         *         "booking.created",
+         *         "booking.cancelled",
+         *         "booking.expired"
+         *       ],
+         *       "description": "Order service",
+         *       "createdAt": "2026-11-25T17:10:00.000Z",
+         *       "disabled": false
+         *     }
+         */
+        WebhookEndpoint: {
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed: an `https://` (or `http://`) URL of at most 2048 characters, without user name or password. Redirects are not followed. Addresses that are not public (loopback, private, link-local, ...) are refused, when saved and again on the resolved address of every delivery, unless the server runs with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
+             * @example https://tickets.example.com/webhooks/booking
+             */
+            url: string;
+            /** @description The event types this endpoint receives, at least one. */
+            events: components["schemas"]["WebhookEventType"][];
+            /** @description Your note about the endpoint, or `null`. */
+            description: string | null;
+            /**
+             * Format: date-time
+             * @description When the endpoint was registered, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description `true`: no new events are queued for it, and its pending deliveries wait until it is enabled again. */
+            disabled: boolean;
+        };
+        /**
+         * @description A webhook endpoint with its signing secret, which only the registration and a rotation show.
+         * @example {
+         *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+         *       "url": "https://tickets.example.com/webhooks/booking",
+         *       "events": [
+         *         "booking.created",
+         *         "booking.cancelled",
+         *         "booking.expired"
+         *       ],
+         *       "description": "Order service",
+         *       "createdAt": "2026-11-25T17:10:00.000Z",
+         *       "disabled": false,
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE="
+         *     }
+         */
+        WebhookEndpointWithSecret: {
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed: an `https://` (or `http://`) URL of at most 2048 characters, without user name or password. Redirects are not followed. Addresses that are not public (loopback, private, link-local, ...) are refused, when saved and again on the resolved address of every delivery, unless the server runs with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
+             * @example https://tickets.example.com/webhooks/booking
+             */
+            url: string;
+            /** @description The event types this endpoint receives, at least one. */
+            events: components["schemas"]["WebhookEventType"][];
+            /** @description Your note about the endpoint, or `null`. */
+            description: string | null;
+            /**
+             * Format: date-time
+             * @description When the endpoint was registered, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description `true`: no new events are queued for it, and its pending deliveries wait until it is enabled again. */
+            disabled: boolean;
+            /**
+             * @description The signing secret (`whsec_` and the base64 of 32 random bytes), shown in this response only: give it to your Standard Webhooks verifier.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE=
+             */
+            secret: string;
+        };
+        /**
+         * @description A new webhook endpoint.
+         * @example {
+         *       "url": "https://tickets.example.com/webhooks/booking",
+         *       "events": [
+         *         "booking.created",
+         *         "booking.cancelled",
+         *         "booking.expired"
+         *       ],
+         *       "description": "Order service"
+         *     }
+         */
+        WebhookEndpointCreate: {
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed: an `https://` (or `http://`) URL of at most 2048 characters, without user name or password. Redirects are not followed. Addresses that are not public (loopback, private, link-local, ...) are refused, when saved and again on the resolved address of every delivery, unless the server runs with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
+             * @example https://tickets.example.com/webhooks/booking
+             */
+            url: string;
+            /** @description The event types this endpoint receives, at least one. */
+            events: components["schemas"]["WebhookEventType"][];
+            /** @description Your note about the endpoint, at most 500 characters. */
+            description?: string;
+        };
+        /**
+         * @description The fields to change; at least one.
+         * @example {
+         *       "disabled": true
+         *     }
+         */
+        WebhookEndpointUpdate: {
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed: an `https://` (or `http://`) URL of at most 2048 characters, without user name or password. Redirects are not followed. Addresses that are not public (loopback, private, link-local, ...) are refused, when saved and again on the resolved address of every delivery, unless the server runs with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
+             * @example https://tickets.example.com/webhooks/booking
+             */
+            url?: string;
+            /** @description The event types this endpoint receives, at least one. */
+            events?: components["schemas"]["WebhookEventType"][];
+            /** @description Your note about the endpoint; `null` removes it. */
+            description?: string | null;
+            /** @description `true` pauses deliveries to the endpoint; `false` resumes them. */
+            disabled?: boolean;
+        };
+        /** @description One page of webhook endpoints. */
+        WebhookEndpointPage: {
+            /** @description Up to `limit` of your endpoints, oldest first. */
+            data: components["schemas"]["WebhookEndpoint"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            nextCursor: string | null;
+        };
+        /**
+         * @description One event on its way to one endpoint, with the outcome of its attempts.
+         * @example {
+         *       "id": "3c2b1a09-8f7e-4d6c-9b5a-493827160504",
+         *       "endpointId": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+         *       "eventId": "9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0",
+         *       "eventType": "booking.created",
+         *       "status": "pending",
+         *       "attempts": 1,
+         *       "createdAt": "2026-11-25T18:04:05.130Z",
+         *       "lastAttemptAt": "2026-11-25T18:04:05.210Z",
+         *       "lastResponseStatus": 500,
+         *       "lastError": "The endpoint answered 500.",
+         *       "nextAttemptAt": "2026-11-25T18:04:10.210Z"
+         *     }
+         */
+        WebhookDelivery: {
+            /**
+             * Format: uuid
+             * @description The delivery's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The endpoint it goes to.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            endpointId: string;
+            /**
+             * Format: uuid
+             * @description The event it carries: the `id` of the body and the `webhook-id` header, the same on every attempt.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            eventId: string;
+            /**
+             * @description The event's type: one of the `WebhookEventType`s, or `webhook.ping`.
+             * @example booking.created
+             */
+            eventType: string;
+            /** @description `pending`: not delivered yet, another attempt is due at `nextAttemptAt`. `succeeded`: the endpoint answered `2xx` within 10 s. `failed`: every attempt of the schedule failed (about 3 days); retry it by hand. */
+            status: "pending" | "succeeded" | "failed";
+            /** @description Attempts made so far. */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the delivery was queued, in UTC: the event's commit.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description When the last attempt started, or `null` before the first. */
+            lastAttemptAt: string | null;
+            /** @description The HTTP status of the last attempt, or `null` when there was none or no response came (see `lastError`). */
+            lastResponseStatus: number | null;
+            /** @description Why the last attempt failed, or `null` when it succeeded or none was made. */
+            lastError: string | null;
+            /** @description When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise. */
+            nextAttemptAt: string | null;
+        };
+        /** @description One page of an endpoint's deliveries. */
+        WebhookDeliveryPage: {
+            /** @description Up to `limit` deliveries, newest first. */
+            data: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            nextCursor: string | null;
+        };
+        /**
+         * @description What a webhook endpoint receives when one of your bookings changes.
+         * @example {
+         *       "id": "9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0",
+         *       "type": "booking.created",
+         *       "createdAt": "2026-11-25T18:04:05.130Z",
+         *       "data": {
+         *         "booking": {
+         *           "id": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *           "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *           "clientReference": "order-1042",
+         *           "status": "confirmed",
+         *           "items": [
+         *             {
+         *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *               "tierName": "VIP",
+         *               "quantity": 2,
+         *               "unitPrice": 25000,
+         *               "lineTotal": 50000
+         *             },
+         *             {
+         *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73",
+         *               "tierName": "Balcony",
+         *               "quantity": 1,
+         *               "unitPrice": 5900,
+         *               "lineTotal": 5900
+         *             }
+         *           ],
+         *           "total": 55900,
+         *           "currency": "EUR",
+         *           "createdAt": "2026-11-25T18:04:05.123Z",
+         *           "expiresAt": null,
+         *           "cancelledAt": null
+         *         }
+         *       }
+         *     }
+         */
+        BookingEvent: {
+            /**
+             * Format: uuid
+             * @description The event id, also sent as the `webhook-id` header; the same on every retry, so use it to skip duplicates.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: date-time
+             * @description When the change happened, in UTC. Deliveries come in no promised order: compare this.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description The booking as `GET /api/bookings/{bookingId}` showed it right after the change. */
+            data: {
+                booking: components["schemas"]["Booking"];
+            };
+        };
+        /**
+         * @description What `POST /api/webhook-endpoints/{endpointId}/ping` sends, to test a receiver.
+         * @example {
+         *       "id": "1d2c3b4a-5968-4776-8594-a3b2c1d0e9f8",
+         *       "type": "webhook.ping",
+         *       "createdAt": "2026-11-25T17:11:00.000Z",
+         *       "data": {
+         *         "endpointId": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
+         *       }
+         *     }
+         */
+        PingEvent: {
+            /**
+             * Format: uuid
+             * @description The event id, also sent as the `webhook-id` header.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * @description Always `webhook.ping`.
+             * @enum {string}
+             */
+            type: "webhook.ping";
+            /**
+             * Format: date-time
+             * @description When the ping was asked for, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description Which endpoint was pinged. */
+            data: {
+                /**
+                 * Format: uuid
+                 * @description The endpoint pinged.
+                 * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+                 */
+                endpointId: string;
+            };
         };
         /** @description Service status; any failure is a `503` problem instead. */
         Health: {
@@ -3374,6 +3857,1292 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100. */
+                limit: number;
+                /**
+                 * @description The `nextCursor` of the previous page.
+                 * @example WyIyMDI2LTExLTI1VDE3OjEwOjAwLjAwMFoiLCI4YTdiNmM1ZC00ZTNmLTRhMWItOWM4ZC03ZTZmNWE0YjNjMmQiXQ
+                 */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *           "url": "https://tickets.example.com/webhooks/booking",
+                     *           "events": [
+                     *             "booking.created",
+                     *             "booking.cancelled",
+                     *             "booking.expired"
+                     *           ],
+                     *           "description": "Order service",
+                     *           "createdAt": "2026-11-25T17:10:00.000Z",
+                     *           "disabled": false
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookEndpointPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://tickets.example.com/webhooks/booking",
+                 *       "events": [
+                 *         "booking.created",
+                 *         "booking.cancelled",
+                 *         "booking.expired"
+                 *       ],
+                 *       "description": "Order service"
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint was registered; store `secret` now. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description The URL of the new endpoint. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "url": "https://tickets.example.com/webhooks/booking",
+                     *       "events": [
+                     *         "booking.created",
+                     *         "booking.cancelled",
+                     *         "booking.expired"
+                     *       ],
+                     *       "description": "Order service",
+                     *       "createdAt": "2026-11-25T17:10:00.000Z",
+                     *       "disabled": false,
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE="
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "url": "https://tickets.example.com/webhooks/booking",
+                     *       "events": [
+                     *         "booking.created",
+                     *         "booking.cancelled",
+                     *         "booking.expired"
+                     *       ],
+                     *       "description": "Order service",
+                     *       "createdAt": "2026-11-25T17:10:00.000Z",
+                     *       "disabled": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "disabled": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "url": "https://tickets.example.com/webhooks/booking",
+                     *       "events": [
+                     *         "booking.created",
+                     *         "booking.cancelled",
+                     *         "booking.expired"
+                     *       ],
+                     *       "description": "Order service",
+                     *       "createdAt": "2026-11-25T17:10:00.000Z",
+                     *       "disabled": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret; store it now. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "url": "https://tickets.example.com/webhooks/booking",
+                     *       "events": [
+                     *         "booking.created",
+                     *         "booking.cancelled",
+                     *         "booking.expired"
+                     *       ],
+                     *       "description": "Order service",
+                     *       "createdAt": "2026-11-25T17:10:00.000Z",
+                     *       "disabled": false,
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE="
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pingWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ping is on its way: its delivery, as queued. */
+            202: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "3c2b1a09-8f7e-4d6c-9b5a-493827160504",
+                     *       "endpointId": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "eventId": "9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0",
+                     *       "eventType": "webhook.ping",
+                     *       "status": "pending",
+                     *       "attempts": 0,
+                     *       "createdAt": "2026-11-25T18:04:05.130Z",
+                     *       "lastAttemptAt": null,
+                     *       "lastResponseStatus": null,
+                     *       "lastError": null,
+                     *       "nextAttemptAt": "2026-11-25T18:04:05.130Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The endpoint is disabled: enable it with `PATCH { "disabled": false }` first. Problem type: `urn:ticket-booking:problem:webhook-endpoint-disabled`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100. */
+                limit: number;
+                /**
+                 * @description The `nextCursor` of the previous page.
+                 * @example WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEzMFoiLCIzYzJiMWEwOS04ZjdlLTRkNmMtOWI1YS00OTM4MjcxNjA1MDQiXQ
+                 */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3c2b1a09-8f7e-4d6c-9b5a-493827160504",
+                     *           "endpointId": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *           "eventId": "9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0",
+                     *           "eventType": "booking.created",
+                     *           "status": "pending",
+                     *           "attempts": 1,
+                     *           "createdAt": "2026-11-25T18:04:05.130Z",
+                     *           "lastAttemptAt": "2026-11-25T18:04:05.210Z",
+                     *           "lastResponseStatus": 500,
+                     *           "lastError": "The endpoint answered 500.",
+                     *           "nextAttemptAt": "2026-11-25T18:04:10.210Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
+                 * @example checkout-7f3a-attempt-1
+                 */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 3c2b1a09-8f7e-4d6c-9b5a-493827160504 */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery is due now. */
+            202: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "3c2b1a09-8f7e-4d6c-9b5a-493827160504",
+                     *       "endpointId": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+                     *       "eventId": "9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0",
+                     *       "eventType": "booking.created",
+                     *       "status": "pending",
+                     *       "attempts": 1,
+                     *       "createdAt": "2026-11-25T18:04:05.130Z",
+                     *       "lastAttemptAt": "2026-11-25T18:04:05.210Z",
+                     *       "lastResponseStatus": 500,
+                     *       "lastError": "The endpoint answered 500.",
+                     *       "nextAttemptAt": "2026-11-25T18:30:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The endpoint is disabled: enable it with `PATCH { "disabled": false }` first. Problem type: `urn:ticket-booking:problem:webhook-endpoint-disabled`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    receiveBookingEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event id: the same on every retry of the event, so use it to skip duplicates.
+                 * @example 9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0
+                 */
+                "webhook-id": string;
+                /**
+                 * @description Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).
+                 * @example 1795975445
+                 */
+                "webhook-timestamp": string;
+                /**
+                 * @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint's secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BookingEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: answer within 10 s. The body is ignored. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, no answer within 10 s, or a redirect (not followed): the event is sent again later with the same `webhook-id`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    receiveWebhookPing: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event id: the same on every retry of the event, so use it to skip duplicates.
+                 * @example 9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0
+                 */
+                "webhook-id": string;
+                /**
+                 * @description Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).
+                 * @example 1795975445
+                 */
+                "webhook-timestamp": string;
+                /**
+                 * @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint's secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PingEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: answer within 10 s. The body is ignored. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, no answer within 10 s, or a redirect (not followed): the event is sent again later with the same `webhook-id`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -8,6 +8,7 @@ import { eventsFeature } from './features/events/index.js'
 import { healthFeature } from './features/health/index.js'
 import { integratorsFeature } from './features/integrators/index.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
+import { webhooksFeature } from './features/webhooks/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import auth from './plugins/auth.js'
 import holdSweeper from './plugins/hold-sweeper.js'
@@ -17,15 +18,17 @@ import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
+import webhookDispatcher, { type WebhookDispatcherTuning } from './plugins/webhook-dispatcher.js'
 import { bookingSchemas } from './schemas/bookings.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
 import { HealthSchema } from './schemas/health.js'
 import { integratorSchemas } from './schemas/integrators.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
+import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitBookingsPerMinute' | 'corsOrigins'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -36,6 +39,8 @@ export interface BuildAppOptions {
   maxQueuedBookings?: number
   /** API requests in progress at once before new ones get a 503 (default 2000). */
   maxInFlightRequests?: number
+  /** Runs the webhook dispatcher in this process (off by default; the service turns it on). */
+  webhookDispatcher?: false | WebhookDispatcherTuning
 }
 
 /**
@@ -54,7 +59,7 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000 }: BuildAppOptions) {
+export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -67,7 +72,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...integratorSchemas, HealthSchema]) {
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
     app.addSchema(schema)
   }
 
@@ -84,7 +89,11 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(ticketTiersFeature, { prefix: '/api', sql })
   app.register(integratorsFeature, { prefix: '/api', sql })
   app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
+  app.register(webhooksFeature, { prefix: '/api', sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
   app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
+  if (dispatcher !== false) {
+    app.register(webhookDispatcher, { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
+  }
 
   app.register(methodNotAllowed)
   return app

@@ -15,7 +15,8 @@ const EnvSchema = Type.Object({
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' })),
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
-  CORS_ORIGINS: Type.String({ default: '' })
+  CORS_ORIGINS: Type.String({ default: '' }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' })
 })
 
 export const MIN_ADMIN_KEY_LENGTH = 16
@@ -33,6 +34,8 @@ export interface Config {
   rateLimitBookingsPerMinute: number
   /** Browser origins allowed to call the API (CORS); none by default. */
   corsOrigins: string[]
+  /** Deliver webhooks to loopback, private and other non-public addresses too (local development). */
+  webhookAllowPrivateNetworks: boolean
 }
 
 export class ConfigError extends Error {
@@ -44,6 +47,7 @@ function describe (error: ValueError): string {
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
   if (variable === 'DATABASE_URL') return 'DATABASE_URL: must be a postgres:// or postgresql:// URL'
   if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
+  if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS') return 'WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false'
   return `${variable}: ${error.message.toLowerCase()}`
 }
 
@@ -93,6 +97,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     dataDir: path.resolve(projectRoot, valid.DATA_DIR),
     publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, ''),
     rateLimitBookingsPerMinute: valid.RATE_LIMIT_BOOKINGS_PER_MINUTE,
-    corsOrigins
+    corsOrigins,
+    webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true'
   }
 }

@@ -4,7 +4,8 @@ import { EmbeddedPostgresError } from './db/embedded.js'
 import { createLogger } from './logger.js'
 import { startService } from './service.js'
 
-const SHUTDOWN_GRACE_MS = 10_000
+// Room for in-flight requests and webhook attempts (each at most 10 s) to finish.
+const SHUTDOWN_GRACE_MS = 15_000
 
 let config
 try {

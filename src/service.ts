@@ -64,7 +64,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger): 
       if (embedded.created) demoKey = await createDemoIntegrator(sql)
     }
 
-    app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS })
+    app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
     await app.listen({ port: config.port, host: config.host })
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port

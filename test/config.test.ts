@@ -15,7 +15,8 @@ describe('loadConfig', () => {
       dataDir: path.join(projectRoot, '.data'),
       publicUrl: undefined,
       rateLimitBookingsPerMinute: 600,
-      corsOrigins: []
+      corsOrigins: [],
+      webhookAllowPrivateNetworks: false
     })
   })
 
@@ -29,7 +30,8 @@ describe('loadConfig', () => {
       DATA_DIR: '/var/tmp/booking',
       PUBLIC_URL: 'https://tickets.example.com/',
       RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
-      CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173'
+      CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       port: 8080,
@@ -39,7 +41,8 @@ describe('loadConfig', () => {
       dataDir: '/var/tmp/booking',
       publicUrl: 'https://tickets.example.com',
       rateLimitBookingsPerMinute: 0,
-      corsOrigins: ['https://shop.example.com', 'http://localhost:5173']
+      corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
+      webhookAllowPrivateNetworks: true
     })
   })
 
@@ -58,7 +61,8 @@ describe('loadConfig', () => {
     [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL'],
     [{ RATE_LIMIT_BOOKINGS_PER_MINUTE: '-1' }, 'RATE_LIMIT_BOOKINGS_PER_MINUTE'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
-    [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS']
+    [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],
+    [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

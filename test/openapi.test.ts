@@ -46,6 +46,7 @@ describe('the generated document', () => {
   it('documents every operation of the contract', () => {
     expect(operations().map((op) => op.name).sort()).toEqual([
       'DELETE /api/integrators/{integratorId}/keys/{keyId}',
+      'DELETE /api/webhook-endpoints/{endpointId}',
       'GET /api/bookings',
       'GET /api/bookings/{bookingId}',
       'GET /api/events',
@@ -55,15 +56,23 @@ describe('the generated document', () => {
       'GET /api/integrators',
       'GET /api/integrators/{integratorId}',
       'GET /api/integrators/{integratorId}/keys',
+      'GET /api/webhook-endpoints',
+      'GET /api/webhook-endpoints/{endpointId}',
+      'GET /api/webhook-endpoints/{endpointId}/deliveries',
       'PATCH /api/events/{eventId}',
       'PATCH /api/ticket-tiers/{ticketTierId}',
+      'PATCH /api/webhook-endpoints/{endpointId}',
       'POST /api/bookings',
       'POST /api/bookings/{bookingId}/cancel',
       'POST /api/bookings/{bookingId}/confirm',
       'POST /api/events',
       'POST /api/events/{eventId}/ticket-tiers',
       'POST /api/integrators',
-      'POST /api/integrators/{integratorId}/keys'
+      'POST /api/integrators/{integratorId}/keys',
+      'POST /api/webhook-deliveries/{deliveryId}/retry',
+      'POST /api/webhook-endpoints',
+      'POST /api/webhook-endpoints/{endpointId}/ping',
+      'POST /api/webhook-endpoints/{endpointId}/rotate-secret'
     ])
   })
 
@@ -99,7 +108,13 @@ describe('the generated document', () => {
       'GET /api/bookings': [{ integratorKey: ['bookings:read'] }, { adminKey: [] }],
       'GET /api/bookings/{bookingId}': [{ integratorKey: ['bookings:read'] }, { adminKey: [] }],
       'POST /api/bookings/{bookingId}/cancel': [{ integratorKey: ['bookings:write'] }, { adminKey: [] }],
-      'POST /api/bookings/{bookingId}/confirm': [{ integratorKey: ['bookings:write'] }]
+      'POST /api/bookings/{bookingId}/confirm': [{ integratorKey: ['bookings:write'] }],
+      ...Object.fromEntries([
+        'POST /api/webhook-endpoints', 'GET /api/webhook-endpoints', 'GET /api/webhook-endpoints/{endpointId}',
+        'PATCH /api/webhook-endpoints/{endpointId}', 'DELETE /api/webhook-endpoints/{endpointId}',
+        'POST /api/webhook-endpoints/{endpointId}/rotate-secret', 'POST /api/webhook-endpoints/{endpointId}/ping',
+        'GET /api/webhook-endpoints/{endpointId}/deliveries', 'POST /api/webhook-deliveries/{deliveryId}/retry'
+      ].map((name) => [name, [{ integratorKey: ['webhooks:manage'] }]]))
     })
     for (const { name, operation } of operations()) {
       if ((operation.security ?? []).length > 0) expect(operation.responses, name).toHaveProperty('401')

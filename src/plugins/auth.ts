@@ -33,6 +33,12 @@ declare module 'fastify' {
 const BEARER = /^bearer +(\S+) *$/i
 const LAST_USED_PRECISION_MS = 60_000
 
+/** The integrator behind a request to an integrator-only route (its hook refused admin keys). */
+export function integratorIdOf (principal: Principal | null): string {
+  if (principal?.kind !== 'integrator') throw new Error('an integrator-only route ran without an integrator key')
+  return principal.integratorId
+}
+
 export function bearerToken (header: string | undefined): string | undefined {
   return header === undefined ? undefined : BEARER.exec(header)?.[1]
 }

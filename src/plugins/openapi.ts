@@ -1,4 +1,4 @@
-import swagger, { type SwaggerTransformObject } from '@fastify/swagger'
+import swagger, { type FastifyDynamicSwaggerOptions, type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
@@ -79,6 +79,49 @@ const addRequestBodyExamples: SwaggerTransformObject = (documentObject) => {
   return openapiObject
 }
 
+/** The `webhooks` member of an OpenAPI 3.1 document. */
+type Webhooks = Extract<NonNullable<FastifyDynamicSwaggerOptions['openapi']>, { webhooks?: unknown }>['webhooks']
+type WebhookOperation = NonNullable<Exclude<NonNullable<Webhooks>[string], { $ref: string }>['post']>
+
+const signatureHeaders: WebhookOperation['parameters'] = [
+  { name: 'webhook-id', in: 'header', required: true, description: 'The event id: the same on every retry of the event, so use it to skip duplicates.', schema: { type: 'string', format: 'uuid' }, example: '9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0' },
+  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).', schema: { type: 'string', pattern: '^[0-9]{1,12}$' }, example: '1795975445' },
+  { name: 'webhook-signature', in: 'header', required: true, description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint\'s secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.', schema: { type: 'string', maxLength: 500 }, example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' }
+]
+
+const receiverResponses: WebhookOperation['responses'] = {
+  '2XX': { description: 'Received: answer within 10 s. The body is ignored.' },
+  default: { description: 'Anything else, no answer within 10 s, or a redirect (not followed): the event is sent again later with the same `webhook-id`.' }
+}
+
+/** What webhook endpoints receive: the OpenAPI 3.1 `webhooks` section, for receivers and SDK generators. */
+const webhookDescriptions: Webhooks = {
+  bookingEvent: {
+    post: {
+      operationId: 'receiveBookingEvent',
+      tags: ['Webhooks'],
+      summary: 'A booking of yours changed',
+      description: 'Sent to each of your endpoints subscribed to the event\'s `type`: `booking.created`, `booking.confirmed`, `booking.cancelled` or `booking.expired` (within 30 s of `expiresAt`). At least once, in no promised order; retried after about 5 s, 1 min, 10 min and 1 h, then every 6 h for 3 days.',
+      security: [],
+      parameters: signatureHeaders,
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/BookingEvent' } } } },
+      responses: receiverResponses
+    }
+  },
+  webhookPing: {
+    post: {
+      operationId: 'receiveWebhookPing',
+      tags: ['Webhooks'],
+      summary: 'A test event you asked for',
+      description: 'Sent by `POST /api/webhook-endpoints/{endpointId}/ping`, signed and retried like every event.',
+      security: [],
+      parameters: signatureHeaders,
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PingEvent' } } } },
+      responses: receiverResponses
+    }
+  }
+}
+
 export interface OpenapiOptions {
   /** Where the API is reachable from outside, e.g. https://tickets.example.com; listed first in `servers`. */
   publicUrl?: string | undefined
@@ -113,8 +156,10 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },
         { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' },
         { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable. Made with an integrator key.' },
-        { name: 'Integrators', description: 'The API\'s customers and their keys (operators only).' }
+        { name: 'Integrators', description: 'The API\'s customers and their keys (operators only).' },
+        { name: 'Webhooks', description: 'Signed notifications of changes to your bookings, sent to endpoints you register (see the `webhooks` section for what they receive).' }
       ],
+      webhooks: webhookDescriptions,
       components: {
         securitySchemes: {
           adminKey: {

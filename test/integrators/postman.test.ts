@@ -39,13 +39,14 @@ describe('the committed Postman collection, run by newman against a live server'
     const summary = await runCollection()
     const failures = summary.run.failures.map((failure) => `${failure.source?.name ?? '?'}: ${failure.error.message}`)
     expect(failures).toEqual([])
-    expect(summary.run.stats.requests.total).toBe(19)
+    expect(summary.run.stats.requests.total).toBe(28)
     expect(summary.run.stats.requests.failed).toBe(0)
-    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(19 * 4)
+    expect(summary.run.stats.assertions.total).toBeGreaterThanOrEqual(28 * 4)
 
     const statuses = summary.run.executions.map((execution) =>
       `${execution.item.name}: ${(execution.response as { code?: number } | undefined)?.code ?? 'no response'}`)
     expect(statuses).toContain('Book tickets: 201')
     expect(statuses).toContain('Create an event (admin): 201')
+    expect(statuses).toContain('Register a webhook endpoint: 201')
   })
 })

@@ -1,4 +1,4 @@
-import { buildApp, type App } from '../../src/app.js'
+import { buildApp, type App, type BuildAppOptions } from '../../src/app.js'
 import type { Sql } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import type { Scope } from '../../src/schemas/integrators.js'
@@ -28,8 +28,17 @@ export interface TestApp {
   close: () => Promise<void>
 }
 
+export interface TestAppOptions {
+  adminApiKeys?: string[]
+  /** Webhooks to loopback receivers are allowed unless this is false. */
+  webhookAllowPrivateNetworks?: boolean
+  /** Run the webhook dispatcher (off by default). */
+  webhookDispatcher?: BuildAppOptions['webhookDispatcher']
+}
+
 /** The real app on a fresh database of its own, with one integrator, ready for `inject`. */
-export async function createTestApp (adminApiKeys: string[] = [ADMIN_KEY, ROTATED_ADMIN_KEY]): Promise<TestApp> {
+export async function createTestApp (options: TestAppOptions = {}): Promise<TestApp> {
+  const { adminApiKeys = [ADMIN_KEY, ROTATED_ADMIN_KEY], webhookAllowPrivateNetworks = true, webhookDispatcher } = options
   const database = await createTestDatabase()
   const integrators = createIntegratorsRepository(database.sql)
   const newIntegrator = async (name = 'Test integrator', scopes?: Scope[]): Promise<TestIntegrator> => {
@@ -39,7 +48,7 @@ export async function createTestApp (adminApiKeys: string[] = [ADMIN_KEY, ROTATE
     return { id: integrator.id, key: key.key, headers: { authorization: `Bearer ${key.key}` } }
   }
   const integrator = await newIntegrator()
-  const app = buildApp({ config: { adminApiKeys }, sql: database.sql })
+  const app = buildApp({ config: { adminApiKeys, webhookAllowPrivateNetworks }, sql: database.sql, webhookDispatcher })
   await app.ready()
   return {
     app,

@@ -5,6 +5,7 @@ import type { Booking } from '../../schemas/bookings.js'
 import { readBooking, toBooking } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { releaseLapsedHolds } from './holds.js'
+import { recordBookingEvents } from '../webhooks/outbox.js'
 
 export type BatchOutcome =
   | { outcome: 'created', booking: Booking }
@@ -88,7 +89,8 @@ function check (request: BookingRequest, tiers: Map<string, Tier>): ProblemError
  *
  * Idempotency keys are claimed with transaction-scoped advisory locks, so a key being decided by
  * another transaction is "in flight"; a key used earlier in the same batch replays (or refuses)
- * exactly as if the first request had committed before.
+ * exactly as if the first request had committed before. Each new booking's `booking.created`
+ * event goes into the webhook outbox in the same transaction.
  */
 export async function decideBatch (tx: Queryable, requests: BookingRequest[]): Promise<BatchOutcome[]> {
   const outcomes: (BatchOutcome | undefined)[] = requests.map(() => undefined)
@@ -233,6 +235,7 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
         }, booking.lines.map((line) => ({ ...line, lineTotal: line.quantity * line.unitPrice })))
       }
     }
+    await recordBookingEvents(tx, outcomes.flatMap((outcome) => outcome?.outcome === 'created' ? [{ type: 'booking.created' as const, booking: outcome.booking }] : []))
   }
 
   for (const [index, bookingId] of replayOf) {

@@ -6,6 +6,7 @@ import type { Principal } from '../../plugins/auth.js'
 import { effectiveStatus, listBookings, readBooking, visibleTo, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { lockTiers, releaseAllTickets, settleHeldTickets } from './holds.js'
+import { recordBookingEvents } from '../webhooks/outbox.js'
 
 /** Locks the booking row and tells its status as clients see it (a lapsed hold is `expired`). */
 async function lockBooking (tx: Queryable, id: string, principal: Principal): Promise<Booking['status'] | undefined> {
@@ -82,7 +83,9 @@ export function createBookingsRepository (sql: Sql) {
           }
           await settleHeldTickets(tx, id)
         }
-        return await readBooking(tx, id)
+        const booking = await readBooking(tx, id)
+        if (status === 'held' && booking !== undefined) await recordBookingEvents(tx, [{ type: 'booking.confirmed', booking }])
+        return booking
       })
     },
 
@@ -98,7 +101,9 @@ export function createBookingsRepository (sql: Sql) {
           await releaseAllTickets(tx, id, status === 'held')
           await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${id}`
         }
-        return await readBooking(tx, id)
+        const booking = await readBooking(tx, id)
+        if (status !== 'cancelled' && booking !== undefined) await recordBookingEvents(tx, [{ type: 'booking.cancelled', booking }])
+        return booking
       })
     }
   }

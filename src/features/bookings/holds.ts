@@ -1,4 +1,6 @@
 import type { Queryable, Sql } from '../../db/sql.js'
+import { recordBookingEvents } from '../webhooks/outbox.js'
+import { readBooking } from './booking-reads.js'
 
 /**
  * Tickets of lapsed holds not yet back in `remaining`, for these tiers. Few rows: the partial
@@ -89,7 +91,7 @@ async function unreleasedTiers (q: Queryable, bookingId: string): Promise<string
   return rows.map((row) => row.ticketTierId)
 }
 
-/** Expires one lapsed hold, returning its tickets; false when it is no longer a lapsed hold. */
+/** Expires one lapsed hold, returning its tickets, with its `booking.expired` event; false when it is no longer a lapsed hold. */
 async function expireHold (sql: Sql, bookingId: string): Promise<boolean> {
   return await sql.begin(async (tx) => {
     await lockTiers(tx, await unreleasedTiers(tx, bookingId))
@@ -101,6 +103,8 @@ async function expireHold (sql: Sql, bookingId: string): Promise<boolean> {
     if (booking === undefined) return false
     await releaseAllTickets(tx, bookingId, true)
     await tx`update bookings set status = 'expired' where id = ${bookingId}`
+    const expired = await readBooking(tx, bookingId)
+    if (expired !== undefined) await recordBookingEvents(tx, [{ type: 'booking.expired', booking: expired }])
     return true
   })
 }

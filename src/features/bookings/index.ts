@@ -13,7 +13,7 @@ import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
   bodyProblems, integratorSecurity, jsonResponse, problemExample, problemResponse, problems, rateLimitHeaders, tooManyRequests
 } from '../../schemas/responses.js'
-import type { Principal } from '../../plugins/auth.js'
+import { integratorIdOf, type Principal } from '../../plugins/auth.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
 import { createBookingsRepository } from './bookings-repository.js'
@@ -37,13 +37,6 @@ const replayedHeader = {
 function principalOf (principal: Principal | null): Principal {
   if (principal === null) throw new Error('booking route without authentication')
   return principal
-}
-
-/** Booking creation and confirmation take integrator keys only (the hook refuses admin keys). */
-function integratorOf (principal: Principal | null): string {
-  const known = principalOf(principal)
-  if (known.kind !== 'integrator') throw new Error('an admin key reached an integrator-only route')
-  return known.integratorId
 }
 
 export interface BookingsFeatureOptions {
@@ -123,7 +116,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
       }
     }
   }, async function createBooking (request, reply) {
-    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorOf(request.principal)))
+    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorIdOf(request.principal)))
     if (result.outcome === 'failed') throw result.problem
     if (result.outcome === 'replayed') {
       return reply.code(200).header('Idempotent-Replayed', 'true').send(result.booking)

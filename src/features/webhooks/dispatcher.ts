@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from '../../db/sql.js'
+import type { AttemptResult, Sender } from './sender.js'
+
+export const DELIVERIES_CHANNEL = 'webhook_deliveries'
+
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+
+/**
+ * The contract's retry schedule: the wait after each failed attempt, about 5 s, 1 min, 10 min,
+ * 1 h, then every 6 h for 3 days. After the last one fails, the delivery is `failed`.
+ */
+export const RETRY_DELAYS_MS: readonly number[] = [5 * SECOND, MINUTE, 10 * MINUTE, HOUR, ...Array<number>(12).fill(6 * HOUR)]
+
+export interface DispatcherOptions {
+  sql: Sql
+  sender: Sender
+  logger: FastifyBaseLogger
+  /** Waits after failed attempts (default: the contract's schedule). */
+  retryDelaysMs?: readonly number[]
+  /** Attempts in flight at once in this process (default 8). */
+  concurrency?: number
+  /** How often to look for due retries when no notification comes (default 1 s). */
+  pollIntervalMs?: number
+  /**
+   * How long a claimed delivery stays out of other processes' reach (default 30 s, three times the
+   * attempt timeout); a process that dies mid-attempt leaves it to be retried after this.
+   */
+  leaseMs?: number
+}
+
+interface Claimed {
+  id: string
+  attempts: number
+  eventId: string
+  body: string
+  url: string
+  secrets: string[]
+  leaseToken: string
+}
+
+/** The next state after an attempt: delivered, retried after a delay, or given up. */
+export function nextStep (result: AttemptResult, attemptsBefore: number, delays: readonly number[]): { status: 'succeeded' | 'failed' } | { status: 'pending', delayMs: number } {
+  if (result.ok) return { status: 'succeeded' }
+  const delayMs = delays[attemptsBefore]
+  return delayMs === undefined ? { status: 'failed' } : { status: 'pending', delayMs }
+}
+
+/**
+ * Delivers webhook events from the outbox. Each process runs one; they share the work through the
+ * database: due deliveries are claimed with `FOR UPDATE SKIP LOCKED` and leased to one process,
+ * so no delivery is attempted by two at once, and each attempt is recorded only while its lease
+ * holds. New deliveries wake it through LISTEN/NOTIFY; due retries are found by polling.
+ */
+export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 8, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
+  const inFlight = new Set<Promise<void>>()
+  let stopping = false
+  let wake: (() => void) | undefined
+  /** Set by a wake-up that came while no sleep was waiting, so the next sleep is skipped. */
+  let woken = false
+  let loop: Promise<void> | undefined
+  let unlisten: (() => Promise<void>) | undefined
+
+  const poke = (): void => {
+    woken = true
+    wake?.()
+  }
+
+  async function claim (limit: number): Promise<Claimed[]> {
+    const token = randomUUID()
+    return await sql<Claimed[]>`
+      with due as (
+        select d.id from webhook_deliveries d
+        where d.status = 'pending' and d.next_attempt_at <= clock_timestamp()
+          and (d.leased_until is null or d.leased_until <= clock_timestamp())
+          and exists (select 1 from webhook_endpoints w where w.id = d.endpoint_id and not w.disabled)
+        order by d.next_attempt_at
+        limit ${limit}
+        for update of d skip locked
+      )
+      update webhook_deliveries d
+      set leased_until = clock_timestamp() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}
+      from due, webhook_events e, webhook_endpoints w
+      where d.id = due.id and e.id = d.event_id and w.id = d.endpoint_id
+      returning d.id, d.attempts, e.id as event_id, e.body, w.url,
+        array_remove(array[w.secret, case when w.previous_secret_expires_at > clock_timestamp() then w.previous_secret end], null) as secrets,
+        d.lease_token
+    `
+  }
+
+  async function record (delivery: Claimed, startedAt: Date, durationMs: number, result: AttemptResult): Promise<void> {
+    const step = nextStep(result, delivery.attempts, retryDelaysMs)
+    const rows = await sql`
+      with updated as (
+        update webhook_deliveries
+        set attempts = attempts + 1, last_attempt_at = ${startedAt}, last_response_status = ${result.status}, last_error = ${result.error},
+          status = ${step.status},
+          next_attempt_at = ${step.status === 'pending' ? sql`clock_timestamp() + make_interval(secs => ${step.delayMs / 1000})` : null},
+          leased_until = null, lease_token = null
+        where id = ${delivery.id} and lease_token = ${delivery.leaseToken}
+        returning id
+      )
+      insert into webhook_delivery_attempts (delivery_id, attempted_at, duration_ms, response_status, error)
+      select id, ${startedAt}, ${durationMs}, ${result.status}, ${result.error} from updated
+      returning delivery_id
+    `
+    if (rows.length === 0) logger.warn({ deliveryId: delivery.id }, 'webhook attempt finished after its lease ended; its result was not recorded')
+  }
+
+  async function attempt (delivery: Claimed): Promise<void> {
+    const startedAt = new Date()
+    const result = await sender.send({ url: delivery.url, eventId: delivery.eventId, body: delivery.body, secrets: delivery.secrets })
+    const durationMs = Date.now() - startedAt.getTime()
+    logger.debug({ deliveryId: delivery.id, eventId: delivery.eventId, status: result.status, ok: result.ok }, 'webhook attempt')
+    await record(delivery, startedAt, durationMs, result)
+  }
+
+  function start (delivery: Claimed): void {
+    const running = attempt(delivery)
+      .catch((error: unknown) => { logger.error({ err: error, deliveryId: delivery.id }, 'recording a webhook attempt failed; it is retried when its lease ends') })
+      .finally(() => { inFlight.delete(running); poke() })
+    inFlight.add(running)
+  }
+
+  async function sleep (ms: number): Promise<void> {
+    if (woken) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done (): void { clearTimeout(timer); wake = undefined; resolve() }
+      wake = done
+    })
+  }
+
+  async function run (): Promise<void> {
+    while (!stopping) {
+      woken = false
+      const free = concurrency - inFlight.size
+      let claimed: Claimed[] = []
+      if (free > 0) {
+        try {
+          claimed = await claim(free)
+        } catch (error) {
+          logger.warn({ err: error }, 'claiming webhook deliveries failed; trying again shortly')
+        }
+        for (const delivery of claimed) start(delivery)
+      }
+      // A full claim may have left more due; otherwise wait for a notification, a free slot or the poll.
+      if (free === 0 || claimed.length < free) await sleep(pollIntervalMs)
+    }
+  }
+
+  return {
+    async start (): Promise<void> {
+      const listening = await sql.listen(DELIVERIES_CHANNEL, poke)
+      unlisten = listening.unlisten
+      loop = run()
+    },
+
+    /** Stops claiming, then waits for the attempts in flight to finish and be recorded. */
+    async stop (): Promise<void> {
+      stopping = true
+      poke()
+      await loop
+      await Promise.allSettled([...inFlight])
+      await unlisten?.().catch(() => {})
+    }
+  }
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>

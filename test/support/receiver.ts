@@ -1,0 +1,65 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface Received {
+  /** The request's path, e.g. `/hooks/a`. */
+  path: string
+  headers: IncomingHttpHeaders
+  body: string
+  /** The status the receiver answered with. */
+  status: number
+}
+
+export interface Receiver {
+  url: string
+  received: Received[]
+  /** Decides the status of each request (default 200); `n` counts requests from 0. */
+  respond: (answer: (request: { n: number, body: string }) => number) => void
+  /** Forgets what was received and answers 200 again (between tests). */
+  reset: () => void
+  /** Resolves once `predicate` holds for what was received, or rejects after `timeoutMs`. */
+  waitFor: (predicate: (received: Received[]) => boolean, timeoutMs?: number) => Promise<Received[]>
+  close: () => Promise<void>
+}
+
+/** A real HTTP receiver on 127.0.0.1 that records every request it gets. */
+export async function startReceiver (path = '/hooks'): Promise<Receiver> {
+  const received: Received[] = []
+  let answer = (_: { n: number, body: string }): number => 200
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      const status = answer({ n: received.length, body })
+      received.push({ path: request.url ?? '', headers: request.headers, body, status })
+      response.writeHead(status, { 'content-type': 'text/plain' }).end('ok')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+
+  async function waitFor (predicate: (received: Received[]) => boolean, timeoutMs = 15_000): Promise<Received[]> {
+    const deadline = Date.now() + timeoutMs
+    while (!predicate(received)) {
+      if (Date.now() > deadline) throw new Error(`the receiver did not get what was expected within ${timeoutMs} ms; it got ${received.length} requests`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    return received
+  }
+
+  return {
+    url: `http://127.0.0.1:${port}${path}`,
+    received,
+    respond: (next) => { answer = next },
+    reset: () => {
+      received.length = 0
+      answer = () => 200
+    },
+    waitFor,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}

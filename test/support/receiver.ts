@@ -13,8 +13,10 @@ export interface Received {
 export interface Receiver {
   url: string
   received: Received[]
-  /** Decides the status of each request (default 200); `n` counts requests from 0. */
-  respond: (answer: (request: { n: number, body: string }) => number) => void
+  /** Requests that have arrived, answered or not. */
+  arrived: () => number
+  /** Decides the status of each request (default 200), possibly after a while; `n` counts requests from 0. */
+  respond: (answer: (request: { n: number, body: string }) => number | Promise<number>) => void
   /** Forgets what was received and answers 200 again (between tests). */
   reset: () => void
   /** Resolves once `predicate` holds for what was received, or rejects after `timeoutMs`. */
@@ -25,15 +27,17 @@ export interface Receiver {
 /** A real HTTP receiver on 127.0.0.1 that records every request it gets. */
 export async function startReceiver (path = '/hooks'): Promise<Receiver> {
   const received: Received[] = []
-  let answer = (_: { n: number, body: string }): number => 200
+  let answer = (_: { n: number, body: string }): number | Promise<number> => 200
+  let arrived = 0
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8')
-      const status = answer({ n: received.length, body })
-      received.push({ path: request.url ?? '', headers: request.headers, body, status })
-      response.writeHead(status, { 'content-type': 'text/plain' }).end('ok')
+      void Promise.resolve(answer({ n: arrived++, body })).then((status) => {
+        received.push({ path: request.url ?? '', headers: request.headers, body, status })
+        response.writeHead(status, { 'content-type': 'text/plain' }).end('ok')
+      })
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -51,9 +55,11 @@ export async function startReceiver (path = '/hooks'): Promise<Receiver> {
   return {
     url: `http://127.0.0.1:${port}${path}`,
     received,
+    arrived: () => arrived,
     respond: (next) => { answer = next },
     reset: () => {
       received.length = 0
+      arrived = 0
       answer = () => 200
     },
     waitFor,

@@ -122,6 +122,12 @@ describe('the SSRF guard', () => {
       expect(saved.json().errors).toEqual([{ path: '/url', message: 'must point at a public address; 127.0.0.1 is not one' }])
       const named = await strict.inject({ method: 'POST', url: '/api/webhook-endpoints', headers: t.asIntegrator, payload: { url: 'http://localhost:8080/hooks', events: ['booking.created'] } })
       expect(named.statusCode).toBe(400)
+      const endpoints = await strict.inject({ method: 'GET', url: '/api/webhook-endpoints', headers: t.asIntegrator })
+      const moved = await strict.inject({
+        method: 'PATCH', url: `/api/webhook-endpoints/${endpoints.json().data[0].id}`, headers: t.asIntegrator, payload: { url: 'http://[::1]:8080/hooks' }
+      })
+      expect(moved.statusCode).toBe(400)
+      expect(moved.json().errors).toEqual([{ path: '/url', message: 'must point at a public address; ::1 is not one' }])
     } finally {
       await strict.close()
     }

@@ -110,7 +110,10 @@ describe('webhook endpoints', () => {
   it('pages through endpoints oldest first', async () => {
     const who = await t.newIntegrator('Many endpoints')
     const ids = []
-    for (let n = 0; n < 3; n++) ids.push((await endpointFor(who, `https://example.com/hooks/${n}`)).id)
+    for (let n = 0; n < 3; n++) {
+      ids.push((await endpointFor(who, `https://example.com/hooks/${n}`)).id)
+      await new Promise((resolve) => setTimeout(resolve, 5)) // distinct createdAt (milliseconds), so the order is known
+    }
     const first = await t.app.inject({ method: 'GET', url: '/api/webhook-endpoints?limit=2', headers: who.headers })
     expect(first.json().data.map((each: { id: string }) => each.id)).toEqual(ids.slice(0, 2))
     const second = await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints?limit=2&cursor=${first.json().nextCursor}`, headers: who.headers })
@@ -319,6 +322,25 @@ describe('webhook deliveries', () => {
     const [received] = await receiver.waitFor((all) => all.length >= 1)
     if (received === undefined) throw new Error('no ping')
     expect(verified(endpoint.secret, received)).toMatchObject({ id: ping.json().eventId, type: 'webhook.ping', data: { endpointId: endpoint.id } })
+  })
+
+  it('pages through an endpoint\'s deliveries newest first', async () => {
+    const who = await t.newIntegrator('Paged deliveries')
+    const endpoint = await endpointFor(who)
+    const ids: string[] = []
+    for (let n = 0; n < 3; n++) {
+      const ping = await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/ping`, headers: who.headers })
+      ids.push(ping.json().id)
+      await new Promise((resolve) => setTimeout(resolve, 5)) // distinct createdAt (milliseconds), so the order is known
+    }
+    const url = `/api/webhook-endpoints/${endpoint.id}/deliveries?limit=2`
+    const first = await t.app.inject({ method: 'GET', url, headers: who.headers })
+    expect(first.json().data.map((each: { id: string }) => each.id)).toEqual([ids[2], ids[1]])
+    const second = await t.app.inject({ method: 'GET', url: `${url}&cursor=${first.json().nextCursor}`, headers: who.headers })
+    expect(second.json().data.map((each: { id: string }) => each.id)).toEqual([ids[0]])
+    expect(second.json().nextCursor).toBeNull()
+    const bad = await t.app.inject({ method: 'GET', url: `${url}&cursor=nonsense`, headers: who.headers })
+    expect(bad.statusCode).toBe(400)
   })
 
   it('signs with the old secret too for 24 hours after a rotation', async () => {

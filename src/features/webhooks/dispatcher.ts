@@ -21,7 +21,10 @@ export interface DispatcherOptions {
   logger: FastifyBaseLogger
   /** Waits after failed attempts (default: the contract's schedule). */
   retryDelaysMs?: readonly number[]
-  /** Attempts in flight at once in this process (default 8). */
+  /**
+   * Attempts in flight at once in this process (default 32). An attempt holds no database
+   * connection while it waits for the receiver, only a socket.
+   */
   concurrency?: number
   /** How often to look for due retries when no notification comes (default 1 s). */
   pollIntervalMs?: number
@@ -55,7 +58,7 @@ export function nextStep (result: AttemptResult, attemptsBefore: number, delays:
  * so no delivery is attempted by two at once, and each attempt is recorded only while its lease
  * holds. New deliveries wake it through LISTEN/NOTIFY; due retries are found by polling.
  */
-export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 8, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
+export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 32, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
   const inFlight = new Set<Promise<void>>()
   let stopping = false
   let wake: (() => void) | undefined
@@ -107,7 +110,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
       select id, ${startedAt}, ${durationMs}, ${result.status}, ${result.error} from updated
       returning delivery_id
     `
-    if (rows.length === 0) logger.warn({ deliveryId: delivery.id }, 'webhook attempt finished after its lease ended; its result was not recorded')
+    if (rows.length === 0) logger.warn({ deliveryId: delivery.id }, 'webhook attempt not recorded: its lease ended first, or its endpoint was deleted meanwhile')
   }
 
   async function attempt (delivery: Claimed): Promise<void> {

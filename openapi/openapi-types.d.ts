@@ -508,13 +508,16 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
             /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
             title: string;
-            /** @description The HTTP status code. */
+            /**
+             * Format: int32
+             * @description The HTTP status code.
+             */
             status: number;
             /** @description Explanation specific to this occurrence. */
             detail?: string;
@@ -527,13 +530,16 @@ export interface components {
         ValidationProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
             /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
             title: string;
-            /** @description The HTTP status code. */
+            /**
+             * Format: int32
+             * @description The HTTP status code.
+             */
             status: number;
             /** @description Explanation specific to this occurrence. */
             detail?: string;
@@ -617,7 +623,7 @@ export interface components {
             venue: string;
             /**
              * Format: date-time
-             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @description RFC 3339 date-time of at most 35 characters. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt: string;
@@ -645,7 +651,7 @@ export interface components {
             venue?: string;
             /**
              * Format: date-time
-             * @description RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+             * @description RFC 3339 date-time of at most 35 characters. Input may carry any offset; output is always UTC with milliseconds. Between 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt?: string;
@@ -687,6 +693,7 @@ export interface components {
             /** @description 1 to 200 characters, not only whitespace. */
             name: string;
             /**
+             * Format: int32
              * @description Price of one ticket in minor units of the currency (cents).
              * @example 8900
              */
@@ -697,15 +704,23 @@ export interface components {
              */
             currency: string;
             /**
+             * Format: int32
              * @description Number of tickets the tier has in all.
              * @example 500
              */
             capacity: number;
-            /** @description Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires. */
+            /**
+             * Format: int32
+             * @description Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires.
+             */
             remaining: number;
-            /** @description Tickets in unexpired holds: not in `remaining`, not yet confirmed. */
+            /**
+             * Format: int32
+             * @description Tickets in unexpired holds: not in `remaining`, not yet confirmed.
+             */
             held: number;
             /**
+             * Format: int32
              * @description Most tickets of this tier one booking may take.
              * @example 10
              */
@@ -713,7 +728,7 @@ export interface components {
         };
         /** @description All tiers of one event. */
         TicketTierList: {
-            /** @description The event's tiers in creation order. */
+            /** @description The event's tiers in creation order; an event has at most 100. */
             data: components["schemas"]["TicketTier"][];
         };
         /**
@@ -729,16 +744,19 @@ export interface components {
             /** @description 1 to 200 characters, not only whitespace. */
             name: string;
             /**
+             * Format: int32
              * @description Price of one ticket in minor units of the currency (cents).
              * @example 8900
              */
             price: number;
             /**
+             * Format: int32
              * @description Number of tickets the tier has in all.
              * @example 500
              */
             capacity: number;
             /**
+             * Format: int32
              * @description Most tickets of this tier one booking may take.
              * @default 10
              * @example 10
@@ -755,16 +773,19 @@ export interface components {
             /** @description 1 to 200 characters, not only whitespace. */
             name?: string;
             /**
+             * Format: int32
              * @description Price of one ticket in minor units of the currency (cents).
              * @example 8900
              */
             price?: number;
             /**
+             * Format: int32
              * @description New total capacity; `remaining` moves by the same amount. Must not be below the tickets already sold.
              * @example 500
              */
             capacity?: number;
             /**
+             * Format: int32
              * @description Most tickets of this tier one booking may take.
              * @example 10
              */
@@ -780,11 +801,20 @@ export interface components {
             ticketTierId: string;
             /** @description The tier's name when the booking was made. */
             tierName: string;
-            /** @description Tickets of this tier in the booking. */
+            /**
+             * Format: int32
+             * @description Tickets of this tier in the booking.
+             */
             quantity: number;
-            /** @description Price of one ticket when the booking was made, in minor units. */
+            /**
+             * Format: int32
+             * @description Price of one ticket when the booking was made, in minor units.
+             */
             unitPrice: number;
-            /** @description `quantity` × `unitPrice`, in minor units. */
+            /**
+             * Format: int64
+             * @description `quantity` × `unitPrice`, in minor units.
+             */
             lineTotal: number;
         };
         /**
@@ -849,7 +879,10 @@ export interface components {
             status: components["schemas"]["BookingStatus"];
             /** @description One entry per tier, in the order they were requested. */
             items: components["schemas"]["BookingItem"][];
-            /** @description Sum of the line totals, in minor units. */
+            /**
+             * Format: int64
+             * @description Sum of the line totals, in minor units.
+             */
             total: number;
             /**
              * @description ISO 4217 currency code: three capital letters.
@@ -903,6 +936,7 @@ export interface components {
             /** @description Hold the tickets instead of booking them outright: the booking is `held` until confirmed with `POST /api/bookings/{bookingId}/confirm`, and lapses (`expired`) at `expiresAt`. Without `hold` the booking is `confirmed` at once. */
             hold?: {
                 /**
+                 * Format: int32
                  * @description How long to hold the tickets, 60 to 3600 seconds.
                  * @example 600
                  */
@@ -916,7 +950,10 @@ export interface components {
                  * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
                  */
                 ticketTierId: string;
-                /** @description At least 1 and at most the tier's `maxPerBooking`. */
+                /**
+                 * Format: int32
+                 * @description At least 1 and at most the tier's `maxPerBooking`.
+                 */
                 quantity: number;
             }[];
         };
@@ -935,22 +972,31 @@ export interface components {
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             ticketTierId: string;
-            /** @description Tickets the request asked for. */
+            /**
+             * Format: int32
+             * @description Tickets the request asked for.
+             */
             requested: number;
-            /** @description Tickets that remained when the request was decided. */
+            /**
+             * Format: int32
+             * @description Tickets that remained when the request was decided.
+             */
             remaining: number;
         };
         /** @description `urn:ticket-booking:problem:insufficient-inventory`: nothing was booked. */
         InsufficientInventoryProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
             /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
             title: string;
-            /** @description The HTTP status code. */
+            /**
+             * Format: int32
+             * @description The HTTP status code.
+             */
             status: number;
             /** @description Explanation specific to this occurrence. */
             detail?: string;
@@ -965,13 +1011,16 @@ export interface components {
         TierNotInEventProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
             /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
             title: string;
-            /** @description The HTTP status code. */
+            /**
+             * Format: int32
+             * @description The HTTP status code.
+             */
             status: number;
             /** @description Explanation specific to this occurrence. */
             detail?: string;
@@ -1079,7 +1128,7 @@ export interface components {
          *       "createdAt": "2026-11-25T17:05:00.000Z",
          *       "lastUsedAt": null,
          *       "revokedAt": null,
-         *       "key": "tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg"
+         *       "key": "tbk_UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw"
          *     }
          */
         ApiKeyCreated: {
@@ -1126,7 +1175,7 @@ export interface components {
         };
         /** @description An integrator's keys. */
         ApiKeyList: {
-            /** @description All of the integrator's keys, oldest first, revoked ones included. */
+            /** @description All of the integrator's keys, oldest first, revoked ones included; an integrator has at most 1000. */
             data: components["schemas"]["ApiKey"][];
         };
         /** @description `booking.created`: a new booking, held or confirmed. `booking.confirmed`: a hold was confirmed. `booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`). */
@@ -1309,10 +1358,13 @@ export interface components {
              * @description The event's type: one of the `WebhookEventType`s, or `webhook.ping`.
              * @example booking.created
              */
-            eventType: string;
+            eventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "webhook.ping";
             /** @description `pending`: not delivered yet, another attempt is due at `nextAttemptAt`. `succeeded`: the endpoint answered `2xx` within 10 s. `failed`: every attempt of the schedule failed (about 3 days); retry it by hand. */
             status: "pending" | "succeeded" | "failed";
-            /** @description Attempts made so far. */
+            /**
+             * Format: int32
+             * @description Attempts made so far.
+             */
             attempts: number;
             /**
              * Format: date-time
@@ -1473,6 +1525,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1490,10 +1550,39 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
@@ -1501,17 +1590,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1550,6 +1643,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1578,10 +1679,39 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
@@ -1589,17 +1719,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1644,6 +1778,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description The URL of the new event. */
                     Location?: string;
                     [name: string]: unknown;
@@ -1669,6 +1811,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1680,6 +1830,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -1693,6 +1851,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1704,6 +1870,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1715,17 +1910,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1759,6 +1958,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1782,6 +1989,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1793,6 +2008,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1804,17 +2048,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1858,6 +2106,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1881,6 +2137,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1892,6 +2156,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -1905,6 +2177,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1916,6 +2196,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1927,6 +2215,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1938,17 +2255,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1982,6 +2303,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2010,6 +2339,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2021,6 +2358,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2032,17 +2398,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2088,6 +2458,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2112,6 +2490,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2123,6 +2509,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2136,6 +2530,33 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The event has 100 tiers already, the most an event may have. Problem type: `urn:ticket-booking:problem:limit-reached`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2147,6 +2568,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2158,6 +2587,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2169,17 +2627,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2222,6 +2684,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2246,6 +2716,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2257,6 +2735,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2270,6 +2756,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2281,6 +2775,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2292,6 +2794,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2303,6 +2813,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2314,17 +2853,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2363,6 +2906,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2386,6 +2937,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2397,8 +2956,37 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2410,17 +2998,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2460,6 +3052,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description The URL of the new integrator. */
                     Location?: string;
                     [name: string]: unknown;
@@ -2480,6 +3080,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2491,6 +3099,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2504,6 +3120,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2515,6 +3139,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2526,17 +3179,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2570,6 +3227,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2588,6 +3253,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2599,6 +3272,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2612,6 +3293,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2623,17 +3333,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2667,6 +3381,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2697,6 +3419,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2708,6 +3438,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2721,6 +3459,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2732,17 +3499,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2789,6 +3560,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2805,7 +3584,7 @@ export interface operations {
                      *       "createdAt": "2026-11-25T17:05:00.000Z",
                      *       "lastUsedAt": null,
                      *       "revokedAt": null,
-                     *       "key": "tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg"
+                     *       "key": "tbk_UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw"
                      *     }
                      */
                     "application/json": components["schemas"]["ApiKeyCreated"];
@@ -2816,6 +3595,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2827,6 +3614,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2840,6 +3635,33 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The integrator has 1000 keys already, revoked ones included: the most it may have. Problem type: `urn:ticket-booking:problem:limit-reached`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2851,6 +3673,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2862,6 +3692,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2873,17 +3732,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2917,6 +3780,16 @@ export interface operations {
             /** @description The key is revoked. */
             204: {
                 headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2926,6 +3799,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2937,6 +3818,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -2950,6 +3839,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2961,17 +3879,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3020,6 +3942,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3065,6 +3995,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3076,6 +4014,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3089,8 +4035,37 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3102,17 +4077,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3168,14 +4147,16 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
-                    /** @description `true`: this is the booking an earlier request with the same key created. */
-                    "Idempotent-Replayed"?: string;
-                    /** @description Requests allowed per window (one minute) for this client address. */
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
                     /** @description Seconds until the window resets. */
                     "RateLimit-Reset"?: number;
+                    /** @description `true`: this is the booking an earlier request with the same key created. */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3216,14 +4197,16 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
-                    /** @description The URL of the new booking. */
-                    Location?: string;
-                    /** @description Requests allowed per window (one minute) for this client address. */
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
                     /** @description Seconds until the window resets. */
                     "RateLimit-Reset"?: number;
+                    /** @description The URL of the new booking. */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3264,6 +4247,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3275,6 +4266,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3288,6 +4287,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3301,6 +4308,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3312,6 +4327,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description With idempotency-key-in-flight: seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3325,42 +4348,9 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
-            415: {
-                headers: {
-                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
-                    "x-request-id"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked. Problem type: `urn:ticket-booking:problem:tier-not-in-event`, `urn:ticket-booking:problem:idempotency-key-reuse`. */
-            422: {
-                headers: {
-                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
-                    "x-request-id"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["TierNotInEventProblem"] | components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too many requests from this client address in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
-            429: {
-                headers: {
-                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
-                    "x-request-id"?: string;
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Requests allowed per window (one minute) for this client address. */
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3372,22 +4362,85 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
-            500: {
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked. Problem type: `urn:ticket-booking:problem:tier-not-in-event`, `urn:ticket-booking:problem:idempotency-key-reuse`. */
+            422: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["TierNotInEventProblem"] | components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3421,6 +4474,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3461,6 +4522,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3472,6 +4541,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3485,6 +4562,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3498,6 +4583,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3509,17 +4623,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3553,6 +4671,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3593,6 +4719,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3604,6 +4738,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3617,6 +4759,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3630,6 +4780,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3641,6 +4799,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3652,6 +4818,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3663,6 +4837,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3674,17 +4877,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3718,6 +4925,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3758,6 +4973,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3769,6 +4992,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3782,6 +5013,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3795,6 +5034,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3806,6 +5053,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3817,6 +5072,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3828,6 +5091,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3839,17 +5131,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3888,6 +5184,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3918,6 +5222,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3929,6 +5241,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -3942,8 +5262,37 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3955,17 +5304,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4011,6 +5364,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description The URL of the new endpoint. */
                     Location?: string;
                     [name: string]: unknown;
@@ -4039,6 +5400,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4050,6 +5419,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4063,6 +5440,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4076,6 +5461,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4087,6 +5480,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4098,17 +5520,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4142,6 +5568,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4167,6 +5601,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4178,6 +5620,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4191,6 +5641,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4204,6 +5662,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4215,17 +5702,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4257,6 +5748,16 @@ export interface operations {
             /** @description The endpoint is deleted. */
             204: {
                 headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4266,6 +5767,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4277,6 +5786,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4290,6 +5807,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4303,6 +5828,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4314,17 +5868,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4367,6 +5925,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4392,6 +5958,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4403,6 +5977,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4416,6 +5998,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4429,6 +6019,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4440,6 +6038,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4451,6 +6057,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4462,17 +6097,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4506,6 +6145,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4532,6 +6179,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4543,6 +6198,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4556,6 +6219,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4569,6 +6240,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4580,6 +6259,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4591,6 +6278,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4602,17 +6318,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4646,6 +6366,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4672,6 +6400,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4683,6 +6419,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4696,6 +6440,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4709,6 +6461,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4720,6 +6480,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4731,6 +6499,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4742,6 +6518,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4753,17 +6558,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4805,6 +6614,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4836,6 +6653,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4847,6 +6672,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4860,6 +6693,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4873,6 +6714,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4884,17 +6754,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -4928,6 +6802,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4954,6 +6836,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4965,6 +6855,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4978,6 +6876,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
                     "WWW-Authenticate"?: string;
                     [name: string]: unknown;
@@ -4991,6 +6897,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5002,6 +6916,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5013,6 +6935,14 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5024,6 +6954,35 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5035,17 +6994,21 @@ export interface operations {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or the server is shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;

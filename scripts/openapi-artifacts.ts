@@ -77,9 +77,13 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
  * and tests on every response (documented status, problem details on errors, request id).
  */
 export async function generatePostmanCollection (document: object): Promise<string> {
+  // The converter takes `baseUrl` from the first server; Postman runs mostly against a server of
+  // one's own, so the local development one (`x-internal`) goes first: host and port variables.
+  const data = structuredClone(document) as { servers?: { 'x-internal'?: boolean }[] }
+  data.servers?.sort((a, b) => Number(b['x-internal'] === true) - Number(a['x-internal'] === true))
   const converted = await new Promise<PostmanNode>((resolve, reject) => {
     convertV2(
-      { type: 'json', data: structuredClone(document) },
+      { type: 'json', data },
       { folderStrategy: 'Tags', parametersResolution: 'Example', enableOptionalParameters: false },
       (error, result) => {
         const output = result?.output?.[0]?.data as PostmanNode | undefined

@@ -28,7 +28,7 @@ import { ticketTierSchemas } from './schemas/ticket-tiers.js'
 import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -80,7 +80,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(requestId)
   app.register(problems)
   app.register(loadShedding, { maxInFlight: maxInFlightRequests })
-  app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
+  app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [], requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0 })
   app.register(openapi, { publicUrl: config.publicUrl })
   app.register(auth, { adminKeys: config.adminApiKeys, sql })
 

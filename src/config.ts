@@ -14,6 +14,7 @@ const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' })),
+  RATE_LIMIT_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 6000 }),
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' })
@@ -30,7 +31,9 @@ export interface Config {
   dataDir: string
   /** The URL integrators reach this deployment at, listed first in the OpenAPI `servers`. */
   publicUrl: string | undefined
-  /** Booking creations allowed per client address per minute; 0 turns the limit off. */
+  /** Requests to any one operation allowed per key (else per client address) per minute; 0 turns the limit off. */
+  rateLimitRequestsPerMinute: number
+  /** Booking creations allowed per key (else per client address) per minute; 0: the general limit applies. */
   rateLimitBookingsPerMinute: number
   /** Browser origins allowed to call the API (CORS); none by default. */
   corsOrigins: string[]
@@ -81,6 +84,12 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     )
   }
 
+  // Integrators reach a deployment over https; plain http is for a server on one's own machine.
+  if (valid.PUBLIC_URL !== undefined && valid.PUBLIC_URL.startsWith('http://') &&
+    !['localhost', '127.0.0.1', '[::1]'].includes(new URL(valid.PUBLIC_URL).hostname)) {
+    throw new ConfigError('Invalid configuration: PUBLIC_URL: must be an https:// URL (http:// only for localhost)')
+  }
+
   const corsOrigins = valid.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '')
   for (const origin of corsOrigins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin) || !URL.canParse(origin)) {
@@ -96,6 +105,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     logLevel: valid.LOG_LEVEL,
     dataDir: path.resolve(projectRoot, valid.DATA_DIR),
     publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, ''),
+    rateLimitRequestsPerMinute: valid.RATE_LIMIT_REQUESTS_PER_MINUTE,
     rateLimitBookingsPerMinute: valid.RATE_LIMIT_BOOKINGS_PER_MINUTE,
     corsOrigins,
     webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true'

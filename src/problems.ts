@@ -21,6 +21,7 @@ export const problemKinds = {
   insufficientInventory: kind('insufficient-inventory', 409, 'Not enough tickets remain'),
   holdExpired: kind('hold-expired', 409, 'The hold has expired'),
   bookingCancelled: kind('booking-cancelled', 409, 'The booking is cancelled'),
+  limitReached: kind('limit-reached', 409, 'A limit on how many there may be is reached'),
   webhookEndpointDisabled: kind('webhook-endpoint-disabled', 409, 'The webhook endpoint is disabled'),
   idempotencyKeyInFlight: kind('idempotency-key-in-flight', 409, 'A request with this idempotency key is still being processed'),
   tierNotInEvent: kind('tier-not-in-event', 422, 'A ticket tier does not belong to the event'),

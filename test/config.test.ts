@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       dataDir: path.join(projectRoot, '.data'),
       publicUrl: undefined,
+      rateLimitRequestsPerMinute: 6000,
       rateLimitBookingsPerMinute: 600,
       corsOrigins: [],
       webhookAllowPrivateNetworks: false
@@ -29,6 +30,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'warn',
       DATA_DIR: '/var/tmp/booking',
       PUBLIC_URL: 'https://tickets.example.com/',
+      RATE_LIMIT_REQUESTS_PER_MINUTE: '100',
       RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
@@ -40,10 +42,16 @@ describe('loadConfig', () => {
       logLevel: 'warn',
       dataDir: '/var/tmp/booking',
       publicUrl: 'https://tickets.example.com',
+      rateLimitRequestsPerMinute: 100,
       rateLimitBookingsPerMinute: 0,
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
       webhookAllowPrivateNetworks: true
     })
+  })
+
+  it('takes a plain http PUBLIC_URL for a server on this machine only', () => {
+    expect(loadConfig({ PUBLIC_URL: 'http://localhost:3000' }).publicUrl).toBe('http://localhost:3000')
+    expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:3000/' }).publicUrl).toBe('http://127.0.0.1:3000')
   })
 
   it('treats empty variables as unset', () => {
@@ -59,6 +67,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL'],
     [{ ADMIN_API_KEYS: 'short' }, 'ADMIN_API_KEYS'],
     [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL'],
+    [{ PUBLIC_URL: 'http://tickets.example.com' }, 'PUBLIC_URL'],
     [{ RATE_LIMIT_BOOKINGS_PER_MINUTE: '-1' }, 'RATE_LIMIT_BOOKINGS_PER_MINUTE'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],

@@ -197,15 +197,22 @@ describe('the served document', () => {
     expect(yaml.body).toBe(generated.yaml)
   })
 
-  it('lists PUBLIC_URL first in servers when it is set', async () => {
+  it('lists PUBLIC_URL first in servers when it is set, marked as production and public', async () => {
     const app = buildApp({ config: { adminApiKeys: [], publicUrl: 'https://tickets.example.com' }, sql: t.sql })
     try {
       await app.ready()
-      const servers = (app.swagger() as { servers: { url: string }[] }).servers
-      expect(servers.map((server) => server.url)).toEqual(['https://tickets.example.com', 'http://{host}:{port}'])
+      const servers = (app.swagger() as unknown as { servers: { url: string, description: string, 'x-internal': boolean }[] }).servers
+      expect(servers.map((server) => [server.url, server['x-internal']])).toEqual([['https://tickets.example.com', false], ['http://{host}:{port}', true]])
+      expect(servers[0]?.description).toMatch(/^Production/)
+      expect(servers[1]?.description).toMatch(/^Local development/)
     } finally {
       await app.close()
     }
+  })
+
+  it('lists an https production server and the local one in the committed document', () => {
+    const servers = (document as unknown as { servers: { url: string }[] }).servers
+    expect(servers.map((server) => server.url)).toEqual(['https://{host}', 'http://{host}:{port}'])
   })
 
   it('serves Swagger UI at /docs', async () => {

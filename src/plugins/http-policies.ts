@@ -1,18 +1,27 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import { createHash } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ProblemError, problemKinds } from '../problems.js'
 import { bearerToken } from './auth.js'
 
 export interface HttpPoliciesOptions {
   corsOrigins: string[]
+  /** Requests per minute per key (else per client address) across the API; 0 turns the limit off. */
+  requestsPerMinute: number
 }
 
-/** The `config.rateLimit` of a route limited to `perMinute` requests per client address; 0 means no limit. */
-export function perMinuteLimit (perMinute: number) {
-  return perMinute > 0 ? { max: perMinute, timeWindow: '1 minute' } : false
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A route's own rate limit, per minute per key (else per client address), counted apart from the general one. */
+    perMinuteLimit?: number
+  }
+}
+
+/** The route config of a route limited to `perMinute` requests of its own; with 0 the general limit applies. */
+export function perMinuteLimit (perMinute: number): { perMinuteLimit?: number } {
+  return perMinute > 0 ? { perMinuteLimit: perMinute } : {}
 }
 
 /**
@@ -36,9 +45,10 @@ const SECURITY_HEADERS = Object.freeze({
 })
 
 /**
- * Security headers on every response, CORS closed unless origins are
- * configured, and the rate limit on booking creation (per key, else per client address), answering 429 problems
- * with Retry-After and the IETF RateLimit-* headers.
+ * Security headers on every response, CORS closed unless origins are configured, and rate limits
+ * (per key, else per client address): one for every operation, and stricter ones where a route sets
+ * its own (booking creation). Every response past the limiter carries the IETF RateLimit-*
+ * headers; beyond the limit the answer is a 429 problem with Retry-After.
  * @see https://github.com/fastify/fastify-rate-limit
  */
 export default fp(async function httpPolicies (app: FastifyInstance, options: HttpPoliciesOptions) {
@@ -56,19 +66,28 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
     })
   }
 
+  // One limiter for everything, run before any route hook (authentication included), so a 401 is
+  // counted and carries the headers too. A route with a limit of its own has a counter of its own.
+  const routeLimit = (request: FastifyRequest): number | undefined => request.routeOptions.config?.perMinuteLimit
+  const limitOf = (request: FastifyRequest): number => routeLimit(request) ?? options.requestsPerMinute
   await app.register(rateLimit, {
     global: false,
     enableDraftSpec: true,
-    // Per key where one is sent (each integrator key has its own budget), else per client address.
+    timeWindow: '1 minute',
+    max: (request) => limitOf(request),
+    allowList: (request) => limitOf(request) <= 0,
+    // Per key where one is sent (each key has its own budget), else per client address.
     keyGenerator: (request) => {
       const token = bearerToken(request.headers.authorization)
-      return token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
+      const who = token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
+      return routeLimit(request) === undefined ? who : `${who}:${request.method} ${request.routeOptions.url ?? ''}`
     },
     errorResponseBuilder: (_request, context) => new ProblemError(
       problemKinds.rateLimited,
-      `Too many bookings from this client: at most ${context.max} a minute; retry after ${context.after}.`,
+      `Too many requests from this client: at most ${context.max} a minute for this operation; retry after ${context.after}.`,
       {},
       { 'Retry-After': String(Math.ceil(context.ttl / 1000)) }
     )
   })
+  app.addHook('onRequest', app.rateLimit())
 }, { name: 'http-policies' })

@@ -28,6 +28,8 @@ Events sell tickets in tiers (VIP, general admission, ...), each with a price an
  */
 const requestIdParameter = {
   type: 'string',
+  maxLength: 200,
+  pattern: '^[\\x21-\\x7e]+$',
   examples: ['checkout-7f3a-attempt-1'],
   description: 'Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.'
 }
@@ -84,9 +86,9 @@ type Webhooks = Extract<NonNullable<FastifyDynamicSwaggerOptions['openapi']>, { 
 type WebhookOperation = NonNullable<Exclude<NonNullable<Webhooks>[string], { $ref: string }>['post']>
 
 const signatureHeaders: WebhookOperation['parameters'] = [
-  { name: 'webhook-id', in: 'header', required: true, description: 'The event id: the same on every retry of the event, so use it to skip duplicates.', schema: { type: 'string', format: 'uuid' }, example: '9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0' },
-  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).', schema: { type: 'string', pattern: '^[0-9]{1,12}$' }, example: '1795975445' },
-  { name: 'webhook-signature', in: 'header', required: true, description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint\'s secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.', schema: { type: 'string', maxLength: 500 }, example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' }
+  { name: 'webhook-id', in: 'header', required: true, description: 'The event id: the same on every retry of the event, so use it to skip duplicates.', schema: { type: 'string', format: 'uuid', maxLength: 36 }, example: '9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0' },
+  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).', schema: { type: 'string', pattern: '^[0-9]{1,12}$', maxLength: 12 }, example: '1795975445' },
+  { name: 'webhook-signature', in: 'header', required: true, description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint\'s secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.', schema: { type: 'string', maxLength: 500, pattern: '^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$' }, example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' }
 ]
 
 const receiverResponses: WebhookOperation['responses'] = {
@@ -128,9 +130,20 @@ export interface OpenapiOptions {
 }
 
 export default fp(async function openapiPlugin (app: FastifyInstance, options: OpenapiOptions) {
+  // The ruleset of API security reviews (OWASP, see openapi/spectral.yaml) asks every server to say
+  // its environment and audience. Production is https: PUBLIC_URL when set, else a template.
+  const production = options.publicUrl === undefined
+    ? {
+        url: 'https://{host}',
+        description: 'Production: a deployment of this API, served over https at the host its operator gives you.',
+        'x-internal': false,
+        variables: { host: { default: 'tickets.example.com', description: 'The host name of the deployment (its PUBLIC_URL).' } }
+      }
+    : { url: options.publicUrl, description: 'Production: this deployment (PUBLIC_URL).', 'x-internal': false }
   const localServer = {
     url: 'http://{host}:{port}',
-    description: 'A server you run yourself (`npm start` serves on 127.0.0.1:3000).',
+    description: 'Local development: a server you run yourself (`npm start` serves on 127.0.0.1:3000).',
+    'x-internal': true,
     variables: {
       host: { default: '127.0.0.1', description: 'Host name or address of the server.' },
       port: { default: '3000', description: 'Its PORT.' }
@@ -148,9 +161,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         contact: { name: 'Ticket Booking API team', email: 'api@ticket-booking.example' },
         license: { name: 'Proprietary: for integrators of the Ticket Booking API', identifier: 'LicenseRef-Proprietary' }
       },
-      servers: options.publicUrl === undefined
-        ? [localServer]
-        : [{ url: options.publicUrl, description: 'This deployment.' }, localServer],
+      servers: [production, localServer],
       tags: [
         { name: 'Health', description: 'Service and database status.' },
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin'
 import { isDatabaseTimeout, isDatabaseUnavailable, isPostgresError } from '../db/sql.js'
 import { ProblemError, problemKinds, validationProblem, type FieldError } from '../problems.js'
+import { PROBLEM_LIMITS } from '../schemas/common.js'
 
 interface ValidationIssue {
   instancePath: string
@@ -101,15 +102,34 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
   }
 }
 
+/** Cuts a text to `max` characters, marking the cut. */
+function bounded (text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
+/** Keeps a problem within the bounds its schema declares (PROBLEM_LIMITS), whatever the input was. */
+function boundedExtensions (extensions: Record<string, unknown>): Record<string, unknown> {
+  const errors = extensions.errors
+  if (!Array.isArray(errors)) return extensions
+  return {
+    ...extensions,
+    errors: (errors as FieldError[]).slice(0, PROBLEM_LIMITS.errors).map((error) => ({
+      path: bounded(error.path, PROBLEM_LIMITS.fieldText),
+      message: bounded(error.message, PROBLEM_LIMITS.fieldText)
+    }))
+  }
+}
+
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemError) {
   const { kind, detail, extensions, headers } = problem
   const body: Record<string, unknown> = {
     type: kind.type,
     title: kind.title,
     status: kind.status,
-    ...(detail !== undefined && detail !== kind.title ? { detail } : {}),
-    instance: request.url.split('?')[0],
-    ...extensions
+    ...(detail !== undefined && detail !== kind.title ? { detail: bounded(detail, PROBLEM_LIMITS.text) } : {}),
+    // The path alone, even for an absolute-form request target.
+    instance: bounded(new URL(request.url, 'http://localhost').pathname, PROBLEM_LIMITS.text),
+    ...boundedExtensions(extensions)
   }
   return reply.code(kind.status).headers(headers).type('application/problem+json').send(body)
 }

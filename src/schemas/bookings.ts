@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
-import { CurrencySchema, DateTimeSchema, Nullable, PageSchema, ProblemSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, PageSchema, ProblemSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { MAX_CAPACITY, MAX_PRICE } from './ticket-tiers.js'
 
 export const MAX_ITEMS_PER_BOOKING = 20
 export const MAX_QUANTITY = 100
@@ -19,7 +20,11 @@ export const BOOKING_STATES_DIAGRAM = [
   '```'
 ].join('\n')
 
-const MoneySchema = Type.Integer({ minimum: 0, description: 'Amount in minor units of `currency` (cents).' })
+const UnitPriceSchema = Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_PRICE, description: 'Price of one ticket when the booking was made, in minor units.' })
+/** At most 100 tickets at the highest price. */
+const LineTotalSchema = Type.Integer({ format: 'int64', minimum: 0, maximum: MAX_QUANTITY * MAX_PRICE, description: '`quantity` × `unitPrice`, in minor units.' })
+/** At most 20 lines at the highest line total. */
+const TotalSchema = Type.Integer({ format: 'int64', minimum: 0, maximum: MAX_ITEMS_PER_BOOKING * MAX_QUANTITY * MAX_PRICE, description: 'Sum of the line totals, in minor units.' })
 
 const IdempotencyKeySchema = Type.String({
   minLength: 1,
@@ -30,10 +35,10 @@ const IdempotencyKeySchema = Type.String({
 
 export const BookingItemSchema = Type.Object({
   ticketTierId: described(UuidSchema, 'The tier booked.'),
-  tierName: Type.String({ description: 'The tier\'s name when the booking was made.' }),
-  quantity: Type.Integer({ minimum: 1, description: 'Tickets of this tier in the booking.' }),
-  unitPrice: Type.Integer({ ...MoneySchema, description: 'Price of one ticket when the booking was made, in minor units.' }),
-  lineTotal: Type.Integer({ ...MoneySchema, description: '`quantity` × `unitPrice`, in minor units.' })
+  tierName: described(NameSchema, 'The tier\'s name when the booking was made.'),
+  quantity: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_QUANTITY, description: 'Tickets of this tier in the booking.' }),
+  unitPrice: UnitPriceSchema,
+  lineTotal: LineTotalSchema
 }, { $id: 'BookingItem', additionalProperties: false, description: 'The tickets of one tier in a booking, at the price they were booked at.' })
 
 export const BookingStatusSchema = Type.Union(
@@ -68,10 +73,10 @@ export const bookingExample = {
 export const BookingSchema = Type.Object({
   id: described(UuidSchema, 'The booking\'s id.'),
   eventId: described(UuidSchema, 'The event booked.'),
-  clientReference: Nullable(Type.String(), 'The idempotency key the booking was made with (header or body), or `null`.'),
+  clientReference: Nullable(IdempotencyKeySchema, 'The idempotency key the booking was made with (header or body), or `null`.'),
   status: ref(BookingStatusSchema),
   items: Type.Array(ref(BookingItemSchema), { minItems: 1, maxItems: MAX_ITEMS_PER_BOOKING, description: 'One entry per tier, in the order they were requested.' }),
-  total: Type.Integer({ ...MoneySchema, description: 'Sum of the line totals, in minor units.' }),
+  total: TotalSchema,
   currency: CurrencySchema,
   createdAt: described(DateTimeSchema, 'When the booking was made, in UTC.'),
   expiresAt: Nullable(DateTimeSchema, 'While `held`: when the hold lapses unless confirmed. `null` in every other status.'),
@@ -89,6 +94,7 @@ export const BookingCreateSchema = Type.Object({
   clientReference: Type.Optional(IdempotencyKeySchema),
   hold: Type.Optional(Type.Object({
     ttlSeconds: Type.Integer({
+      format: 'int32',
       minimum: MIN_HOLD_SECONDS,
       maximum: MAX_HOLD_SECONDS,
       description: `How long to hold the tickets, ${MIN_HOLD_SECONDS} to ${MAX_HOLD_SECONDS} seconds.`,
@@ -100,7 +106,7 @@ export const BookingCreateSchema = Type.Object({
   })),
   items: Type.Array(Type.Object({
     ticketTierId: described(UuidSchema, 'A tier of the event.'),
-    quantity: Type.Integer({ minimum: 1, maximum: MAX_QUANTITY, description: 'At least 1 and at most the tier\'s `maxPerBooking`.' })
+    quantity: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_QUANTITY, description: 'At least 1 and at most the tier\'s `maxPerBooking`.' })
   }, { additionalProperties: false }), {
     minItems: 1,
     maxItems: MAX_ITEMS_PER_BOOKING,
@@ -146,13 +152,13 @@ export const BookingParamsSchema = Type.Object({ bookingId: Type.String({ ...Uui
 
 export const ShortageSchema = Type.Object({
   ticketTierId: described(UuidSchema, 'The short tier.'),
-  requested: Type.Integer({ minimum: 1, description: 'Tickets the request asked for.' }),
-  remaining: Type.Integer({ minimum: 0, description: 'Tickets that remained when the request was decided.' })
+  requested: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_QUANTITY, description: 'Tickets the request asked for.' }),
+  remaining: Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_CAPACITY, description: 'Tickets that remained when the request was decided.' })
 }, { $id: 'Shortage', additionalProperties: false, description: 'A tier with fewer tickets remaining than requested.', examples: [{ ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', requested: 3, remaining: 1 }] })
 
 export const InsufficientInventoryProblemSchema = Type.Object({
   ...ProblemSchema.properties,
-  shortages: Type.Array(ref(ShortageSchema), { description: 'Every tier of the request that has fewer tickets remaining than requested.' })
+  shortages: Type.Array(ref(ShortageSchema), { maxItems: MAX_ITEMS_PER_BOOKING, description: 'Every tier of the request that has fewer tickets remaining than requested.' })
 }, {
   $id: 'InsufficientInventoryProblem',
   description: `\`${problemKinds.insufficientInventory.type}\`: nothing was booked.`,
@@ -161,7 +167,7 @@ export const InsufficientInventoryProblemSchema = Type.Object({
 
 export const TierNotInEventProblemSchema = Type.Object({
   ...ProblemSchema.properties,
-  ticketTierIds: Type.Array(UuidSchema, { description: 'The requested tiers that do not exist or belong to another event.' })
+  ticketTierIds: Type.Array(UuidSchema, { maxItems: MAX_ITEMS_PER_BOOKING, description: 'The requested tiers that do not exist or belong to another event.' })
 }, {
   $id: 'TierNotInEventProblem',
   description: `\`${problemKinds.tierNotInEvent.type}\`: nothing was booked.`,

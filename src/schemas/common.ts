@@ -16,19 +16,24 @@ export function described<T extends TSchema> (schema: T, description: string): T
   return { ...schema, description }
 }
 
-export const UuidSchema = Type.String({ format: 'uuid', examples: ['6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70'] })
+export const UuidSchema = Type.String({ format: 'uuid', maxLength: 36, examples: ['6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70'] })
 
 export const EARLIEST_INSTANT = '1970-01-01T00:00:00.000Z'
 export const LATEST_INSTANT = '9999-12-31T23:59:59.999Z'
 
+/** `2026-12-31T20:00:00.123456789+01:00`: nanoseconds and an offset are the longest RFC 3339 form in use. */
+export const MAX_DATE_TIME_LENGTH = 35
+
 export const DateTimeSchema = Type.String({
   format: 'date-time',
-  description: `RFC 3339 date-time. Input may carry any offset; output is always UTC with milliseconds. Between ${EARLIEST_INSTANT} and ${LATEST_INSTANT}.`,
+  maxLength: MAX_DATE_TIME_LENGTH,
+  description: `RFC 3339 date-time of at most ${MAX_DATE_TIME_LENGTH} characters. Input may carry any offset; output is always UTC with milliseconds. Between ${EARLIEST_INSTANT} and ${LATEST_INSTANT}.`,
   examples: ['2026-12-31T20:00:00.000Z']
 })
 
 export const CurrencySchema = Type.String({
   pattern: '^[A-Z]{3}$',
+  maxLength: 3,
   description: 'ISO 4217 currency code: three capital letters.',
   examples: ['EUR']
 })
@@ -40,9 +45,12 @@ export const NameSchema = Type.String({
   description: '1 to 200 characters, not only whitespace.'
 })
 
+/** Bounds of problem documents; the error handler cuts longer texts and lists to them. */
+export const PROBLEM_LIMITS = { text: 1000, fieldText: 500, errors: 100 } as const
+
 export const FieldErrorSchema = Type.Object({
-  path: Type.String({ description: 'JSON Pointer to the offending value within the part of the request named in `detail` (body, querystring, path parameters or headers); empty for the whole part.', examples: ['/items/0/quantity'] }),
-  message: Type.String({ description: 'What is wrong with it, in English.', examples: ['must be <= 10'] })
+  path: Type.String({ maxLength: PROBLEM_LIMITS.fieldText, pattern: '^(/[^/]*)*$', description: 'JSON Pointer to the offending value within the part of the request named in `detail` (body, querystring, path parameters or headers); empty for the whole part.', examples: ['/items/0/quantity'] }),
+  message: Type.String({ maxLength: PROBLEM_LIMITS.fieldText, description: 'What is wrong with it, in English.', examples: ['must be <= 10'] })
 }, { $id: 'FieldError', additionalProperties: false, description: 'One offending value of a request.' })
 
 const problemTypeList = Object.values(problemKinds)
@@ -52,13 +60,14 @@ const problemTypeList = Object.values(problemKinds)
 const problemProperties = {
   type: Type.String({
     format: 'uri',
+    maxLength: 200,
     description: `A stable URI identifying the kind of error; compare it, not \`title\`. Known types: ${problemTypeList}. New types may be added; all start with \`${PROBLEM_TYPE_PREFIX}\`.`,
     examples: [problemKinds.notFound.type]
   }),
-  title: Type.String({ description: 'Short summary of the kind of error; the same for every occurrence of a `type`.' }),
-  status: Type.Integer({ minimum: 400, maximum: 599, description: 'The HTTP status code.' }),
-  detail: Type.Optional(Type.String({ description: 'Explanation specific to this occurrence.' })),
-  instance: Type.Optional(Type.String({ description: 'The request path this problem occurred on.' }))
+  title: Type.String({ maxLength: 200, description: 'Short summary of the kind of error; the same for every occurrence of a `type`.' }),
+  status: Type.Integer({ format: 'int32', minimum: 400, maximum: 599, description: 'The HTTP status code.' }),
+  detail: Type.Optional(Type.String({ maxLength: PROBLEM_LIMITS.text, description: 'Explanation specific to this occurrence.' })),
+  instance: Type.Optional(Type.String({ maxLength: PROBLEM_LIMITS.text, pattern: '^/', description: 'The request path this problem occurred on.' }))
 }
 
 export const ProblemSchema = Type.Object(problemProperties, {
@@ -69,7 +78,7 @@ export const ProblemSchema = Type.Object(problemProperties, {
 
 export const ValidationProblemSchema = Type.Object({
   ...problemProperties,
-  errors: Type.Array(ref(FieldErrorSchema), { description: 'What is wrong, one entry per offending value.' })
+  errors: Type.Array(ref(FieldErrorSchema), { maxItems: PROBLEM_LIMITS.errors, description: 'What is wrong, one entry per offending value.' })
 }, {
   $id: 'ValidationProblem',
   description: `Problem details for a request that is not valid (\`${problemKinds.validation.type}\`).`,
@@ -78,19 +87,22 @@ export const ValidationProblemSchema = Type.Object({
 
 export const commonSchemas = [FieldErrorSchema, ProblemSchema, ValidationProblemSchema]
 
+export const MAX_PAGE_SIZE = 100
+const MAX_CURSOR_LENGTH = 500
+
 /** One page of a cursor-paginated list: `data`, and the cursor of the next page. */
 export function PageSchema<T extends TSchema> (item: T, options: { $id: string, description: string, items: string }) {
   return Type.Object({
-    data: Type.Array(ref(item), { description: options.items }),
-    nextCursor: Nullable(Type.String(), 'Pass as `cursor` to get the next page; `null` on the last page.')
+    data: Type.Array(ref(item), { maxItems: MAX_PAGE_SIZE, description: options.items }),
+    nextCursor: Nullable(Type.String({ maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$' }), 'Pass as `cursor` to get the next page; `null` on the last page.')
   }, { $id: options.$id, additionalProperties: false, description: options.description })
 }
 
 /** The `limit` and `cursor` query parameters every cursor-paginated list takes. */
 export function pageQueryFields (cursorExample: string) {
   return {
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.' }),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'The `nextCursor` of the previous page.', examples: [cursorExample] }))
+    limit: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` }),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$', description: 'The `nextCursor` of the previous page.', examples: [cursorExample] }))
   }
 }
 

@@ -2,6 +2,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { DateTimeSchema, NameSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 export const SCOPES = ['bookings:read', 'bookings:write', 'webhooks:manage'] as const
+/** Keys one integrator may have, revoked ones included: its key list is one response. */
+export const MAX_KEYS_PER_INTEGRATOR = 1000
 export type Scope = typeof SCOPES[number]
 
 export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope)), {
@@ -31,6 +33,8 @@ export const IntegratorListQuerySchema = Type.Object(
   { additionalProperties: false }
 )
 
+export const apiKeyCreatedExample = 'tbk_UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw'
+
 export const apiKeyExample = {
   id: '5c4b3a29-1807-4f6e-8d5c-4b3a29180716',
   name: 'Production checkout',
@@ -43,9 +47,9 @@ export const apiKeyExample = {
 
 const apiKeyProperties = {
   id: described(UuidSchema, 'The key\'s id.'),
-  name: Nullable(Type.String(), 'Your label for the key, or `null`.'),
-  prefix: Type.String({ description: 'The first characters of the key, to recognise it; the rest is never shown again.' }),
-  scopes: Type.Array(ref(ScopeSchema), { description: 'What the key may do.', uniqueItems: true }),
+  name: Nullable(NameSchema, 'Your label for the key, or `null`.'),
+  prefix: Type.String({ maxLength: 12, pattern: '^tbk_', description: 'The first characters of the key, to recognise it; the rest is never shown again.' }),
+  scopes: Type.Array(ref(ScopeSchema), { maxItems: SCOPES.length, description: 'What the key may do.', uniqueItems: true }),
   createdAt: described(DateTimeSchema, 'When the key was created, in UTC.'),
   lastUsedAt: Nullable(DateTimeSchema, 'When the key was last used (to the minute), or `null`.'),
   revokedAt: Nullable(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
@@ -58,12 +62,12 @@ export type ApiKey = Static<typeof ApiKeySchema>
 
 export const ApiKeyCreatedSchema = Type.Object({
   ...apiKeyProperties,
-  key: Type.String({ description: 'The secret key, shown in this response only: store it now. Send it as `Authorization: Bearer <key>`.' })
+  key: Type.String({ maxLength: 47, pattern: '^tbk_[A-Za-z0-9_-]{43}$', description: 'The secret key, shown in this response only: store it now. Send it as `Authorization: Bearer <key>`.' })
 }, {
   $id: 'ApiKeyCreated',
   additionalProperties: false,
   description: 'A new API key with its secret, which no later response shows.',
-  examples: [{ ...apiKeyExample, key: 'tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg' }]
+  examples: [{ ...apiKeyExample, key: apiKeyCreatedExample }]
 })
 export type ApiKeyCreated = Static<typeof ApiKeyCreatedSchema>
 
@@ -76,7 +80,7 @@ export const ApiKeyCreateSchema = Type.Object({
 export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
 
 export const ApiKeyListSchema = Type.Object({
-  data: Type.Array(ref(ApiKeySchema), { description: 'All of the integrator\'s keys, oldest first, revoked ones included.' })
+  data: Type.Array(ref(ApiKeySchema), { maxItems: MAX_KEYS_PER_INTEGRATOR, description: `All of the integrator\'s keys, oldest first, revoked ones included; an integrator has at most ${MAX_KEYS_PER_INTEGRATOR}.` })
 }, { $id: 'ApiKeyList', additionalProperties: false, description: 'An integrator\'s keys.' })
 
 export const IntegratorParamsSchema = Type.Object({

@@ -2,24 +2,62 @@ import type { TSchema } from '@sinclair/typebox'
 import { problemKinds, type ProblemKind } from '../problems.js'
 import { ProblemSchema, ValidationProblemSchema, ref } from './common.js'
 
-/** Response headers; each has an example so documents and collections are the same on every generation. */
-type Headers = Record<string, { description: string, type: string, example: string | number }>
+/**
+ * A documented response header: bounded like every other value of the contract (strings with a
+ * maximum length, integers with a format and a range), with an example so documents and
+ * collections are the same on every generation.
+ */
+type Header =
+  | { description: string, type: 'string', maxLength: number, pattern?: string, format?: string, enum?: string[], example: string }
+  | { description: string, type: 'integer', format: 'int32', minimum: number, maximum: number, example: number }
+type Headers = Record<string, Header>
+
+/** A URL path of this API, as `Location` headers carry. */
+export function locationHeader (description: string, example: string): Headers {
+  return { Location: { description, type: 'string', format: 'uri-reference', maxLength: 200, example } }
+}
 
 const requestIdHeader: Headers = {
   'x-request-id': {
     description: 'The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID.',
     type: 'string',
+    maxLength: 200,
+    pattern: '^[\\x21-\\x7e]+$',
     example: '3f2b8c1e-5d4a-4b6c-9e7f-0a1b2c3d4e5f'
+  },
+  'Access-Control-Allow-Origin': {
+    description: 'Only on responses to a browser request whose `Origin` is one of the server\'s `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response.',
+    type: 'string',
+    format: 'uri',
+    maxLength: 200,
+    example: 'https://shop.example.com'
   }
+}
+
+/** Sent on every 2xx and 4xx response while the server has rate limits on (the default). */
+export const rateLimitHeaders: Headers = {
+  'RateLimit-Limit': { description: 'Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address.', type: 'integer', format: 'int32', minimum: 1, maximum: 1_000_000, example: 6000 },
+  'RateLimit-Remaining': { description: 'Requests left in the current window.', type: 'integer', format: 'int32', minimum: 0, maximum: 1_000_000, example: 5999 },
+  'RateLimit-Reset': { description: 'Seconds until the window resets.', type: 'integer', format: 'int32', minimum: 0, maximum: 60, example: 42 }
+}
+
+/** `Retry-After` in seconds, as 429, 503 and in-flight 409 responses send it. */
+export function retryAfterHeader (description: string, example: number): Headers {
+  return { 'Retry-After': { description, type: 'integer', format: 'int32', minimum: 0, maximum: 3600, example } }
 }
 
 /** A JSON success response with its headers and an example. */
 export function jsonResponse<T extends TSchema> (schema: T, description: string, example: unknown, headers: Headers = {}) {
   return {
     description,
-    headers: { ...requestIdHeader, ...headers },
+    headers: { ...requestIdHeader, ...rateLimitHeaders, ...headers },
     content: { 'application/json': { schema, example } }
   }
+}
+
+/** A success response without a body (`204`). */
+export function emptyResponse (description: string) {
+  return { description, type: 'null', headers: { ...requestIdHeader, ...rateLimitHeaders } }
 }
 
 export function problemExample (kind: ProblemKind, detail: string, instance: string, extensions: Record<string, unknown> = {}) {
@@ -31,12 +69,16 @@ interface ProblemExample {
   value: ReturnType<typeof problemExample>
 }
 
-/** A problem response; its description and examples name every problem `type` it can carry. */
-export function problemResponse<T extends TSchema> (schema: T, description: string, examples: ProblemExample[], headers: Headers = {}) {
+/**
+ * A problem response; its description and examples name every problem `type` it can carry. Client
+ * errors (the default) carry the rate-limit headers; server errors (`server`) may come before the
+ * rate limiter ran, so they are not promised there.
+ */
+export function problemResponse<T extends TSchema> (schema: T, description: string, examples: ProblemExample[], headers: Headers = {}, kind: 'client' | 'server' = 'client') {
   const types = [...new Set(examples.map((example) => `\`${example.value.type}\``))].join(', ')
   return {
     description: `${description} Problem type: ${types}.`,
-    headers: { ...requestIdHeader, ...headers },
+    headers: { ...requestIdHeader, ...(kind === 'client' ? rateLimitHeaders : {}), ...headers },
     content: {
       'application/problem+json': {
         schema,
@@ -46,19 +88,7 @@ export function problemResponse<T extends TSchema> (schema: T, description: stri
   }
 }
 
-const retryAfter: Headers = { 'Retry-After': { description: 'Seconds to wait before retrying.', type: 'integer', example: 2 } }
-
-/** Sent on rate-limited operations (when the server has a limit configured). */
-export const rateLimitHeaders: Headers = {
-  'RateLimit-Limit': { description: 'Requests allowed per window (one minute) for this client address.', type: 'integer', example: 600 },
-  'RateLimit-Remaining': { description: 'Requests left in the current window.', type: 'integer', example: 599 },
-  'RateLimit-Reset': { description: 'Seconds until the window resets.', type: 'integer', example: 42 }
-}
-
-export const tooManyRequests = problemResponse(ref(ProblemSchema), 'Too many requests from this client address in the current minute.', [{
-  summary: 'Rate limited',
-  value: problemExample(problemKinds.rateLimited, 'Too many bookings from this client: at most 600 a minute; retry after 42 seconds.', '/api/bookings')
-}], { ...retryAfter, ...rateLimitHeaders })
+const retryAfter = retryAfterHeader('Seconds to wait before retrying.', 2)
 
 const problemResponses = {
   400: problemResponse(ref(ValidationProblemSchema), 'The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON.', [{
@@ -70,11 +100,11 @@ const problemResponses = {
   401: problemResponse(ref(ProblemSchema), 'The bearer key is missing, unknown, revoked, or not one this operation takes.', [{
     summary: 'No or wrong key',
     value: problemExample(problemKinds.unauthorized, 'The bearer key is not valid for this operation.', '/api/events')
-  }], { 'WWW-Authenticate': { description: '`Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted.', type: 'string', example: 'Bearer realm="admin", error="invalid_token"' } }),
+  }], { 'WWW-Authenticate': { description: '`Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted.', type: 'string', maxLength: 200, pattern: '^Bearer ', example: 'Bearer realm="admin", error="invalid_token"' } }),
   403: problemResponse(ref(ProblemSchema), 'The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed.', [{
     summary: 'Missing scope',
     value: problemExample(problemKinds.insufficientScope, 'This key lacks the scope bookings:write.', '/api/bookings', { scope: 'bookings:write' })
-  }], { 'WWW-Authenticate': { description: '`Bearer realm="integrator", error="insufficient_scope", scope="…"`.', type: 'string', example: 'Bearer realm="integrator", error="insufficient_scope", scope="bookings:write"' } }),
+  }], { 'WWW-Authenticate': { description: '`Bearer realm="integrator", error="insufficient_scope", scope="…"`.', type: 'string', maxLength: 200, pattern: '^Bearer ', example: 'Bearer realm="integrator", error="insufficient_scope", scope="bookings:write"' } }),
   404: problemResponse(ref(ProblemSchema), 'The resource does not exist, or belongs to another integrator.', [{
     summary: 'Unknown id',
     value: problemExample(problemKinds.notFound, 'Event 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70 does not exist.', '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70')
@@ -87,25 +117,37 @@ const problemResponses = {
     summary: 'Not JSON',
     value: problemExample(problemKinds.unsupportedMediaType, 'Send the body as application/json.', '/api/bookings')
   }]),
+  429: problemResponse(ref(ProblemSchema), 'Too many requests for this operation from this key (or, without one, this client address) in the current minute.', [{
+    summary: 'Rate limited',
+    value: problemExample(problemKinds.rateLimited, 'Too many requests from this client: at most 600 a minute for this operation; retry after 42 seconds.', '/api/bookings')
+  }], retryAfterHeader('Seconds until the window resets.', 42)),
   500: problemResponse(ref(ProblemSchema), 'An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it.', [{
     summary: 'Unexpected error',
     value: problemExample(problemKinds.internal, 'An unexpected error occurred', '/api/bookings')
-  }]),
-  503: problemResponse(ref(ProblemSchema), 'The database is unreachable or the server is shutting down; retry after `Retry-After` seconds.', [{
+  }], {}, 'server'),
+  503: problemResponse(ref(ProblemSchema), 'The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds.', [{
     summary: 'Database unreachable',
     value: problemExample(problemKinds.unavailable, 'The database is unreachable; retry shortly.', '/api/events')
-  }], retryAfter)
+  }], retryAfter, 'server')
+}
+
+/** The 409 of an operation that adds to a collection with a maximum size (`limit` names it). */
+export function limitReachedResponse (description: string, detail: string, instance: string, limit: number) {
+  return problemResponse(ref(ProblemSchema), description, [{
+    summary: 'Limit reached',
+    value: problemExample(problemKinds.limitReached, detail, instance, { limit })
+  }])
 }
 
 type ProblemStatus = keyof typeof problemResponses
 
-/** The documented problem responses of an operation; 500 and 503 can happen on every operation. */
-export function problems<S extends Exclude<ProblemStatus, 500 | 503>> (...statuses: S[]) {
+/** The documented problem responses of an operation; 429 (the rate limit), 500 and 503 can happen on every operation. */
+export function problems<S extends Exclude<ProblemStatus, 429 | 500 | 503>> (...statuses: S[]) {
   const picked: Partial<typeof problemResponses> = {}
-  for (const status of [...statuses, 500, 503] as const) {
+  for (const status of [...statuses, 429, 500, 503] as const) {
     Object.assign(picked, { [status]: problemResponses[status] })
   }
-  return picked as Pick<typeof problemResponses, S | 500 | 503>
+  return picked as Pick<typeof problemResponses, S | 429 | 500 | 503>
 }
 
 /** Responses for operations that take a JSON body: it may be invalid, too large or not JSON. */

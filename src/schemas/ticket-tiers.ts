@@ -1,9 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { CurrencySchema, NameSchema, UuidSchema, described, ref } from './common.js'
 
-const PriceSchema = Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Price of one ticket in minor units of the currency (cents).', examples: [8900] })
-const CapacitySchema = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Number of tickets the tier has in all.', examples: [500] })
-const MaxPerBookingSchema = Type.Integer({ minimum: 1, maximum: 100, description: 'Most tickets of this tier one booking may take.', examples: [10] })
+export const MAX_PRICE = 100_000_000
+export const MAX_CAPACITY = 1_000_000
+/** Tiers one event may have: its tier list is one page. */
+export const MAX_TIERS_PER_EVENT = 100
+
+const PriceSchema = Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_PRICE, description: 'Price of one ticket in minor units of the currency (cents).', examples: [8900] })
+const CapacitySchema = Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_CAPACITY, description: 'Number of tickets the tier has in all.', examples: [500] })
+const MaxPerBookingSchema = Type.Integer({ format: 'int32', minimum: 1, maximum: 100, description: 'Most tickets of this tier one booking may take.', examples: [10] })
 
 export const ticketTierExample = {
   id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71',
@@ -24,8 +29,8 @@ export const TicketTierSchema = Type.Object({
   price: PriceSchema,
   currency: described(CurrencySchema, 'The event\'s currency, in which `price` is given.'),
   capacity: CapacitySchema,
-  remaining: Type.Integer({ minimum: 0, description: 'Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires.' }),
-  held: Type.Integer({ minimum: 0, description: 'Tickets in unexpired holds: not in `remaining`, not yet confirmed.' }),
+  remaining: Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_CAPACITY, description: 'Tickets that can still be booked right now; never below 0. Tickets of a hold count again from the instant it expires.' }),
+  held: Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_CAPACITY, description: 'Tickets in unexpired holds: not in `remaining`, not yet confirmed.' }),
   maxPerBooking: MaxPerBookingSchema
 }, {
   $id: 'TicketTier',
@@ -36,7 +41,7 @@ export const TicketTierSchema = Type.Object({
 export type TicketTier = Static<typeof TicketTierSchema>
 
 export const TicketTierListSchema = Type.Object({
-  data: Type.Array(ref(TicketTierSchema), { description: 'The event\'s tiers in creation order.' })
+  data: Type.Array(ref(TicketTierSchema), { maxItems: MAX_TIERS_PER_EVENT, description: `The event\'s tiers in creation order; an event has at most ${MAX_TIERS_PER_EVENT}.` })
 }, { $id: 'TicketTierList', additionalProperties: false, description: 'All tiers of one event.' })
 
 export const TicketTierCreateSchema = Type.Object({

@@ -136,14 +136,14 @@ export const WebhookDeliverySchema = Type.Object({
   id: described(UuidSchema, 'The delivery\'s id.'),
   endpointId: described(UuidSchema, 'The endpoint it goes to.'),
   eventId: described(UuidSchema, 'The event it carries: the `id` of the body and the `webhook-id` header, the same on every attempt.'),
-  eventType: Type.String({ maxLength: 50, description: 'The event\'s type: one of the `WebhookEventType`s, or `webhook.ping`.', examples: ['booking.created'] }),
+  eventType: Type.Union([...WEBHOOK_EVENT_TYPES, PING_EVENT_TYPE].map((type) => Type.Literal(type)), { description: 'The event\'s type: one of the `WebhookEventType`s, or `webhook.ping`.', examples: ['booking.created'] }),
   status: Type.Union(DELIVERY_STATUSES.map((status) => Type.Literal(status)), {
     description: '`pending`: not delivered yet, another attempt is due at `nextAttemptAt`. `succeeded`: the endpoint answered `2xx` within 10 s. `failed`: every attempt of the schedule failed (about 3 days); retry it by hand.'
   }),
-  attempts: Type.Integer({ minimum: 0, maximum: 1000000, description: 'Attempts made so far.' }),
+  attempts: Type.Integer({ format: 'int32', minimum: 0, maximum: 1000000, description: 'Attempts made so far.' }),
   createdAt: described(DateTimeSchema, 'When the delivery was queued, in UTC: the event\'s commit.'),
   lastAttemptAt: Nullable(DateTimeSchema, 'When the last attempt started, or `null` before the first.'),
-  lastResponseStatus: Nullable(Type.Integer({ minimum: 100, maximum: 599 }), 'The HTTP status of the last attempt, or `null` when there was none or no response came (see `lastError`).'),
+  lastResponseStatus: Nullable(Type.Integer({ format: 'int32', minimum: 100, maximum: 599 }), 'The HTTP status of the last attempt, or `null` when there was none or no response came (see `lastError`).'),
   lastError: Nullable(Type.String({ maxLength: 500 }), 'Why the last attempt failed, or `null` when it succeeded or none was made.'),
   nextAttemptAt: Nullable(DateTimeSchema, 'When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise.')
 }, {

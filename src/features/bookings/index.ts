@@ -11,7 +11,7 @@ import { afterCursor, nextCursor } from '../../pagination.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
-  bodyProblems, integratorSecurity, jsonResponse, problemExample, problemResponse, problems, rateLimitHeaders, tooManyRequests
+  bodyProblems, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems, retryAfterHeader
 } from '../../schemas/responses.js'
 import { integratorIdOf, type Principal } from '../../plugins/auth.js'
 import { toBookingRequest } from './booking-request.js'
@@ -30,7 +30,7 @@ function holdExpiredExample (path: string) {
 const instance = '/api/bookings'
 
 const replayedHeader = {
-  'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string', example: 'true' }
+  'Idempotent-Replayed': { description: '`true`: this is the booking an earlier request with the same key created.', type: 'string' as const, enum: ['true'], maxLength: 4, example: 'true' }
 }
 
 /** The principal the route's authentication hook set; every booking route has one. */
@@ -52,7 +52,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
   const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
 
   app.post('/bookings', {
-    config: { rateLimit: perMinuteLimit(rateLimitPerMinute) },
+    config: perMinuteLimit(rateLimitPerMinute),
     onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),
     schema: {
       operationId: 'createBooking',
@@ -79,10 +79,9 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
       querystring: NoQuerySchema,
       body: ref(BookingCreateSchema),
       response: {
-        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, { ...replayedHeader, ...rateLimitHeaders }),
+        200: jsonResponse(ref(BookingSchema), 'A replay: the booking an earlier request with the same idempotency key created, as it is now.', bookingExample, replayedHeader),
         201: jsonResponse(ref(BookingSchema), 'The booking was made: `confirmed`, or `held` until `expiresAt` when `hold` was given.', heldExample, {
-          Location: { description: 'The URL of the new booking.', type: 'string', example: `/api/bookings/${bookingExample.id}` },
-          ...rateLimitHeaders
+          ...locationHeader('The URL of the new booking.', `/api/bookings/${bookingExample.id}`)
         }),
         ...problems(...bodyProblems, 401, 403, 404),
         409: problemResponse(
@@ -97,9 +96,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
             summary: 'Same key in flight',
             value: problemExample(problemKinds.idempotencyKeyInFlight, 'Another request with this idempotency key is being processed; retry shortly to get its result.', instance)
           }],
-          { 'Retry-After': { description: 'With idempotency-key-in-flight: seconds to wait before retrying.', type: 'integer', example: 1 } }
+          retryAfterHeader('With idempotency-key-in-flight: seconds to wait before retrying.', 1)
         ),
-        429: tooManyRequests,
         422: problemResponse(
           Type.Union([ref(TierNotInEventProblemSchema), ref(ProblemSchema)]),
           'A tier does not exist or belongs to another event (listed in `ticketTierIds`), or the idempotency key was used for a different request. Nothing was booked.',

@@ -8,10 +8,10 @@ import {
   EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema,
   eventExample, eventPageExample
 } from '../../schemas/events.js'
-import { adminSecurity, bodyProblems, jsonResponse, problems, publicSecurity } from '../../schemas/responses.js'
+import { adminSecurity, bodyProblems, jsonResponse, locationHeader, problems, publicSecurity } from '../../schemas/responses.js'
 import { createEventsRepository } from './events-repository.js'
 
-const location = { Location: { description: 'The URL of the new event.', type: 'string', example: `/api/events/${eventExample.id}` } }
+const location = locationHeader('The URL of the new event.', `/api/events/${eventExample.id}`)
 
 export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const events = createEventsRepository(sql)

@@ -5,9 +5,9 @@ import { notFoundProblem } from '../../problems.js'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
   ApiKeyCreateSchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyParamsSchema, IntegratorCreateSchema, IntegratorListQuerySchema, IntegratorPageSchema,
-  IntegratorParamsSchema, IntegratorSchema, apiKeyExample, integratorExample
+  IntegratorParamsSchema, IntegratorSchema, MAX_KEYS_PER_INTEGRATOR, apiKeyCreatedExample, apiKeyExample, integratorExample
 } from '../../schemas/integrators.js'
-import { adminSecurity, bodyProblems, jsonResponse, problems } from '../../schemas/responses.js'
+import { adminSecurity, bodyProblems, emptyResponse, jsonResponse, limitReachedResponse, locationHeader, problems } from '../../schemas/responses.js'
 import { createIntegratorsRepository } from './integrators-repository.js'
 
 export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
@@ -25,9 +25,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       querystring: NoQuerySchema,
       body: ref(IntegratorCreateSchema),
       response: {
-        201: jsonResponse(ref(IntegratorSchema), 'The integrator was created.', integratorExample, {
-          Location: { description: 'The URL of the new integrator.', type: 'string', example: `/api/integrators/${integratorExample.id}` }
-        }),
+        201: jsonResponse(ref(IntegratorSchema), 'The integrator was created.', integratorExample, locationHeader('The URL of the new integrator.', `/api/integrators/${integratorExample.id}`)),
         ...problems(...bodyProblems, 401)
       }
     }
@@ -82,8 +80,14 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       querystring: NoQuerySchema,
       body: ref(ApiKeyCreateSchema),
       response: {
-        201: jsonResponse(ref(ApiKeyCreatedSchema), 'The key was created; store `key` now.', { ...apiKeyExample, key: 'tbk_Qm9vay1hLXRpY2tldC1mb3ItYS1mcmllbmQtc29vbg' }),
-        ...problems(...bodyProblems, 401, 404)
+        201: jsonResponse(ref(ApiKeyCreatedSchema), 'The key was created; store `key` now.', { ...apiKeyExample, key: apiKeyCreatedExample }),
+        ...problems(...bodyProblems, 401, 404),
+        409: limitReachedResponse(
+          `The integrator has ${MAX_KEYS_PER_INTEGRATOR} keys already, revoked ones included: the most it may have.`,
+          `Integrator ${integratorExample.id} has ${MAX_KEYS_PER_INTEGRATOR} keys, revoked ones included: the most it may have.`,
+          `/api/integrators/${integratorExample.id}/keys`,
+          MAX_KEYS_PER_INTEGRATOR
+        )
       }
     }
   }, async function createApiKey (request, reply) {
@@ -120,7 +124,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       security: adminSecurity(),
       params: ApiKeyParamsSchema,
       querystring: NoQuerySchema,
-      response: { 204: { description: 'The key is revoked.', type: 'null' }, ...problems(400, 401, 404) }
+      response: { 204: emptyResponse('The key is revoked.'), ...problems(400, 401, 404) }
     }
   }, async function revokeApiKey (request, reply) {
     if (!await integrators.revokeKey(request.params.integratorId, request.params.keyId)) {

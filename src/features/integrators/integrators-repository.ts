@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/sql.js'
 import type { ApiKey, ApiKeyCreated, Integrator, Scope } from '../../schemas/integrators.js'
-import { SCOPES } from '../../schemas/integrators.js'
+import { MAX_KEYS_PER_INTEGRATOR, SCOPES } from '../../schemas/integrators.js'
+import { lockBelowLimit } from '../../db/collection-limit.js'
 import { generateApiKey } from './api-keys.js'
 
 interface IntegratorRow { id: string, name: string, createdAt: Date }
@@ -56,16 +57,29 @@ export function createIntegratorsRepository (sql: Sql) {
       return { integrators: rows.slice(0, limit).map(toIntegrator), hasMore: rows.length > limit }
     },
 
-    /** A new key with its secret (returned this once), or undefined when the integrator does not exist. */
+    /**
+     * A new key with its secret (returned this once), or undefined when the integrator does not
+     * exist; a 409 limit-reached when it has MAX_KEYS_PER_INTEGRATOR keys (revoked ones count),
+     * counted under the integrator's lock.
+     */
     async createKey (integratorId: string, input: { name?: string, scopes?: Scope[] }): Promise<ApiKeyCreated | undefined> {
       const { key, prefix, hash } = generateApiKey()
       const scopes = SCOPES.filter((scope) => (input.scopes ?? SCOPES).includes(scope))
-      const [row] = await sql<ApiKeyRow[]>`
-        insert into api_keys (integrator_id, name, prefix, key_hash, scopes)
-        select id, ${input.name ?? null}, ${prefix}, ${hash}, ${scopes}::text[] from integrators where id = ${integratorId}
-        returning ${keyColumns}
-      `
-      return row === undefined ? undefined : { ...toApiKey(row), key }
+      return await sql.begin(async (tx) => {
+        const exists = await lockBelowLimit(tx, {
+          parent: { table: 'integrators', id: integratorId },
+          children: { table: 'api_keys', column: 'integrator_id' },
+          limit: MAX_KEYS_PER_INTEGRATOR,
+          detail: `Integrator ${integratorId} has ${MAX_KEYS_PER_INTEGRATOR} keys, revoked ones included: the most it may have.`
+        })
+        if (!exists) return undefined
+        const [row] = await tx<ApiKeyRow[]>`
+          insert into api_keys (integrator_id, name, prefix, key_hash, scopes)
+          values (${integratorId}, ${input.name ?? null}, ${prefix}, ${hash}, ${scopes}::text[])
+          returning ${keyColumns}
+        `
+        return row === undefined ? undefined : { ...toApiKey(row), key }
+      })
     },
 
     /** The integrator's keys, oldest first; undefined when the integrator does not exist. */

@@ -5,10 +5,10 @@ import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { EventParamsSchema } from '../../schemas/events.js'
 import {
   TicketTierCreateSchema, TicketTierListSchema, TicketTierParamsSchema, TicketTierSchema, TicketTierUpdateSchema,
-  ticketTierExample
+  MAX_TIERS_PER_EVENT, ticketTierExample
 } from '../../schemas/ticket-tiers.js'
 import {
-  adminSecurity, bodyProblems, jsonResponse, problemExample, problemResponse, problems, publicSecurity
+  adminSecurity, bodyProblems, jsonResponse, limitReachedResponse, problemExample, problemResponse, problems, publicSecurity
 } from '../../schemas/responses.js'
 import { createTicketTiersRepository } from './ticket-tiers-repository.js'
 
@@ -49,7 +49,13 @@ export const ticketTiersFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       body: ref(TicketTierCreateSchema),
       response: {
         201: jsonResponse(ref(TicketTierSchema), 'The tier was created.', { ...ticketTierExample, remaining: ticketTierExample.capacity }),
-        ...problems(...bodyProblems, 401, 404)
+        ...problems(...bodyProblems, 401, 404),
+        409: limitReachedResponse(
+          `The event has ${MAX_TIERS_PER_EVENT} tiers already, the most an event may have.`,
+          `Event ${ticketTierExample.eventId} has ${MAX_TIERS_PER_EVENT} ticket tiers, the most an event may have.`,
+          `/api/events/${ticketTierExample.eventId}/ticket-tiers`,
+          MAX_TIERS_PER_EVENT
+        )
       }
     }
   }, async function createTicketTier (request, reply) {

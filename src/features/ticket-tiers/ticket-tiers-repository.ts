@@ -1,6 +1,7 @@
+import { lockBelowLimit } from '../../db/collection-limit.js'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
-import type { TicketTier, TicketTierCreate, TicketTierUpdate } from '../../schemas/ticket-tiers.js'
+import { MAX_TIERS_PER_EVENT, type TicketTier, type TicketTierCreate, type TicketTierUpdate } from '../../schemas/ticket-tiers.js'
 import { lapsedHeldTickets, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
 
 const tierColumns = (q: Queryable) => q`
@@ -38,8 +39,20 @@ export function createTicketTiersRepository (sql: Sql) {
     },
 
     /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */
+    /**
+     * Adds a tier; undefined when the event does not exist, a 409 limit-reached when it has
+     * MAX_TIERS_PER_EVENT already (counted under the event's lock, so concurrent additions cannot pass it).
+     */
     async create (eventId: string, input: TicketTierCreate): Promise<TicketTier | undefined> {
-      const [tier] = await sql<TicketTier[]>`
+      return await sql.begin(async (tx) => {
+        const exists = await lockBelowLimit(tx, {
+          parent: { table: 'events', id: eventId },
+          children: { table: 'ticket_tiers', column: 'event_id' },
+          limit: MAX_TIERS_PER_EVENT,
+          detail: `Event ${eventId} has ${MAX_TIERS_PER_EVENT} ticket tiers, the most an event may have.`
+        })
+        if (!exists) return undefined
+        const [tier] = await tx<TicketTier[]>`
         with inserted as (
           insert into ticket_tiers (event_id, name, price, capacity, remaining, max_per_booking)
           select id, ${input.name}, ${input.price}, ${input.capacity}, ${input.capacity}, ${input.maxPerBooking ?? 10}
@@ -49,7 +62,8 @@ export function createTicketTiersRepository (sql: Sql) {
         select i.id, i.event_id, i.name, i.price, e.currency, i.capacity, i.remaining, 0 as held, i.max_per_booking
         from inserted i join events e on e.id = i.event_id
       `
-      return tier
+        return tier
+      })
     },
 
     /**

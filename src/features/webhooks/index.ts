@@ -4,7 +4,7 @@ import { afterCursor, nextCursor } from '../../pagination.js'
 import { integratorIdOf } from '../../plugins/auth.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
-import { bodyProblems, integratorSecurity, jsonResponse, problemExample, problemResponse, problems } from '../../schemas/responses.js'
+import { bodyProblems, emptyResponse, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems } from '../../schemas/responses.js'
 import {
   WebhookDeliveryListQuerySchema, WebhookDeliveryPageSchema, WebhookDeliveryParamsSchema, WebhookDeliverySchema, WebhookEndpointCreateSchema,
   WebhookEndpointListQuerySchema, WebhookEndpointPageSchema, WebhookEndpointParamsSchema, WebhookEndpointSchema, WebhookEndpointUpdateSchema,
@@ -72,9 +72,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       querystring: NoQuerySchema,
       body: ref(WebhookEndpointCreateSchema),
       response: {
-        201: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The endpoint was registered; store `secret` now.', { ...webhookEndpointExample, secret: secretExample }, {
-          Location: { description: 'The URL of the new endpoint.', type: 'string', example: endpointPath }
-        }),
+        201: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The endpoint was registered; store `secret` now.', { ...webhookEndpointExample, secret: secretExample }, locationHeader('The URL of the new endpoint.', endpointPath)),
         ...problems(...bodyProblems, 401, 403)
       }
     }
@@ -154,7 +152,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       security: integratorSecurity(SCOPE),
       params: WebhookEndpointParamsSchema,
       querystring: NoQuerySchema,
-      response: { 204: { description: 'The endpoint is deleted.', type: 'null' }, ...problems(400, 401, 403, 404) }
+      response: { 204: emptyResponse('The endpoint is deleted.'), ...problems(400, 401, 403, 404) }
     }
   }, async function deleteWebhookEndpoint (request, reply) {
     if (!await webhooks.delete(integratorIdOf(request.principal), request.params.endpointId)) throw missing(request.params.endpointId)

@@ -17,11 +17,11 @@ export interface CollectionLimit {
  * additions cannot pass the limit. Returns false when the parent does not exist.
  */
 export async function lockBelowLimit (tx: Queryable, { parent, children, limit, detail }: CollectionLimit): Promise<boolean> {
-  const [row] = await tx<{ count: number }[]>`
-    select (select count(*)::int from ${tx(children.table)} where ${tx(children.column)} = ${parent.id}) as count
-    from ${tx(parent.table)} where id = ${parent.id} for no key update
-  `
-  if (row === undefined) return false
-  if (row.count >= limit) throw new ProblemError(problemKinds.limitReached, detail, { limit })
+  const [locked] = await tx`select 1 from ${tx(parent.table)} where id = ${parent.id} for no key update`
+  if (locked === undefined) return false
+  // Counted by a statement of its own: its snapshot is taken after the lock was granted, so it sees
+  // what the transactions that held the lock before committed.
+  const [row] = await tx<{ count: number }[]>`select count(*)::int as count from ${tx(children.table)} where ${tx(children.column)} = ${parent.id}`
+  if ((row?.count ?? 0) >= limit) throw new ProblemError(problemKinds.limitReached, detail, { limit })
   return true
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp, type App } from '../../src/app.js'
 import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
-import { createTestApp, type TestApp } from '../support/app.js'
+import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
+import { loadDocumented } from '../support/documented.js'
 
 const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
 const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
@@ -54,6 +55,65 @@ describe('rate limiting of booking creation', () => {
       const response = await t.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '203.0.113.8' })
       expect(response.statusCode).toBe(201)
       expect(response.headers['ratelimit-limit']).toBeUndefined()
+    }
+  })
+})
+
+describe('the rate limit of every operation', () => {
+  it('sends RateLimit headers on every 2xx and 4xx of every documented operation, and CORS headers to allowed origins', async () => {
+    const everywhere = buildApp({ config: { adminApiKeys: [ADMIN_KEY], rateLimitRequestsPerMinute: 1000, corsOrigins: ['https://shop.example.com'] }, sql: t.sql })
+    await everywhere.ready()
+    try {
+      const { operations, check } = await loadDocumented()
+      for (const operation of operations) {
+        const admin = operation.security?.[0]?.adminKey !== undefined
+        const url = operation.template.replace(/\{[^}]+\}/g, '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70')
+        for (const authorization of [undefined, admin ? `Bearer ${ADMIN_KEY}` : t.asIntegrator.authorization]) {
+          const response = await everywhere.inject({
+            method: operation.method as 'GET',
+            url,
+            headers: { origin: 'https://shop.example.com', ...(authorization === undefined ? {} : { authorization }) },
+            ...(['POST', 'PATCH'].includes(operation.method) ? { payload: {} } : {})
+          })
+          const where = `${operation.method} ${url} (${authorization === undefined ? 'no key' : 'key'}) → ${response.statusCode}`
+          expect(response.statusCode, where).toBeLessThan(500)
+          expect(check(operation, response.statusCode, response.headers['content-type']?.toString(), response.body), where).toBeUndefined()
+          expect(response.headers['ratelimit-limit'], where).toBe('1000')
+          expect(Number(response.headers['ratelimit-remaining']), where).toBeLessThan(1000)
+          expect(Number(response.headers['ratelimit-reset']), where).toBeLessThanOrEqual(60)
+          expect(response.headers['access-control-allow-origin'], where).toBe('https://shop.example.com')
+          expect(response.headers['x-request-id'], where).toBeTruthy()
+        }
+      }
+    } finally {
+      await everywhere.close()
+    }
+  })
+
+  it('counts every request of a client, answered or refused, and answers 429 past the limit, to that client only', async () => {
+    const strict = buildApp({ config: { adminApiKeys: [ADMIN_KEY], rateLimitRequestsPerMinute: 3 }, sql: t.sql })
+    await strict.ready()
+    try {
+      const address = { remoteAddress: '203.0.113.20' }
+      const first = await strict.inject({ method: 'GET', url: '/api/events', ...address })
+      const unauthorized = await strict.inject({ method: 'POST', url: '/api/events', payload: {}, ...address })
+      const notFound = await strict.inject({ method: 'GET', url: '/api/events/6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f79', ...address })
+      expect([first.statusCode, unauthorized.statusCode, notFound.statusCode]).toEqual([200, 401, 404])
+      expect([first, unauthorized, notFound].map((response) => response.headers['ratelimit-remaining'])).toEqual(['2', '1', '0'])
+
+      const over = await strict.inject({ method: 'GET', url: '/api/health', ...address })
+      expect(over.statusCode).toBe(429)
+      expect(over.json()).toMatchObject({ type: 'urn:ticket-booking:problem:rate-limited', status: 429 })
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
+      expect(over.headers['ratelimit-limit']).toBe('3')
+
+      const elsewhere = await strict.inject({ method: 'GET', url: '/api/events', remoteAddress: '198.51.100.20' })
+      expect(elsewhere.statusCode).toBe(200)
+      // A key has a budget of its own, wherever it comes from.
+      const withKey = await strict.inject({ method: 'GET', url: '/api/bookings', headers: t.asIntegrator, ...address })
+      expect(withKey.statusCode).toBe(200)
+    } finally {
+      await strict.close()
     }
   })
 })

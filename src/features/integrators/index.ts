@@ -124,7 +124,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       security: adminSecurity(),
       params: ApiKeyParamsSchema,
       querystring: NoQuerySchema,
-      response: { 204: emptyResponse('The key is revoked.'), ...problems(400, 401, 404) }
+      response: { 204: emptyResponse('The key is revoked.'), ...problems(...bodyProblems, 401, 404) }
     }
   }, async function revokeApiKey (request, reply) {
     if (!await integrators.revokeKey(request.params.integratorId, request.params.keyId)) {

@@ -152,7 +152,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       security: integratorSecurity(SCOPE),
       params: WebhookEndpointParamsSchema,
       querystring: NoQuerySchema,
-      response: { 204: emptyResponse('The endpoint is deleted.'), ...problems(400, 401, 403, 404) }
+      response: { 204: emptyResponse('The endpoint is deleted.'), ...problems(...bodyProblems, 401, 403, 404) }
     }
   }, async function deleteWebhookEndpoint (request, reply) {
     if (!await webhooks.delete(integratorIdOf(request.principal), request.params.endpointId)) throw missing(request.params.endpointId)

@@ -85,7 +85,7 @@ async function startServer (databaseUrl: string) {
   const port = await freePort()
   const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'server.js')], {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0' },
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0' },
     stdio: ['ignore', 'inherit', 'inherit']
   })
   const base = `http://127.0.0.1:${port}`

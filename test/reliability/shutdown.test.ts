@@ -19,7 +19,7 @@ afterAll(async () => { await db.drop() })
 
 async function start (): Promise<{ server: ServerProcess, base: string, eventId: string, tierId: string }> {
   const server = spawnServer({
-    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
+    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
   })
   const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }

@@ -52,7 +52,7 @@ afterAll(async () => {
 
 async function start (): Promise<{ server: ServerProcess, base: string }> {
   const server = spawnServer({
-    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
+    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
   })
   servers.push(server)
   const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)

@@ -161,9 +161,14 @@ describe('x-request-id', () => {
     expect(response.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
   })
 
-  it('replaces an unusable request id with a generated one', async () => {
-    const response = await t.app.inject({ method: 'GET', url: '/api/events', headers: { 'x-request-id': 'x'.repeat(201) } })
-    expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  it('echoes a request id of up to 200 visible ASCII characters, its documented bounds, and replaces one past them', async () => {
+    const longest = await t.app.inject({ method: 'GET', url: '/api/events', headers: { 'x-request-id': 'x'.repeat(200) } })
+    expect(longest.headers['x-request-id']).toBe('x'.repeat(200))
+    for (const unusable of ['x'.repeat(201), 'with space', 'naïve']) {
+      const response = await t.app.inject({ method: 'GET', url: '/api/events', headers: { 'x-request-id': unusable } })
+      expect(response.statusCode, unusable).toBe(200)
+      expect(response.headers['x-request-id'], unusable).toMatch(/^[0-9a-f-]{36}$/)
+    }
   })
 
   it('is on validation and auth failures', async () => {

@@ -70,6 +70,15 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
   }
 }
 
+const POSTMAN_SERVER = {
+  url: 'http://{host}:{port}',
+  description: 'A server you run yourself (`npm start` serves on 127.0.0.1:3000).',
+  variables: {
+    host: { default: '127.0.0.1', description: 'Host name or address of the server.' },
+    port: { default: '3000', description: 'Its PORT.' }
+  }
+}
+
 /**
  * A Postman collection: one folder per tag, example values filled in, `{{baseUrl}}` built from the
  * `host` and `port` variables, each operation authenticated with the `{{adminKey}}` or
@@ -77,10 +86,9 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
  * and tests on every response (documented status, problem details on errors, request id).
  */
 export async function generatePostmanCollection (document: object): Promise<string> {
-  // The converter takes `baseUrl` from the first server; Postman runs mostly against a server of
-  // one's own, so the local development one (`x-internal`) goes first: host and port variables.
-  const data = structuredClone(document) as { servers?: { 'x-internal'?: boolean }[] }
-  data.servers?.sort((a, b) => Number(b['x-internal'] === true) - Number(a['x-internal'] === true))
+  // The converter makes `baseUrl` of the first server. A collection needs an absolute one, and runs
+  // mostly against a server of one's own: `host` and `port` variables, set to your server's.
+  const data = { ...structuredClone(document), servers: [POSTMAN_SERVER] }
   const converted = await new Promise<PostmanNode>((resolve, reject) => {
     convertV2(
       { type: 'json', data },

@@ -202,7 +202,7 @@ describe('the served document', () => {
     try {
       await app.ready()
       const servers = (app.swagger() as unknown as { servers: { url: string, description: string, 'x-internal': boolean }[] }).servers
-      expect(servers.map((server) => [server.url, server['x-internal']])).toEqual([['https://tickets.example.com', false], ['http://{host}:{port}', true]])
+      expect(servers.map((server) => [server.url, server['x-internal']])).toEqual([['https://tickets.example.com', false], ['/', true]])
       expect(servers[0]?.description).toMatch(/^Production/)
       expect(servers[1]?.description).toMatch(/^Local development/)
     } finally {
@@ -210,9 +210,9 @@ describe('the served document', () => {
     }
   })
 
-  it('lists an https production server and the local one in the committed document', () => {
-    const servers = (document as unknown as { servers: { url: string }[] }).servers
-    expect(servers.map((server) => server.url)).toEqual(['https://{host}', 'http://{host}:{port}'])
+  it('lists the serving server first and an https production one in the committed document (no PUBLIC_URL)', () => {
+    const servers = (document as unknown as { servers: { url: string, 'x-internal': boolean }[] }).servers
+    expect(servers.map((server) => [server.url, server['x-internal']])).toEqual([['/', true], ['https://{host}', false]])
   })
 
   it('serves Swagger UI at /docs', async () => {

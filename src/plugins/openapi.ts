@@ -131,7 +131,9 @@ export interface OpenapiOptions {
 
 export default fp(async function openapiPlugin (app: FastifyInstance, options: OpenapiOptions) {
   // The ruleset of API security reviews (OWASP, see openapi/spectral.yaml) asks every server to say
-  // its environment and audience. Production is https: PUBLIC_URL when set, else a template.
+  // its environment and audience, and none to be plain http. Production is https: PUBLIC_URL when
+  // set, else a template. The local server is relative: the one that serves this document, so
+  // Swagger UI's "Try it out" works wherever it runs; it comes first unless PUBLIC_URL is set.
   const production = options.publicUrl === undefined
     ? {
         url: 'https://{host}',
@@ -140,14 +142,10 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         variables: { host: { default: 'tickets.example.com', description: 'The host name of the deployment (its PUBLIC_URL).' } }
       }
     : { url: options.publicUrl, description: 'Production: this deployment (PUBLIC_URL).', 'x-internal': false }
-  const localServer = {
-    url: 'http://{host}:{port}',
-    description: 'Local development: a server you run yourself (`npm start` serves on 127.0.0.1:3000).',
-    'x-internal': true,
-    variables: {
-      host: { default: '127.0.0.1', description: 'Host name or address of the server.' },
-      port: { default: '3000', description: 'Its PORT.' }
-    }
+  const local = {
+    url: '/',
+    description: 'Local development: the server that serves this document (`npm start` serves on http://127.0.0.1:3000).',
+    'x-internal': true
   }
   await app.register(swagger, {
     transform: addRequestIdHeader,
@@ -161,7 +159,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         contact: { name: 'Ticket Booking API team', email: 'api@ticket-booking.example' },
         license: { name: 'Proprietary: for integrators of the Ticket Booking API', identifier: 'LicenseRef-Proprietary' }
       },
-      servers: [production, localServer],
+      servers: options.publicUrl === undefined ? [local, production] : [production, local],
       tags: [
         { name: 'Health', description: 'Service and database status.' },
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },

@@ -138,6 +138,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
   }
 
   async function run (): Promise<void> {
+    let failing = false
     while (!stopping) {
       woken = false
       const free = concurrency - inFlight.size
@@ -145,8 +146,12 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
       if (free > 0) {
         try {
           claimed = await claim(free)
+          if (failing) logger.info('claiming webhook deliveries works again')
+          failing = false
         } catch (error) {
-          logger.warn({ err: error }, 'claiming webhook deliveries failed; trying again shortly')
+          // Once per outage, not once per poll.
+          if (!failing) logger.warn({ err: error }, 'claiming webhook deliveries failed; trying again every poll')
+          failing = true
         }
         for (const delivery of claimed) start(delivery)
       }

@@ -1620,10 +1620,7 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /**
-                 * @description The `nextCursor` of the previous page.
-                 * @example WyIyMDI3LTA3LTE3VDE5OjMwOjAwLjAwMFoiLCI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiXQ
-                 */
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
             header?: {
@@ -2883,10 +2880,7 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /**
-                 * @description The `nextCursor` of the previous page.
-                 * @example WyIyMDI2LTExLTI1VDE3OjAwOjAwLjAwMFoiLCIyYjdkMGMxZS00ZjVhLTRjM2ItOWQ4ZS03ZjZhNWI0YzNkMmUiXQ
-                 */
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
             header?: {
@@ -3947,20 +3941,11 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /**
-                 * @description The `nextCursor` of the previous page.
-                 * @example WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEyM1oiLCIwYjdlNmY1YS0zYzJkLTRlMWYtOGE5Yi0xYzJkM2U0ZjVhNmIiXQ
-                 */
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
-                /**
-                 * @description Only bookings of this event.
-                 * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
-                 */
+                /** @description Only bookings of this event. */
                 eventId?: string;
-                /**
-                 * @description Only bookings in this status (as clients see it: a lapsed hold is `expired`).
-                 * @example confirmed
-                 */
+                /** @description Only bookings in this status (as clients see it: a lapsed hold is `expired`). */
                 status?: "held" | "confirmed" | "expired" | "cancelled";
             };
             header?: {
@@ -5199,10 +5184,7 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /**
-                 * @description The `nextCursor` of the previous page.
-                 * @example WyIyMDI2LTExLTI1VDE3OjEwOjAwLjAwMFoiLCI4YTdiNmM1ZC00ZTNmLTRhMWItOWM4ZC03ZTZmNWE0YjNjMmQiXQ
-                 */
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
             header?: {
@@ -6664,10 +6646,7 @@ export interface operations {
             query: {
                 /** @description Page size, 1 to 100. */
                 limit: number;
-                /**
-                 * @description The `nextCursor` of the previous page.
-                 * @example WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEzMFoiLCIzYzJiMWEwOS04ZjdlLTRkNmMtOWI1YS00OTM4MjcxNjA1MDQiXQ
-                 */
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
             header?: {

@@ -70,6 +70,8 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument): void 
   }
 }
 
+interface QueryParameter { in: string, required?: boolean, example?: unknown, schema?: { default?: unknown } }
+
 const POSTMAN_SERVER = {
   url: 'http://{host}:{port}',
   description: 'A server you run yourself (`npm start` serves on 127.0.0.1:3000).',
@@ -88,7 +90,16 @@ const POSTMAN_SERVER = {
 export async function generatePostmanCollection (document: object): Promise<string> {
   // The converter makes `baseUrl` of the first server. A collection needs an absolute one, and runs
   // mostly against a server of one's own: `host` and `port` variables, set to your server's.
-  const data = { ...structuredClone(document), servers: [POSTMAN_SERVER] }
+  const data = { ...structuredClone(document), servers: [POSTMAN_SERVER] } as OpenApiDocument & { servers: unknown[] }
+  // Optional filters and cursors have no example (Swagger UI would send it); the converter would
+  // make up a random one. They are off in the collection: give them an empty value instead.
+  for (const operations of Object.values(data.paths)) {
+    for (const operation of Object.values(operations)) {
+      for (const parameter of (operation as { parameters?: QueryParameter[] }).parameters ?? []) {
+        if (parameter.in === 'query' && parameter.required !== true && parameter.example === undefined && parameter.schema?.default === undefined) parameter.example = ''
+      }
+    }
+  }
   const converted = await new Promise<PostmanNode>((resolve, reject) => {
     convertV2(
       { type: 'json', data },

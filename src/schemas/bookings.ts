@@ -140,11 +140,11 @@ export const BookingPageSchema = PageSchema(BookingSchema, {
 })
 
 export const BookingListQuerySchema = Type.Object({
-  ...pageQueryFields('WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEyM1oiLCIwYjdlNmY1YS0zYzJkLTRlMWYtOGE5Yi0xYzJkM2U0ZjVhNmIiXQ'),
-  eventId: Type.Optional(Type.String({ ...UuidSchema, description: 'Only bookings of this event.' })),
+  ...pageQueryFields(),
+  // Filters have no examples: Swagger UI's "Try it out" would apply them unasked.
+  eventId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Only bookings of this event.' })),
   status: Type.Optional(Type.Union([Type.Literal('held'), Type.Literal('confirmed'), Type.Literal('expired'), Type.Literal('cancelled')], {
-    description: 'Only bookings in this status (as clients see it: a lapsed hold is `expired`).',
-    examples: ['confirmed']
+    description: 'Only bookings in this status (as clients see it: a lapsed hold is `expired`).'
   }))
 }, { additionalProperties: false })
 

@@ -98,11 +98,14 @@ export function PageSchema<T extends TSchema> (item: T, options: { $id: string, 
   }, { $id: options.$id, additionalProperties: false, description: options.description })
 }
 
-/** The `limit` and `cursor` query parameters every cursor-paginated list takes. */
-export function pageQueryFields (cursorExample: string) {
+/**
+ * The `limit` and `cursor` query parameters every cursor-paginated list takes. `cursor` has no
+ * example on purpose: Swagger UI's "Try it out" would send it, and show a page after the example.
+ */
+export function pageQueryFields () {
   return {
     limit: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` }),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$', description: 'The `nextCursor` of the previous page.', examples: [cursorExample] }))
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$', description: 'The `nextCursor` of the previous page; leave it out for the first.' }))
   }
 }
 

@@ -72,6 +72,6 @@ export type EventUpdate = Static<typeof EventUpdateSchema>
 
 export const EventParamsSchema = Type.Object({ eventId: Type.String({ ...UuidSchema, examples: [eventExample.id] }) }, { additionalProperties: false })
 
-export const EventListQuerySchema = Type.Object(pageQueryFields(eventPageExample.nextCursor), { additionalProperties: false })
+export const EventListQuerySchema = Type.Object(pageQueryFields(), { additionalProperties: false })
 
 export const eventSchemas = [EventSchema, EventPageSchema, EventCreateSchema, EventUpdateSchema]

@@ -29,7 +29,7 @@ export const IntegratorPageSchema = PageSchema(IntegratorSchema, {
 })
 
 export const IntegratorListQuerySchema = Type.Object(
-  pageQueryFields('WyIyMDI2LTExLTI1VDE3OjAwOjAwLjAwMFoiLCIyYjdkMGMxZS00ZjVhLTRjM2ItOWQ4ZS03ZjZhNWI0YzNkMmUiXQ'),
+  pageQueryFields(),
   { additionalProperties: false }
 )
 

@@ -108,7 +108,7 @@ export const WebhookEndpointPageSchema = PageSchema(WebhookEndpointSchema, {
 })
 
 export const WebhookEndpointListQuerySchema = Type.Object(
-  pageQueryFields('WyIyMDI2LTExLTI1VDE3OjEwOjAwLjAwMFoiLCI4YTdiNmM1ZC00ZTNmLTRhMWItOWM4ZC03ZTZmNWE0YjNjMmQiXQ'),
+  pageQueryFields(),
   { additionalProperties: false }
 )
 
@@ -159,7 +159,7 @@ export const WebhookDeliveryPageSchema = PageSchema(WebhookDeliverySchema, {
 })
 
 export const WebhookDeliveryListQuerySchema = Type.Object(
-  pageQueryFields('WyIyMDI2LTExLTI1VDE4OjA0OjA1LjEzMFoiLCIzYzJiMWEwOS04ZjdlLTRkNmMtOWI1YS00OTM4MjcxNjA1MDQiXQ'),
+  pageQueryFields(),
   { additionalProperties: false }
 )
 

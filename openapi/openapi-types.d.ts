@@ -1617,9 +1617,9 @@ export interface operations {
     };
     listEvents: {
         parameters: {
-            query: {
-                /** @description Page size, 1 to 100. */
-                limit: number;
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
                 /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
@@ -2877,9 +2877,9 @@ export interface operations {
     };
     listIntegrators: {
         parameters: {
-            query: {
-                /** @description Page size, 1 to 100. */
-                limit: number;
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
                 /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
@@ -3938,9 +3938,9 @@ export interface operations {
     };
     listBookings: {
         parameters: {
-            query: {
-                /** @description Page size, 1 to 100. */
-                limit: number;
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
                 /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
                 /** @description Only bookings of this event. */
@@ -5181,9 +5181,9 @@ export interface operations {
     };
     listWebhookEndpoints: {
         parameters: {
-            query: {
-                /** @description Page size, 1 to 100. */
-                limit: number;
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
                 /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };
@@ -6643,9 +6643,9 @@ export interface operations {
     };
     listWebhookDeliveries: {
         parameters: {
-            query: {
-                /** @description Page size, 1 to 100. */
-                limit: number;
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
                 /** @description The `nextCursor` of the previous page; leave it out for the first. */
                 cursor?: string;
             };

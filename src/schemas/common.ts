@@ -88,6 +88,7 @@ export const ValidationProblemSchema = Type.Object({
 export const commonSchemas = [FieldErrorSchema, ProblemSchema, ValidationProblemSchema]
 
 export const MAX_PAGE_SIZE = 100
+export const DEFAULT_PAGE_SIZE = 20
 const MAX_CURSOR_LENGTH = 500
 
 /** One page of a cursor-paginated list: `data`, and the cursor of the next page. */
@@ -104,7 +105,7 @@ export function PageSchema<T extends TSchema> (item: T, options: { $id: string, 
  */
 export function pageQueryFields () {
   return {
-    limit: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` }),
+    limit: Type.Optional(Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: `Page size, 1 to ${MAX_PAGE_SIZE}; ${DEFAULT_PAGE_SIZE} when left out.` })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$', description: 'The `nextCursor` of the previous page; leave it out for the first.' }))
   }
 }

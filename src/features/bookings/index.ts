@@ -8,7 +8,7 @@ import {
   bookingExample
 } from '../../schemas/bookings.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
-import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
+import { DEFAULT_PAGE_SIZE, NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
   bodyProblems, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems, retryAfterHeader
@@ -137,7 +137,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
       }
     }
   }, async function listBookings (request) {
-    const { limit, cursor, eventId, status } = request.query
+    const { limit = DEFAULT_PAGE_SIZE, cursor, eventId, status } = request.query
     const page = await bookings.list(principalOf(request.principal), { eventId, status }, limit, afterCursor(cursor))
     return { data: page.bookings, nextCursor: nextCursor(page.bookings, page.hasMore, (booking) => booking.createdAt) }
   })

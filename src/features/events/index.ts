@@ -3,7 +3,7 @@ import type { Sql } from '../../db/sql.js'
 import { parseInstant, parseOptionalInstant } from '../../instants.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
-import { NoQuerySchema, ref } from '../../schemas/common.js'
+import { DEFAULT_PAGE_SIZE, NoQuerySchema, ref } from '../../schemas/common.js'
 import {
   EventCreateSchema, EventListQuerySchema, EventPageSchema, EventParamsSchema, EventSchema, EventUpdateSchema,
   eventExample, eventPageExample
@@ -28,7 +28,7 @@ export const eventsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
     }
   }, async function listEvents (request) {
     const after = afterCursor(request.query.cursor)
-    const page = await events.list(request.query.limit, after && { startsAt: after.at, id: after.id })
+    const page = await events.list(request.query.limit ?? DEFAULT_PAGE_SIZE, after && { startsAt: after.at, id: after.id })
     return { data: page.events, nextCursor: nextCursor(page.events, page.hasMore, (event) => event.startsAt) }
   })
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
-import { NoQuerySchema, ref } from '../../schemas/common.js'
+import { DEFAULT_PAGE_SIZE, NoQuerySchema, ref } from '../../schemas/common.js'
 import {
   ApiKeyCreateSchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyParamsSchema, IntegratorCreateSchema, IntegratorListQuerySchema, IntegratorPageSchema,
   IntegratorParamsSchema, IntegratorSchema, MAX_KEYS_PER_INTEGRATOR, apiKeyCreatedExample, apiKeyExample, integratorExample
@@ -46,7 +46,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
       response: { 200: jsonResponse(ref(IntegratorPageSchema), 'A page of integrators.', { data: [integratorExample], nextCursor: null }), ...problems(400, 401) }
     }
   }, async function listIntegrators (request) {
-    const page = await integrators.list(request.query.limit, afterCursor(request.query.cursor))
+    const page = await integrators.list(request.query.limit ?? DEFAULT_PAGE_SIZE, afterCursor(request.query.cursor))
     return { data: page.integrators, nextCursor: nextCursor(page.integrators, page.hasMore, (integrator) => integrator.createdAt) }
   })
 

@@ -3,7 +3,7 @@ import type { Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { integratorIdOf } from '../../plugins/auth.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
-import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
+import { DEFAULT_PAGE_SIZE, NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import { bodyProblems, emptyResponse, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems } from '../../schemas/responses.js'
 import {
   WebhookDeliveryListQuerySchema, WebhookDeliveryPageSchema, WebhookDeliveryParamsSchema, WebhookDeliverySchema, WebhookEndpointCreateSchema,
@@ -97,7 +97,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       }
     }
   }, async function listWebhookEndpoints (request) {
-    const page = await webhooks.list(integratorIdOf(request.principal), request.query.limit, afterCursor(request.query.cursor))
+    const page = await webhooks.list(integratorIdOf(request.principal), request.query.limit ?? DEFAULT_PAGE_SIZE, afterCursor(request.query.cursor))
     return { data: page.endpoints, nextCursor: nextCursor(page.endpoints, page.hasMore, (endpoint) => endpoint.createdAt) }
   })
 
@@ -221,7 +221,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       }
     }
   }, async function listWebhookDeliveries (request) {
-    const { limit, cursor } = request.query
+    const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query
     const page = await webhooks.listDeliveries(integratorIdOf(request.principal), request.params.endpointId, limit, afterCursor(cursor))
     if (page === undefined) throw missing(request.params.endpointId)
     return { data: page.deliveries, nextCursor: nextCursor(page.deliveries, page.hasMore, (delivery) => delivery.createdAt) }

@@ -6,6 +6,8 @@ export const WEBHOOK_EVENT_TYPES = ['booking.created', 'booking.confirmed', 'boo
 export type WebhookEventType = typeof WEBHOOK_EVENT_TYPES[number]
 export const PING_EVENT_TYPE = 'webhook.ping'
 
+/** Endpoints one integrator may have: every booking event is queued once per subscribed endpoint. */
+export const MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR = 20
 export const MAX_WEBHOOK_URL_LENGTH = 2048
 export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 500
 

@@ -308,4 +308,19 @@ describe('the collection limits behind the bounded lists', () => {
     const list = await t.app.inject({ method: 'GET', url: `/api/integrators/${integratorId}/keys`, headers: asAdmin })
     expect(list.json().data).toHaveLength(1000)
   })
+
+  it('lets an integrator have 20 webhook endpoints and refuses the 21st with a 409', async () => {
+    const who = await t.newIntegrator('Many endpoints')
+    await t.sql`
+      insert into webhook_endpoints (integrator_id, url, events, secret)
+      select ${who.id}, 'https://example.com/hooks/' || n, array['booking.created'], 'whsec_' || md5(n::text) from generate_series(1, 19) as n
+    `
+    const register = async () => await t.app.inject({
+      method: 'POST', url: '/api/webhook-endpoints', headers: who.headers, payload: { url: 'https://example.com/hooks', events: ['booking.created'] }
+    })
+    expect((await register()).statusCode).toBe(201)
+    const tooMany = await register()
+    expect(tooMany.statusCode).toBe(409)
+    expect(tooMany.json()).toMatchObject({ type: 'urn:ticket-booking:problem:limit-reached', limit: 20 })
+  })
 })

@@ -4,11 +4,11 @@ import { afterCursor, nextCursor } from '../../pagination.js'
 import { integratorIdOf } from '../../plugins/auth.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE, NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
-import { bodyProblems, emptyResponse, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems } from '../../schemas/responses.js'
+import { bodyProblems, emptyResponse, integratorSecurity, jsonResponse, limitReachedResponse, locationHeader, problemExample, problemResponse, problems } from '../../schemas/responses.js'
 import {
   WebhookDeliveryListQuerySchema, WebhookDeliveryPageSchema, WebhookDeliveryParamsSchema, WebhookDeliverySchema, WebhookEndpointCreateSchema,
   WebhookEndpointListQuerySchema, WebhookEndpointPageSchema, WebhookEndpointParamsSchema, WebhookEndpointSchema, WebhookEndpointUpdateSchema,
-  WebhookEndpointWithSecretSchema, webhookDeliveryExample, webhookEndpointExample
+  WebhookEndpointWithSecretSchema, MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR, webhookDeliveryExample, webhookEndpointExample
 } from '../../schemas/webhooks.js'
 import { privateLiteralHost } from './network-guard.js'
 import { createWebhooksRepository } from './webhooks-repository.js'
@@ -73,7 +73,13 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       body: ref(WebhookEndpointCreateSchema),
       response: {
         201: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The endpoint was registered; store `secret` now.', { ...webhookEndpointExample, secret: secretExample }, locationHeader('The URL of the new endpoint.', endpointPath)),
-        ...problems(...bodyProblems, 401, 403)
+        ...problems(...bodyProblems, 401, 403),
+        409: limitReachedResponse(
+          `You have ${MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR} webhook endpoints already, the most an integrator may have.`,
+          `You have ${MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR} webhook endpoints, the most an integrator may have; delete one first.`,
+          '/api/webhook-endpoints',
+          MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR
+        )
       }
     }
   }, async function createWebhookEndpoint (request, reply) {

@@ -1,6 +1,8 @@
+import { lockBelowLimit } from '../../db/collection-limit.js'
 import type { Sql } from '../../db/sql.js'
-import type {
-  WebhookDelivery, WebhookEndpoint, WebhookEndpointCreate, WebhookEndpointUpdate, WebhookEndpointWithSecret, WebhookEventType
+import {
+  MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR,
+  type WebhookDelivery, type WebhookEndpoint, type WebhookEndpointCreate, type WebhookEndpointUpdate, type WebhookEndpointWithSecret, type WebhookEventType
 } from '../../schemas/webhooks.js'
 import { DELIVERIES_CHANNEL } from './dispatcher.js'
 import { recordPing } from './outbox.js'
@@ -77,15 +79,24 @@ export function createWebhooksRepository (sql: Sql) {
   }
 
   return {
+    /** A new endpoint with its secret; a 409 limit-reached when the integrator has the most it may have. */
     async create (integratorId: string, input: WebhookEndpointCreate): Promise<WebhookEndpointWithSecret> {
       const secret = generateWebhookSecret()
-      const [row] = await sql<EndpointRow[]>`
-        insert into webhook_endpoints (integrator_id, url, events, description, secret)
-        values (${integratorId}, ${input.url}, ${[...new Set(input.events)]}::text[], ${input.description ?? null}, ${secret})
-        returning ${endpointColumns}
-      `
-      if (row === undefined) throw new Error('insert returned no endpoint')
-      return { ...toEndpoint(row), secret }
+      return await sql.begin(async (tx) => {
+        await lockBelowLimit(tx, {
+          parent: { table: 'integrators', id: integratorId },
+          children: { table: 'webhook_endpoints', column: 'integrator_id' },
+          limit: MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR,
+          detail: `You have ${MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR} webhook endpoints, the most an integrator may have; delete one first.`
+        })
+        const [row] = await tx<EndpointRow[]>`
+          insert into webhook_endpoints (integrator_id, url, events, description, secret)
+          values (${integratorId}, ${input.url}, ${[...new Set(input.events)]}::text[], ${input.description ?? null}, ${secret})
+          returning ${endpointColumns}
+        `
+        if (row === undefined) throw new Error('insert returned no endpoint')
+        return { ...toEndpoint(row), secret }
+      })
     },
 
     /** Oldest first, after `after` when given; `hasMore` tells if another page follows. */

@@ -66,16 +66,15 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
     })
   }
 
-  // One limiter for everything, run before any route hook (authentication included), so a 401 is
-  // counted and carries the headers too. A route with a limit of its own has a counter of its own.
+  // One limiter, run first among each limited route's hooks (before authentication, so a 401 is
+  // counted and carries the headers too). A route with a limit of its own has a counter of its own.
+  // Routes without a limit get no hook at all.
   const routeLimit = (request: FastifyRequest): number | undefined => request.routeOptions.config?.perMinuteLimit
-  const limitOf = (request: FastifyRequest): number => routeLimit(request) ?? options.requestsPerMinute
   await app.register(rateLimit, {
     global: false,
     enableDraftSpec: true,
     timeWindow: '1 minute',
-    max: (request) => limitOf(request),
-    allowList: (request) => limitOf(request) <= 0,
+    max: (request) => routeLimit(request) ?? options.requestsPerMinute,
     // Per key where one is sent (each key has its own budget), else per client address.
     keyGenerator: (request) => {
       const token = bearerToken(request.headers.authorization)
@@ -89,5 +88,10 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
       { 'Retry-After': String(Math.ceil(context.ttl / 1000)) }
     )
   })
-  app.addHook('onRequest', app.rateLimit())
+  const limiter = app.rateLimit()
+  app.addHook('onRoute', (route) => {
+    if ((route.config?.perMinuteLimit ?? options.requestsPerMinute) <= 0) return
+    const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [limiter, ...hooks]
+  })
 }, { name: 'http-policies' })

@@ -150,7 +150,9 @@ describe('hostile and random input', () => {
         expect(response.body, where).not.toMatch(/\bat .*\.(ts|js):\d+|PostgresError|syntax error at/)
       }
       // On the operation's own method: a documented status, with a body within its documented bounds.
-      if (method === operation.method) {
+      // Not when an id of "." or ".." turned the path into another resource's.
+      const addressesOperation = new URL(path, 'http://localhost').pathname === path
+      if (method === operation.method && addressesOperation) {
         expect(documented.check(operation, response.statusCode, response.headers['content-type']?.toString(), response.body), where).toBeUndefined()
       }
     }), { numRuns: RUNS })

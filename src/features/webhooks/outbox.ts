@@ -18,10 +18,19 @@ function eventBody (id: string, type: string, createdAt: string, data: unknown):
  * The transactional outbox: records booking events inside the caller's transaction `tx`, with a
  * pending delivery for every enabled endpoint of the booking's integrator subscribed to the type.
  * They commit or roll back with the change; on commit a trigger's NOTIFY wakes the dispatchers.
- * An event nobody subscribed to is not stored.
+ * An event nobody subscribed to is not stored; when none of the bookings' integrators has an
+ * endpoint, that takes one small query.
  */
 export async function recordBookingEvents (tx: Queryable, events: BookingEvent[]): Promise<void> {
   if (events.length === 0) return
+  // Most bookings have no endpoint to hear of them: find that out before building and sending bodies.
+  const [subscribed] = await tx<{ any: boolean }[]>`
+    select exists (
+      select 1 from bookings b join webhook_endpoints w on w.integrator_id = b.integrator_id and not w.disabled
+      where b.id = any(${events.map((event) => event.booking.id)}::uuid[])
+    ) as any
+  `
+  if (subscribed?.any !== true) return
   const createdAt = new Date().toISOString()
   const rows = events.map((event) => {
     const id = randomUUID()

@@ -1527,7 +1527,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1552,7 +1552,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1564,14 +1564,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1642,7 +1642,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1678,7 +1678,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1690,14 +1690,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1777,7 +1777,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1810,7 +1810,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1829,7 +1829,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1850,7 +1850,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1869,7 +1869,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1881,14 +1881,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1957,7 +1957,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -1988,7 +1988,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2007,7 +2007,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2019,14 +2019,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2105,7 +2105,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2136,7 +2136,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2155,7 +2155,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2176,7 +2176,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2195,7 +2195,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2214,7 +2214,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2226,14 +2226,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2302,7 +2302,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2338,7 +2338,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2357,7 +2357,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2369,14 +2369,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2457,7 +2457,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2489,7 +2489,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2508,7 +2508,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2529,7 +2529,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2548,7 +2548,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2567,7 +2567,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2586,7 +2586,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2598,14 +2598,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2683,7 +2683,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2715,7 +2715,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2734,7 +2734,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2755,7 +2755,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2774,7 +2774,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2793,7 +2793,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2812,7 +2812,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2824,14 +2824,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2902,7 +2902,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2933,7 +2933,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2952,7 +2952,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -2966,14 +2966,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3048,7 +3048,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3076,7 +3076,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3095,7 +3095,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3116,7 +3116,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3135,7 +3135,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3147,14 +3147,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3223,7 +3223,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3249,7 +3249,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3268,7 +3268,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3289,7 +3289,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3301,14 +3301,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3377,7 +3377,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3415,7 +3415,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3434,7 +3434,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3455,7 +3455,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3467,14 +3467,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3556,7 +3556,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3591,7 +3591,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3610,7 +3610,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3631,7 +3631,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3650,7 +3650,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3669,7 +3669,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3688,7 +3688,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3700,14 +3700,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3778,7 +3778,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3795,7 +3795,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3814,7 +3814,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3835,7 +3835,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3854,7 +3854,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3873,7 +3873,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3885,14 +3885,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -3967,7 +3967,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4020,7 +4020,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4039,7 +4039,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4060,7 +4060,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4074,14 +4074,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4172,7 +4172,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4222,7 +4222,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4272,7 +4272,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4291,7 +4291,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4312,7 +4312,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4333,7 +4333,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4352,7 +4352,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4373,7 +4373,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4392,7 +4392,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4411,7 +4411,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4423,14 +4423,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["TierNotInEventProblem"] | components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4499,7 +4499,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4547,7 +4547,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4566,7 +4566,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4587,7 +4587,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4608,7 +4608,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4620,14 +4620,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4696,7 +4696,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4744,7 +4744,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4763,7 +4763,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4784,7 +4784,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4805,7 +4805,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4824,7 +4824,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4843,7 +4843,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4862,7 +4862,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4874,14 +4874,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4950,7 +4950,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -4998,7 +4998,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5017,7 +5017,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5038,7 +5038,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5059,7 +5059,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5078,7 +5078,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5097,7 +5097,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5116,7 +5116,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5128,14 +5128,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5206,7 +5206,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5244,7 +5244,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5263,7 +5263,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5284,7 +5284,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5298,14 +5298,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5386,7 +5386,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5422,7 +5422,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5441,7 +5441,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5462,7 +5462,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5483,7 +5483,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5502,7 +5502,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5521,7 +5521,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5533,14 +5533,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5609,7 +5609,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5642,7 +5642,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5661,7 +5661,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5682,7 +5682,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5703,7 +5703,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5715,14 +5715,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5791,7 +5791,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5808,7 +5808,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5827,7 +5827,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5848,7 +5848,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5869,7 +5869,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5888,7 +5888,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5907,7 +5907,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -5919,14 +5919,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6004,7 +6004,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6037,7 +6037,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6056,7 +6056,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6077,7 +6077,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6098,7 +6098,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6117,7 +6117,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6136,7 +6136,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6148,14 +6148,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6224,7 +6224,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6258,7 +6258,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6277,7 +6277,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6298,7 +6298,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6319,7 +6319,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6338,7 +6338,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6357,7 +6357,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6369,14 +6369,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6445,7 +6445,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6479,7 +6479,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6498,7 +6498,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6519,7 +6519,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6540,7 +6540,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6559,7 +6559,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6578,7 +6578,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6597,7 +6597,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6609,14 +6609,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6690,7 +6690,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6729,7 +6729,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6748,7 +6748,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6769,7 +6769,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6790,7 +6790,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6802,14 +6802,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6878,7 +6878,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6912,7 +6912,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6931,7 +6931,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6952,7 +6952,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6973,7 +6973,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -6992,7 +6992,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -7011,7 +7011,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -7030,7 +7030,7 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;
@@ -7042,14 +7042,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many requests for this operation from this key (or, without one, this client address) in the current minute. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
             429: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address. */
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the current window. */
                     "RateLimit-Remaining"?: number;

@@ -31,7 +31,7 @@ export interface Config {
   dataDir: string
   /** The URL integrators reach this deployment at, listed first in the OpenAPI `servers`. */
   publicUrl: string | undefined
-  /** Requests to any one operation allowed per key (else per client address) per minute; 0 turns the limit off. */
+  /** Requests allowed per key (else per client address) per minute across the API; 0 turns the limit off. */
   rateLimitRequestsPerMinute: number
   /** Booking creations allowed per key (else per client address) per minute; 0: the general limit applies. */
   rateLimitBookingsPerMinute: number

@@ -81,9 +81,9 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
       const who = token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
       return routeLimit(request) === undefined ? who : `${who}:${request.method} ${request.routeOptions.url ?? ''}`
     },
-    errorResponseBuilder: (_request, context) => new ProblemError(
+    errorResponseBuilder: (request, context) => new ProblemError(
       problemKinds.rateLimited,
-      `Too many requests from this client: at most ${context.max} a minute for this operation; retry after ${context.after}.`,
+      `Too many requests from this client: at most ${context.max} a minute${routeLimit(request) === undefined ? '' : ' for this operation'}; retry after ${context.after}.`,
       {},
       { 'Retry-After': String(Math.ceil(context.ttl / 1000)) }
     )

@@ -36,7 +36,7 @@ const requestIdHeader: Headers = {
 
 /** Sent on every 2xx and 4xx response while the server has rate limits on (the default). */
 export const rateLimitHeaders: Headers = {
-  'RateLimit-Limit': { description: 'Requests allowed per one-minute window for this operation, counted per integrator or admin key, else per client address.', type: 'integer', format: 'int32', minimum: 1, maximum: 1_000_000, example: 6000 },
+  'RateLimit-Limit': { description: 'Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation).', type: 'integer', format: 'int32', minimum: 1, maximum: 1_000_000, example: 6000 },
   'RateLimit-Remaining': { description: 'Requests left in the current window.', type: 'integer', format: 'int32', minimum: 0, maximum: 1_000_000, example: 5999 },
   'RateLimit-Reset': { description: 'Seconds until the window resets.', type: 'integer', format: 'int32', minimum: 0, maximum: 60, example: 42 }
 }
@@ -117,9 +117,9 @@ const problemResponses = {
     summary: 'Not JSON',
     value: problemExample(problemKinds.unsupportedMediaType, 'Send the body as application/json.', '/api/bookings')
   }]),
-  429: problemResponse(ref(ProblemSchema), 'Too many requests for this operation from this key (or, without one, this client address) in the current minute.', [{
+  429: problemResponse(ref(ProblemSchema), 'Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own.', [{
     summary: 'Rate limited',
-    value: problemExample(problemKinds.rateLimited, 'Too many requests from this client: at most 600 a minute for this operation; retry after 42 seconds.', '/api/bookings')
+    value: problemExample(problemKinds.rateLimited, 'Too many requests from this client: at most 600 a minute; retry after 42 seconds.', '/api/bookings')
   }], retryAfterHeader('Seconds until the window resets.', 42)),
   500: problemResponse(ref(ProblemSchema), 'An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it.', [{
     summary: 'Unexpected error',

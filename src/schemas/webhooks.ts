@@ -44,7 +44,7 @@ export const webhookEndpointExample = {
   createdAt: '2026-11-25T17:10:00.000Z',
   disabled: false
 }
-const secretExample = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE='
+export const webhookSecretExample = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE='
 
 const endpointProperties = {
   id: described(UuidSchema, 'The endpoint\'s id.'),
@@ -69,13 +69,13 @@ export const WebhookEndpointWithSecretSchema = Type.Object({
     pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
     maxLength: 100,
     description: 'The signing secret (`whsec_` and the base64 of 32 random bytes), shown in this response only: give it to your Standard Webhooks verifier.',
-    examples: [secretExample]
+    examples: [webhookSecretExample]
   })
 }, {
   $id: 'WebhookEndpointWithSecret',
   additionalProperties: false,
   description: 'A webhook endpoint with its signing secret, which only the registration and a rotation show.',
-  examples: [{ ...webhookEndpointExample, secret: secretExample }]
+  examples: [{ ...webhookEndpointExample, secret: webhookSecretExample }]
 })
 export type WebhookEndpointWithSecret = Static<typeof WebhookEndpointWithSecretSchema>
 

@@ -73,6 +73,16 @@ async function deliveries (who: TestIntegrator, endpointId: string) {
   return response.json().data as { id: string, eventId: string, eventType: string, status: string, attempts: number, lastResponseStatus: number | null, nextAttemptAt: string | null }[]
 }
 
+/** The endpoint's one delivery once it has `status` (the attempt is recorded just after the receiver answers), or as it is after 2 s. */
+async function onlyDelivery (who: TestIntegrator, endpointId: string, status: string) {
+  let [delivery] = await deliveries(who, endpointId)
+  for (let n = 0; n < 40 && delivery?.status !== status; n++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    [delivery] = await deliveries(who, endpointId)
+  }
+  return delivery
+}
+
 describe('webhook endpoints', () => {
   it('registers an endpoint, shows its secret once, and lists, reads, changes and deletes it', async () => {
     const who = await t.newIntegrator('Endpoint owner')
@@ -292,11 +302,7 @@ describe('webhook deliveries', () => {
     await book(who)
     // The schedule here has four retries: five attempts in all.
     await receiver.waitFor((received) => received.length >= 5)
-    let [delivery] = await deliveries(who, endpoint.id)
-    for (let n = 0; n < 40 && delivery?.status !== 'failed'; n++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      [delivery] = await deliveries(who, endpoint.id)
-    }
+    let delivery = await onlyDelivery(who, endpoint.id, 'failed')
     expect(delivery).toMatchObject({ status: 'failed', attempts: 5, lastResponseStatus: 503, nextAttemptAt: null })
     expect(receiver.received).toHaveLength(5)
 
@@ -306,10 +312,7 @@ describe('webhook deliveries', () => {
     expect(retry.json()).toMatchObject({ id: delivery?.id, status: 'pending' })
     await receiver.waitFor((received) => received.length >= 6)
     expect(new Set(receiver.received.map((each) => each.headers['webhook-id'])).size).toBe(1)
-    for (let n = 0; n < 40 && delivery?.status !== 'succeeded'; n++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      [delivery] = await deliveries(who, endpoint.id)
-    }
+    delivery = await onlyDelivery(who, endpoint.id, 'succeeded')
     expect(delivery).toMatchObject({ status: 'succeeded', attempts: 6, lastResponseStatus: 204 })
   })
 

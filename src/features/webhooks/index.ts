@@ -8,7 +8,7 @@ import { bodyProblems, emptyResponse, integratorSecurity, jsonResponse, limitRea
 import {
   WebhookDeliveryListQuerySchema, WebhookDeliveryPageSchema, WebhookDeliveryParamsSchema, WebhookDeliverySchema, WebhookEndpointCreateSchema,
   WebhookEndpointListQuerySchema, WebhookEndpointPageSchema, WebhookEndpointParamsSchema, WebhookEndpointSchema, WebhookEndpointUpdateSchema,
-  WebhookEndpointWithSecretSchema, MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR, webhookDeliveryExample, webhookEndpointExample
+  WebhookEndpointWithSecretSchema, MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR, webhookDeliveryExample, webhookEndpointExample, webhookSecretExample
 } from '../../schemas/webhooks.js'
 import { privateLiteralHost } from './network-guard.js'
 import { createWebhooksRepository } from './webhooks-repository.js'
@@ -21,7 +21,6 @@ export interface WebhooksFeatureOptions {
 
 const SCOPE = 'webhooks:manage'
 const TAGS = ['Webhooks']
-const secretExample = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4rSdUaPlxlE='
 const endpointPath = `/api/webhook-endpoints/${webhookEndpointExample.id}`
 
 const disabledResponse = problemResponse(ref(ProblemSchema), 'The endpoint is disabled: enable it with `PATCH { "disabled": false }` first.', [{
@@ -72,7 +71,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       querystring: NoQuerySchema,
       body: ref(WebhookEndpointCreateSchema),
       response: {
-        201: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The endpoint was registered; store `secret` now.', { ...webhookEndpointExample, secret: secretExample }, locationHeader('The URL of the new endpoint.', endpointPath)),
+        201: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The endpoint was registered; store `secret` now.', { ...webhookEndpointExample, secret: webhookSecretExample }, locationHeader('The URL of the new endpoint.', endpointPath)),
         ...problems(...bodyProblems, 401, 403),
         409: limitReachedResponse(
           `You have ${MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR} webhook endpoints already, the most an integrator may have.`,
@@ -176,7 +175,7 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
       params: WebhookEndpointParamsSchema,
       querystring: NoQuerySchema,
       response: {
-        200: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The new secret; store it now.', { ...webhookEndpointExample, secret: secretExample }),
+        200: jsonResponse(ref(WebhookEndpointWithSecretSchema), 'The new secret; store it now.', { ...webhookEndpointExample, secret: webhookSecretExample }),
         ...problems(...bodyProblems, 401, 403, 404)
       }
     }

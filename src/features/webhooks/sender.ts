@@ -43,17 +43,13 @@ export interface SenderOptions {
 const MAX_ERROR_LENGTH = 500
 
 function describeFailure (error: unknown, timeoutMs: number): string {
+  // undici wraps socket errors (the guarded lookup's among them) as the `cause` of its own.
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
-  if (cause instanceof PrivateAddressError || error instanceof PrivateAddressError) {
-    const refused = cause instanceof PrivateAddressError ? cause : error as PrivateAddressError
-    return `Refused: ${refused.message}.`
-  }
-  if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
-    return `No complete response within ${timeoutMs / 1000} s.`
-  }
-  if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.ConnectTimeoutError) {
-    return `No complete response within ${timeoutMs / 1000} s.`
-  }
+  const refused = [error, cause].find((each) => each instanceof PrivateAddressError)
+  if (refused !== undefined) return `Refused: ${refused.message}.`
+  const timedOut = (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) ||
+    error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.ConnectTimeoutError
+  if (timedOut) return `No complete response within ${timeoutMs / 1000} s.`
   const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : undefined
   switch (code) {
     case 'ECONNREFUSED': return 'The connection was refused.'

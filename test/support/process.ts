@@ -12,10 +12,25 @@ export interface ServerProcess {
 
 /** Runs `src/server.ts` as `npm start` would, with exactly the environment given (plus PATH). */
 export function spawnServer (env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src', 'server.ts')], {
+  return watch(spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src', 'server.ts')], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', ...env }
-  })
+  }))
+}
+
+/**
+ * Runs `npm start` itself, as a user, a process manager or a container runtime does (it builds
+ * first), in a process group of its own so a test can signal the group as a terminal's Ctrl-C does.
+ */
+export function spawnNpmStart (env: Record<string, string>): ServerProcess {
+  return watch(spawn('npm', ['start'], {
+    cwd: projectRoot,
+    detached: true,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }
+  }))
+}
+
+function watch (child: ChildProcessWithoutNullStreams): ServerProcess {
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })

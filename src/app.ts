@@ -14,6 +14,7 @@ import auth from './plugins/auth.js'
 import holdSweeper from './plugins/hold-sweeper.js'
 import loadShedding from './plugins/load-shedding.js'
 import httpPolicies from './plugins/http-policies.js'
+import jsonBody from './plugins/json-body.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
@@ -78,6 +79,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
 
   const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
   app.register(requestId)
+  app.register(jsonBody)
   app.register(problems)
   app.register(loadShedding, { maxInFlight: maxInFlightRequests })
   app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [], requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0 })

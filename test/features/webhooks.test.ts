@@ -155,6 +155,35 @@ describe('webhook endpoints', () => {
     expect(longest.statusCode).toBe(201)
   })
 
+  it('refuses every malformed shape of URL with a 400 on /url, when registering and when changing an endpoint', async () => {
+    const malformed = [
+      'http://', 'https://', 'http:///hooks', 'https://:443/hooks', 'http://?x=1', 'http://#frag',
+      'http://exa mple.com/hooks', 'http://exa<mple.com', 'http://exa>mple.com', 'http://exa^mple.com', 'http://exa|mple.com',
+      'http://exa%mple.com', 'http://exa%zzmple.com', 'http://ex\u0000ample.com', 'http://[::1', 'http://[]/', 'http://[not:an:ip]/',
+      'http://example.com:99999/hooks', 'http://example.com:65536', 'http://example.com:-1', 'http://example.com:0/hooks',
+      'http://example.com:80:80', 'http://example.com:port', 'http://1.2.3.4.5.6/', 'http://0x100000000/', 'https://@/',
+      'http://\uD800example.com', 'https://xn--/', `https://${'a'.repeat(64)}.com/`
+    ]
+    const who = await t.newIntegrator('Malformed URLs')
+    const endpoint = await endpointFor(who, 'https://example.com/hooks')
+    for (const url of malformed) {
+      for (const response of [
+        await register(who, { url, events: ['booking.created'] }),
+        await t.app.inject({ method: 'PATCH', url: `/api/webhook-endpoints/${endpoint.id}`, headers: who.headers, payload: { url } })
+      ]) {
+        const where = `${JSON.stringify(url)} → ${response.statusCode} ${response.body.slice(0, 200)}`
+        expect(response.statusCode, where).toBe(400)
+        expect(response.json().type, where).toBe(`${PROBLEM}validation-error`)
+        expect(response.json().errors[0].path, where).toBe('/url')
+      }
+    }
+    const unchanged = await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}`, headers: who.headers })
+    expect(unchanged.json().url).toBe('https://example.com/hooks')
+    for (const url of ['https://example.com:8443/hooks', 'https://xn--bcher-kva.example/hooks', 'https://hooks.example.com./in', 'http://203.0.113.7:65535/']) {
+      expect((await register(who, { url, events: ['booking.created'] })).statusCode, url).toBe(201)
+    }
+  })
+
   it('takes integrator keys with the webhooks:manage scope only', async () => {
     const readOnly = await t.newIntegrator('No webhooks', ['bookings:read', 'bookings:write'])
     const refused = await register(readOnly, { url: 'https://example.com/hooks', events: ['booking.created'] })

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
@@ -10,7 +11,7 @@ import {
   WebhookEndpointListQuerySchema, WebhookEndpointPageSchema, WebhookEndpointParamsSchema, WebhookEndpointSchema, WebhookEndpointUpdateSchema,
   WebhookEndpointWithSecretSchema, MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR, webhookDeliveryExample, webhookEndpointExample, webhookSecretExample
 } from '../../schemas/webhooks.js'
-import { privateLiteralHost } from './network-guard.js'
+import { hostOf, privateLiteralHost } from './network-guard.js'
 import { createWebhooksRepository } from './webhooks-repository.js'
 
 export interface WebhooksFeatureOptions {
@@ -28,6 +29,17 @@ const disabledResponse = problemResponse(ref(ProblemSchema), 'The endpoint is di
   value: problemExample(problemKinds.webhookEndpointDisabled, `Webhook endpoint ${webhookEndpointExample.id} is disabled. Enable it with PATCH { "disabled": false } first.`, `${endpointPath}/ping`)
 }])
 
+/** An IP address, or a DNS name (as WHATWG URL gives it: lower case, IDNs in punycode) of labels of 1 to 63 characters. */
+function isHostName (host: string): boolean {
+  if (isIP(host) !== 0) return true
+  const labels = host.endsWith('.') ? host.slice(0, -1).split('.') : host.split('.')
+  return host.length <= 254 && labels.every((label) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label))
+}
+
+function urlProblem (message: string): ProblemError {
+  return validationProblem([{ path: '/url', message }], `The request body is not valid: /url ${message}.`)
+}
+
 function disabledProblem (detail: string): ProblemError {
   return new ProblemError(problemKinds.webhookEndpointDisabled, `${detail} Enable it with PATCH { "disabled": false } first.`)
 }
@@ -37,17 +49,20 @@ export const webhooksFeature: FastifyPluginAsyncTypebox<WebhooksFeatureOptions> 
   const authenticate = app.authenticate({ scope: SCOPE, admin: false })
   const missing = (id: string) => notFoundProblem(`Webhook endpoint ${id} does not exist.`)
 
-  /** What the JSON schema cannot say about a URL: no credentials in it, and no private host. */
+  /**
+   * What the JSON schema cannot say about a URL: that it parses as the sender will parse it
+   * (WHATWG URL, as undici does), with a host, no credentials, and no private host.
+   */
   function checkUrl (url: string | undefined): void {
     if (url === undefined) return
-    const parsed = new URL(url)
-    if (parsed.username !== '' || parsed.password !== '') {
-      throw validationProblem([{ path: '/url', message: 'must not contain a user name or password' }], 'The request body is not valid: /url must not contain a user name or password.')
+    // WHATWG URL reads `http:///hooks` as the host `hooks`; a URL as written must have a host.
+    const parsed = /^https?:\/\/[^/?#\\]/i.test(url) ? URL.parse(url) : null
+    if (parsed === null || !isHostName(hostOf(parsed)) || parsed.port === '0' || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+      throw urlProblem('must be a valid http:// or https:// URL with a host (and a port from 1 to 65535, if any)')
     }
+    if (parsed.username !== '' || parsed.password !== '') throw urlProblem('must not contain a user name or password')
     const host = allowPrivateNetworks ? undefined : privateLiteralHost(parsed)
-    if (host !== undefined) {
-      throw validationProblem([{ path: '/url', message: `must point at a public address; ${host} is not one` }], `The request body is not valid: /url must point at a public address; ${host} is not one.`)
-    }
+    if (host !== undefined) throw urlProblem(`must point at a public address; ${host} is not one`)
   }
 
   app.post('/webhook-endpoints', {

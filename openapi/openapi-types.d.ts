@@ -664,6 +664,13 @@ export interface components {
             currency?: string;
         };
         /**
+         * Format: int32
+         * @description Most tickets of this tier one booking may take; 10 when left out.
+         * @default 10
+         * @example 10
+         */
+        NewTierMaxPerBooking: number;
+        /**
          * @description A class of tickets for one event (VIP, general admission, ...) with its price and inventory.
          * @example {
          *       "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
@@ -755,13 +762,7 @@ export interface components {
              * @example 500
              */
             capacity: number;
-            /**
-             * Format: int32
-             * @description Most tickets of this tier one booking may take.
-             * @default 10
-             * @example 10
-             */
-            maxPerBooking: number;
+            maxPerBooking?: components["schemas"]["NewTierMaxPerBooking"];
         };
         /**
          * @description Any non-empty subset of the create fields. A price change applies to new bookings only.

@@ -10,6 +10,23 @@ const PriceSchema = Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_PRI
 const CapacitySchema = Type.Integer({ format: 'int32', minimum: 0, maximum: MAX_CAPACITY, description: 'Number of tickets the tier has in all.', examples: [500] })
 const MaxPerBookingSchema = Type.Integer({ format: 'int32', minimum: 1, maximum: 100, description: 'Most tickets of this tier one booking may take.', examples: [10] })
 
+/** The `maxPerBooking` of a tier created without one; the repository applies it. */
+export const DEFAULT_MAX_PER_BOOKING = 10
+
+/**
+ * `maxPerBooking` of a new tier, with its `default`, as a component of its own that TicketTierCreate
+ * references. openapi-typescript (default options) makes a property with a `default` of its own
+ * required in component schemas, so inline it broke clients that leave it out; through a `$ref`
+ * it stays optional, while Swagger UI and other readers still show the default. Ajv's `useDefaults`
+ * does not look through the `$ref` either, hence DEFAULT_MAX_PER_BOOKING in the repository.
+ */
+const NewTierMaxPerBookingSchema = Type.Integer({
+  ...MaxPerBookingSchema,
+  $id: 'NewTierMaxPerBooking',
+  default: DEFAULT_MAX_PER_BOOKING,
+  description: `Most tickets of this tier one booking may take; ${DEFAULT_MAX_PER_BOOKING} when left out.`
+})
+
 export const ticketTierExample = {
   id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71',
   eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
@@ -48,7 +65,7 @@ export const TicketTierCreateSchema = Type.Object({
   name: NameSchema,
   price: PriceSchema,
   capacity: CapacitySchema,
-  maxPerBooking: Type.Optional(Type.Integer({ ...MaxPerBookingSchema, default: 10 }))
+  maxPerBooking: Type.Optional(ref(NewTierMaxPerBookingSchema))
 }, {
   $id: 'TicketTierCreate',
   description: 'A new tier; `remaining` starts at `capacity` and the price is in the event\'s currency.',
@@ -73,4 +90,4 @@ export type TicketTierUpdate = Static<typeof TicketTierUpdateSchema>
 
 export const TicketTierParamsSchema = Type.Object({ ticketTierId: Type.String({ ...UuidSchema, examples: [ticketTierExample.id] }) }, { additionalProperties: false })
 
-export const ticketTierSchemas = [TicketTierSchema, TicketTierListSchema, TicketTierCreateSchema, TicketTierUpdateSchema]
+export const ticketTierSchemas = [NewTierMaxPerBookingSchema, TicketTierSchema, TicketTierListSchema, TicketTierCreateSchema, TicketTierUpdateSchema]

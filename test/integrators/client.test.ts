@@ -36,8 +36,17 @@ describe('a typed client generated from the committed document (openapi-typescri
     const ticketTierId = tier.data.id
     expect(tier.data.remaining).toBe(3)
 
+    // maxPerBooking left out (`npm run typecheck` compiles this against the committed types): the server's default.
+    const standing = await client.POST('/api/events/{eventId}/ticket-tiers', {
+      headers: admin,
+      params: { path: { eventId } },
+      body: { name: 'Standing', price: 4900, capacity: 300 }
+    })
+    expect(standing.response.status).toBe(201)
+    expect(standing.data?.maxPerBooking).toBe(10)
+
     const listed = await client.GET('/api/events/{eventId}/ticket-tiers', { params: { path: { eventId } } })
-    expect(listed.data?.data.map((each) => each.id)).toEqual([ticketTierId])
+    expect(listed.data?.data.map((each) => each.id)).toEqual([ticketTierId, standing.data?.id])
 
     const booked = await client.POST('/api/bookings', {
       params: { header: { 'idempotency-key': 'sdk-order-1' } },

@@ -1,7 +1,7 @@
 import { lockBelowLimit } from '../../db/collection-limit.js'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
-import { MAX_TIERS_PER_EVENT, type TicketTier, type TicketTierCreate, type TicketTierUpdate } from '../../schemas/ticket-tiers.js'
+import { DEFAULT_MAX_PER_BOOKING, MAX_TIERS_PER_EVENT, type TicketTier, type TicketTierCreate, type TicketTierUpdate } from '../../schemas/ticket-tiers.js'
 import { lapsedHeldTickets, lockTiers, releaseLapsedHolds } from '../bookings/holds.js'
 
 const tierColumns = (q: Queryable) => q`
@@ -38,9 +38,9 @@ export function createTicketTiersRepository (sql: Sql) {
       return await countLapsedHolds(sql, rows.filter((row): row is TicketTier => row.id !== null))
     },
 
-    /** Adds a tier with all of its capacity remaining, or returns undefined when the event does not exist. */
     /**
-     * Adds a tier; undefined when the event does not exist, a 409 limit-reached when it has
+     * Adds a tier with all of its capacity remaining and, unless given, DEFAULT_MAX_PER_BOOKING (the
+     * body's validation does not fill that in: the default is in a referenced schema); undefined when the event does not exist, a 409 limit-reached when it has
      * MAX_TIERS_PER_EVENT already (counted under the event's lock, so concurrent additions cannot pass it).
      */
     async create (eventId: string, input: TicketTierCreate): Promise<TicketTier | undefined> {
@@ -55,7 +55,7 @@ export function createTicketTiersRepository (sql: Sql) {
         const [tier] = await tx<TicketTier[]>`
         with inserted as (
           insert into ticket_tiers (event_id, name, price, capacity, remaining, max_per_booking)
-          select id, ${input.name}, ${input.price}, ${input.capacity}, ${input.capacity}, ${input.maxPerBooking ?? 10}
+          select id, ${input.name}, ${input.price}, ${input.capacity}, ${input.capacity}, ${input.maxPerBooking ?? DEFAULT_MAX_PER_BOOKING}
           from events where id = ${eventId}
           returning *
         )

@@ -45,6 +45,23 @@ const queueReplacements = [
   ]
 ]
 
+// A connection that fails while it starts (killed during its first, internal query: the fetch of
+// array types, or the state check of target_session_attrs) leaves that query's promise rejected
+// with nobody listening: an unhandledRejection, which ends the process (close-with-grace shuts the
+// service down on one). It also kept the dead connection's error and replayed it on the first query
+// of the reconnected one. The startup queries' failures are now handled (the user's query gets the
+// error through the connection as before), and a reconnect starts without the dead one's state.
+// See https://github.com/porsager/postgres/issues/1192 and https://github.com/porsager/postgres/issues/1223
+const STARTUP_MARKER = '/* ticket-booking: startup query guard */'
+const startupReplacements = [
+  ['        return fetchArrayTypes()\n', `        ${STARTUP_MARKER}\n        return fetchArrayTypes().catch(noop)\n`],
+  ['    `], [], execute, null, { simple: true })\n', '    `], [], execute, null, { simple: true })\n    query.catch(noop)\n'],
+  [
+    '    if (initial)\n      return reconnect()\n',
+    '    if (initial) {\n      query && query.reject(Errors.connection(\'CONNECTION_CLOSED\', options, socket))\n      query = errorResponse = null\n      return reconnect()\n    }\n'
+  ]
+]
+
 function patch (relative, marker, edits) {
   const file = path.join(root, 'node_modules', 'postgres', relative)
   if (!existsSync(file)) return
@@ -63,4 +80,5 @@ for (const variant of ['src', 'cjs/src', 'cf/src']) {
 
 for (const variant of ['src', 'cjs/src', 'cf/src']) {
   patch(path.join(variant, 'connection.js'), MARKER, replacements)
+  patch(path.join(variant, 'connection.js'), STARTUP_MARKER, startupReplacements)
 }

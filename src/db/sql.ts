@@ -48,17 +48,37 @@ export function createSql (databaseUrl: string, options: SqlOptions = {}): Sql {
   })
 }
 
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
-  '53300', '57P01', '57P02', '57P03'
-])
+/** postgres.js's own codes for a connection that could not be made or was lost. */
+const DRIVER_CONNECTION_CODES = new Set(['CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
 
-/** True for errors that mean "the database cannot be reached right now", as opposed to a bad query. */
+/**
+ * SQLSTATE classes in which the server says it cannot serve this session now, whatever the query:
+ * 08 connection exception, 53 insufficient resources (too many connections, disk full, out of
+ * memory), 57P operator intervention (shutting down, crashed, starting up, database dropped), and
+ * 25006: a read-only transaction, what a standby (or a primary being demoted) answers to a write.
+ * @see https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+function isUnavailableSqlState (code: string): boolean {
+  return code.startsWith('08') || code.startsWith('53') || code.startsWith('57P') || code === '25006'
+}
+
+/**
+ * True for errors that mean "the database cannot serve us right now", decided by the class of
+ * failure, not by the query: the driver could not connect or lost the connection (its own codes,
+ * or a socket error from the operating system: refused, reset, unreachable, name not resolved);
+ * the server refused or ended the session (severity FATAL or PANIC: login refused because the
+ * database does not accept connections, too many clients, authentication, shutdown, termination);
+ * or it answered with a SQLSTATE class that means it is going away or out of resources.
+ */
 export function isDatabaseUnavailable (error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return false
-  const code = String(error.code)
-  return UNAVAILABLE_CODES.has(code) || code.startsWith('08')
+  if (typeof error !== 'object' || error === null) return false
+  if (error instanceof postgres.PostgresError) {
+    return error.severity === 'FATAL' || error.severity === 'PANIC' || isUnavailableSqlState(error.code)
+  }
+  const { code, syscall } = error as { code?: unknown, syscall?: unknown }
+  if (typeof code === 'string' && DRIVER_CONNECTION_CODES.has(code)) return true
+  // Node's system errors (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENOTFOUND, ...) name the call that failed.
+  return typeof syscall === 'string' && typeof code === 'string' && code.startsWith('E')
 }
 
 /** True for a lock wait or a statement that ran out of time: the database is too busy right now. */

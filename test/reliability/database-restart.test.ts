@@ -1,5 +1,4 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,6 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embed
 import { migrate } from '../../src/db/migrate.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { portOutsideEphemeralRange } from '../support/ports.js'
 
 const ADMIN = { authorization: 'Bearer restart-admin-key-0123456789' }
 
@@ -18,27 +18,6 @@ let port: number
 let sql: Sql
 let app: App
 let integratorHeaders: { authorization: string }
-
-async function isFree (candidate: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const server = net.createServer()
-    server.once('error', () => { resolve(false) })
-    server.listen(candidate, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
-  })
-}
-
-/**
- * A port below the ephemeral range (32768 and up on Linux), so that while this database is down no
- * other test's server that asks the OS for a free port can take it, and the app reconnect to a
- * stranger (seen once in CI: a booking answered 401 by another server's empty api_keys).
- */
-async function portOutsideEphemeralRange (): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const candidate = 20_000 + Math.floor(Math.random() * 10_000)
-    if (await isFree(candidate)) return candidate
-  }
-  throw new Error('no free port between 20000 and 29999')
-}
 
 async function startDatabase (): Promise<EmbeddedPostgres> {
   return await startEmbeddedPostgres({ dataDir: path.join(folder, 'data'), port, settings: { fsync: 'off' } })

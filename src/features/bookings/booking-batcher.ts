@@ -1,3 +1,4 @@
+import { isDatabaseTimeout, isDatabaseUnavailable } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { BatchOutcome } from './booking-batch.js'
 import type { BookingRequest } from './booking-request.js'
@@ -24,7 +25,8 @@ type DecideBatch = (requests: BookingRequest[]) => Promise<BatchOutcome[]>
  * arriving while the slots are busy queue up and are decided together in the next transaction,
  * in arrival order. So an idle server adds no delay, and a busy one pays for locks and a commit
  * once per batch instead of once per booking. If a batch fails on an unexpected error, its
- * requests are retried one by one, so one bad request never fails its neighbours. When the
+ * requests are retried one by one, so one bad request never fails its neighbours (a database that
+ * is unreachable or too slow fails them all at once instead). When the
  * database cannot keep up, the queue is bounded: requests beyond it get a 503 at once instead
  * of waiting without end.
  */
@@ -53,8 +55,12 @@ export function createBookingBatcher (decide: DecideBatch, options: BookingBatch
         else entry.resolve(outcome)
       })
     } catch (error) {
-      if (batch.length === 1) batch[0]?.reject(error)
-      else await decideOneByOne(batch)
+      // Deciding one by one helps when one request broke the batch, not when the database did.
+      if (batch.length === 1 || isDatabaseUnavailable(error) || isDatabaseTimeout(error)) {
+        for (const entry of batch) entry.reject(error)
+      } else {
+        await decideOneByOne(batch)
+      }
     }
   }
 

@@ -1,0 +1,227 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import postgres from 'postgres'
+import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp, type App } from '../../src/app.js'
+import { createSql, type Sql } from '../../src/db/sql.js'
+import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { createTestDatabase, type TestDatabase } from '../support/database.js'
+import { loadDocumented, type Documented } from '../support/documented.js'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+
+const ADMIN_KEY = 'refusal-admin-key-0123456789'
+const CAPACITY = 100_000
+
+/**
+ * The ways a database refuses a service for a while (maintenance, a managed failover, a restart,
+ * too many clients), each as PostgreSQL or the network really shows it. A stop and start of the
+ * server itself is `database-restart.test.ts`.
+ */
+interface Refusal {
+  name: string
+  /** False when some sessions still get through, so some requests still succeed meanwhile. */
+  total?: false
+  refuse: () => Promise<void>
+  restore: () => Promise<void>
+}
+
+interface Result { status: number, type?: string, retryAfter?: string, contentType?: string, what: string }
+
+let db: TestDatabase
+let admin: postgres.Sql
+let role: string
+let proxy: TcpProxy
+let appSql: Sql
+let app: App
+let documented: Documented
+let integratorHeaders: { authorization: string }
+let eventId: string
+let ticketTierId: string
+let terminator: NodeJS.Timeout | undefined
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const server = new URL(inject('postgresUrl'))
+  admin = postgres(server.toString(), { max: 1, onnotice: () => {} })
+  // The service logs in as a role of its own, not a superuser, so that role limits apply to it.
+  role = `refusal_${randomBytes(4).toString('hex')}`
+  const password = randomBytes(12).toString('hex')
+  const [{ owner } = { owner: '' }] = await admin<{ owner: string }[]>`select current_user as owner`
+  await admin.unsafe(`create role ${role} login password '${password}'`)
+  await admin.unsafe(`grant "${owner}" to ${role}`)
+
+  proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) })
+  const appUrl = new URL(db.url)
+  appUrl.username = role
+  appUrl.password = password
+  appUrl.host = `127.0.0.1:${proxy.port}`
+  appSql = createSql(appUrl.toString(), { max: 8 })
+  app = buildApp({ config: { adminApiKeys: [ADMIN_KEY] }, sql: appSql })
+  await app.ready()
+  documented = await loadDocumented()
+
+  const integrators = createIntegratorsRepository(db.sql)
+  const integrator = await integrators.create('Refusal')
+  integratorHeaders = { authorization: `Bearer ${(await integrators.createKey(integrator.id, {}))?.key ?? ''}` }
+  const headers = { authorization: `Bearer ${ADMIN_KEY}` }
+  eventId = (await app.inject({ method: 'POST', url: '/api/events', headers, payload: { name: 'Refusal', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })).json().id
+  ticketTierId = (await app.inject({ method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers, payload: { name: 'GA', price: 100, capacity: CAPACITY } })).json().id
+})
+
+afterAll(async () => {
+  clearInterval(terminator)
+  await app.close()
+  await appSql.end({ timeout: 1 })
+  await proxy.close()
+  await db.drop()
+  await admin.unsafe(`drop role if exists ${role}`)
+  await admin.end()
+})
+
+const sessionsOf = (column: 'datname' | 'usename', value: () => string) => async (): Promise<void> => {
+  await admin`select pg_terminate_backend(pid) from pg_stat_activity where ${admin(column)} = ${value()} and pid <> pg_backend_pid()`
+}
+const databaseName = (): string => new URL(db.url).pathname.slice(1)
+const endDatabaseSessions = sessionsOf('datname', databaseName)
+const endRoleSessions = sessionsOf('usename', () => role)
+
+const refusals: Refusal[] = [
+  {
+    name: 'the database accepts no new sessions (ALLOW_CONNECTIONS false) and the open ones are ended',
+    refuse: async () => { await admin.unsafe(`alter database ${databaseName()} allow_connections false`); await endDatabaseSessions() },
+    restore: async () => { await admin.unsafe(`alter database ${databaseName()} allow_connections true`) }
+  },
+  {
+    name: 'too many clients: the role is at its connection limit (CONNECTION LIMIT 0)',
+    refuse: async () => { await admin.unsafe(`alter role ${role} connection limit 0`); await endRoleSessions() },
+    restore: async () => { await admin.unsafe(`alter role ${role} connection limit -1`) }
+  },
+  {
+    name: 'logins are refused (NOLOGIN) and the open sessions are ended',
+    refuse: async () => { await admin.unsafe(`alter role ${role} nologin`); await endRoleSessions() },
+    restore: async () => { await admin.unsafe(`alter role ${role} login`) }
+  },
+  {
+    name: 'every session is terminated as soon as it starts (an administrator or a failover ending them)',
+    total: false,
+    refuse: async () => { terminator = setInterval(() => { void endRoleSessions().catch(() => {}) }, 25) },
+    restore: async () => { clearInterval(terminator) }
+  },
+  {
+    name: 'nothing listens: connections are refused, open ones reset',
+    refuse: async () => { await proxy.setMode('refuse') },
+    restore: async () => { await proxy.setMode('forward') }
+  },
+  {
+    name: 'connections are reset as soon as they are made',
+    refuse: async () => { await proxy.setMode('reset') },
+    restore: async () => { await proxy.setMode('forward') }
+  },
+  {
+    name: 'connections are accepted and never answered (a dropped route), open ones reset',
+    refuse: async () => { await proxy.setMode('silent') },
+    restore: async () => { await proxy.setMode('forward') }
+  }
+]
+
+function resultOf (response: { statusCode: number, headers: Record<string, unknown>, json: () => { type?: string } }, what: string): Result {
+  return {
+    status: response.statusCode,
+    type: response.statusCode >= 400 ? response.json().type : undefined,
+    retryAfter: response.headers['retry-after'] as string | undefined,
+    contentType: response.headers['content-type'] as string | undefined,
+    what
+  }
+}
+
+/** Every documented operation once, with its documented example body and ids that exist nowhere. */
+async function everyOperation (): Promise<Result[]> {
+  return await Promise.all(documented.operations.map(async (operation) => {
+    const url = operation.template.replace(/\{[^}]+\}/g, () => randomUUID())
+    const schemes = (operation.security ?? []).flatMap((scheme) => Object.keys(scheme))
+    const headers: Record<string, string> = schemes.includes('integratorKey') ? { ...integratorHeaders } : schemes.includes('adminKey') ? { authorization: `Bearer ${ADMIN_KEY}` } : {}
+    const example = (operation.requestBody?.content?.['application/json'] as { example?: unknown } | undefined)?.example
+    const response = await app.inject({ method: operation.method as 'GET', url, headers, ...(example === undefined ? {} : { payload: example as object }) })
+    return resultOf(response, `${operation.operationId} ${operation.method} ${url}`)
+  }))
+}
+
+describe('a database that refuses the service for a while', () => {
+  it('answers 503 problems with Retry-After on every operation meanwhile, never another 5xx, recovers by itself, and loses no booking', async () => {
+    const results: Result[] = []
+    const acknowledged = new Set<string>()
+    const refused = new Set<string>()
+    let sequence = 0
+    let running = true
+    const load = Array.from({ length: 6 }, async () => {
+      while (running) {
+        const key = `refusal-${sequence++}`
+        const booking = await app.inject({
+          method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+          payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
+        })
+        results.push(resultOf(booking, `createBooking ${key}`))
+        if (booking.statusCode === 201) acknowledged.add(key)
+        else refused.add(key)
+        results.push(resultOf(await app.inject({ method: 'GET', url: `/api/events/${eventId}/ticket-tiers` }), 'listTicketTiers'))
+        if (booking.statusCode !== 201) await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })
+
+    for (const refusal of refusals) {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await refusal.refuse()
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const probed = await everyOperation()
+      if (refusal.total !== false) {
+        expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
+        for (const result of probed) {
+          expect(result, `${refusal.name}: ${result.what}`).toMatchObject({ status: 503, type: 'urn:ticket-booking:problem:service-unavailable' })
+        }
+      } else {
+        expect(probed.filter((result) => result.status === 503).length, refusal.name).toBeGreaterThan(0)
+      }
+      results.push(...probed)
+      await refusal.restore()
+
+      const deadline = Date.now() + 15_000
+      let recovered = false
+      while (!recovered && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const [checked, booked] = await Promise.all([
+          app.inject({ method: 'GET', url: '/api/health' }),
+          app.inject({ method: 'POST', url: '/api/bookings', headers: integratorHeaders, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
+        ])
+        if (booked.statusCode === 201) acknowledged.add(`(no key) ${booked.json().id as string}`)
+        recovered = checked.statusCode === 200 && booked.statusCode === 201
+      }
+      expect(recovered, `${refusal.name}: recovered within 15 s`).toBe(true)
+    }
+    running = false
+    await Promise.all(load)
+
+    for (const result of results) {
+      if (result.status < 500) continue
+      expect(result, result.what).toMatchObject({ status: 503, type: 'urn:ticket-booking:problem:service-unavailable' })
+      expect(result.contentType, result.what).toMatch(/^application\/problem\+json/)
+      expect(Number(result.retryAfter), result.what).toBeGreaterThan(0)
+    }
+
+    // A request refused with a 503 may still have committed just before its connection was cut;
+    // its retry with the same key settles it: the booking it made, or a new one, never a second.
+    for (const key of refused) {
+      const retried = await app.inject({
+        method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+        payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
+      })
+      expect([200, 201], key).toContain(retried.statusCode)
+      acknowledged.add(key)
+    }
+    const [ledger] = await db.sql<{ bookings: number, keys: number, remaining: number, booked: number }[]>`
+      select (select count(*)::int from bookings where event_id = ${eventId}) as bookings,
+             (select count(distinct client_reference)::int from bookings where event_id = ${eventId} and client_reference like 'refusal-%') as keys,
+             (select remaining from ticket_tiers where id = ${ticketTierId}) as remaining,
+             (select coalesce(sum(quantity), 0)::int from booking_items where ticket_tier_id = ${ticketTierId}) as booked
+    `
+    expect(ledger).toEqual({ bookings: acknowledged.size, keys: sequence, remaining: CAPACITY - acknowledged.size, booked: acknowledged.size })
+  }, 180_000)
+})

@@ -2,10 +2,12 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
 import { BODY_LIMIT_BYTES } from '../../src/limits.js'
+import { MAX_JSON_DEPTH } from '../../src/plugins/json-body.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented, type Documented } from '../support/documented.js'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000)
+const STRUCTURE_RUNS = Number(process.env.FUZZ_STRUCTURE_RUNS ?? 3000)
 const VIP = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71'
 const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
 
@@ -113,6 +115,31 @@ const request = fc.record({
   requestId: fc.option(visibleAscii, { nil: undefined })
 })
 
+type Operation = Documented['operations'][number]
+interface Answer { statusCode: number, headers: Record<string, unknown>, body: string, json: () => { type?: unknown, title?: unknown, status?: unknown } }
+
+/** What every answer to hostile input must be: no 5xx, problem details on errors, as documented. */
+function expectWellFormed (operation: Operation, method: string, path: string, query: string, response: Answer): void {
+  const where = `${method} ${path}${query.slice(0, 200)} → ${response.statusCode} ${response.body.slice(0, 300)}`
+  expect(response.statusCode, where).toBeLessThan(500)
+  expect(response.headers['x-request-id'], where).toBeTruthy()
+  if (method === 'HEAD') return
+  if (response.statusCode >= 400) {
+    expect(response.headers['content-type'], where).toMatch(/^application\/problem\+json/)
+    const problem = response.json()
+    expect(problem.type, where).toMatch(/^urn:ticket-booking:problem:[a-z-]+$/)
+    expect(typeof problem.title, where).toBe('string')
+    expect(problem.status, where).toBe(response.statusCode)
+    expect(response.body, where).not.toMatch(/\bat .*\.(ts|js):\d+|PostgresError|syntax error at/)
+  }
+  // On the operation's own method: a documented status, with a body within its documented bounds.
+  // Not when an id of "." or ".." turned the path into another resource's.
+  const addressesOperation = new URL(path, 'http://localhost').pathname === path
+  if (method === operation.method && addressesOperation) {
+    expect(documented.check(operation, response.statusCode, response.headers['content-type']?.toString(), response.body), where).toBeUndefined()
+  }
+}
+
 describe('hostile and random input', () => {
   it(`never produces a 5xx; every response has a documented status and matches its documented schema, bounds included (${RUNS} requests)`, async () => {
     const statuses = new Map<number, number>()
@@ -137,27 +164,165 @@ describe('hostile and random input', () => {
         ...(generated.body.text !== undefined && method !== 'GET' && method !== 'HEAD' ? { payload: generated.body.text } : {})
       })
       statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
-      const where = `${method} ${path}${generated.query} → ${response.statusCode} ${response.body.slice(0, 300)}`
-      expect(response.statusCode, where).toBeLessThan(500)
-      expect(response.headers['x-request-id'], where).toBeTruthy()
-      if (method === 'HEAD') return
-      if (response.statusCode >= 400) {
-        expect(response.headers['content-type'], where).toMatch(/^application\/problem\+json/)
-        const problem = response.json()
-        expect(problem.type, where).toMatch(/^urn:ticket-booking:problem:[a-z-]+$/)
-        expect(typeof problem.title, where).toBe('string')
-        expect(problem.status, where).toBe(response.statusCode)
-        expect(response.body, where).not.toMatch(/\bat .*\.(ts|js):\d+|PostgresError|syntax error at/)
-      }
-      // On the operation's own method: a documented status, with a body within its documented bounds.
-      // Not when an id of "." or ".." turned the path into another resource's.
-      const addressesOperation = new URL(path, 'http://localhost').pathname === path
-      if (method === operation.method && addressesOperation) {
-        expect(documented.check(operation, response.statusCode, response.headers['content-type']?.toString(), response.body), where).toBeUndefined()
-      }
+      expectWellFormed(operation, method, path, generated.query, response)
     }), { numRuns: RUNS })
     const total = [...statuses.values()].reduce((sum, count) => sum + count, 0)
     expect(total).toBe(RUNS)
     expect([...statuses.keys()].some((status) => status < 300)).toBe(true)
+  }, 240_000)
+})
+
+/*
+ * Structural attacks: the shape of a request, not only its values. Each request starts from an
+ * operation's documented example body (or none) and gets one to three mutations at random places
+ * of its JSON tree, serialised by hand so that duplicate keys, `__proto__` keys and numbers no
+ * JavaScript value can hold reach the server as a client could send them.
+ */
+
+/** A JSON value as text: `Raw` is sent verbatim, `Entries` is an object that may repeat keys. */
+class Raw { constructor (readonly text: string) {} }
+class Entries { constructor (readonly entries: Array<[string, Node]>) {} }
+type Node = null | boolean | number | string | Raw | Entries | Node[]
+
+function toNode (value: unknown): Node {
+  if (Array.isArray(value)) return value.map(toNode)
+  if (typeof value === 'object' && value !== null) return new Entries(Object.entries(value).map(([key, child]) => [key, toNode(child)]))
+  return value as Node
+}
+
+function toJson (node: Node): string {
+  if (node instanceof Raw) return node.text
+  if (node instanceof Entries) return `{${node.entries.map(([key, child]) => `${JSON.stringify(key)}:${toJson(child)}`).join(',')}}`
+  if (Array.isArray(node)) return `[${node.map(toJson).join(',')}]`
+  return JSON.stringify(node)
+}
+
+/** Every place in the tree, as a getter and a setter, the root included. */
+function places (root: { node: Node }): Array<{ get: () => Node, set: (node: Node) => void }> {
+  const found: Array<{ get: () => Node, set: (node: Node) => void }> = [{ get: () => root.node, set: (node) => { root.node = node } }]
+  const walk = (node: Node): void => {
+    if (node instanceof Entries) {
+      node.entries.forEach((entry) => {
+        found.push({ get: () => entry[1], set: (child) => { entry[1] = child } })
+        walk(entry[1])
+      })
+    } else if (Array.isArray(node)) {
+      node.forEach((child, index) => {
+        found.push({ get: () => node[index] as Node, set: (next) => { node[index] = next } })
+        walk(child)
+      })
+    }
+  }
+  walk(root.node)
+  return found
+}
+
+const oddStrings = [
+  '\uD800', '\uDFFF', 'a\uDBFFb', '\uDC00\uD800', '\u202Eevil.exe', '\uFEFFname', '\u200D'.repeat(50), 'e\u0301'.repeat(500),
+  '\uFFFE\uFFFF', '\u{10FFFF}', '\u0085\u2028\u2029', '\u0000', '\u001F\u007F', '🎫'.repeat(100), 'ﬀ'.repeat(70), 'İ'.repeat(100),
+  '\u0301', ' ', '', '\\', '"', '%00', '\r\n\r\n', 'x'.repeat(201)
+]
+const rawNumbers = ['1e999', '-1e999', '1e-999', '123456789012345678901234567890', '-0.0', '1E2', '0.1e1', '-0', '100000000000000000000000e-20']
+const boundaryNumbers = [0, -1, 1, 0.5, 59, 60, 61, 100, 101, 20, 21, 3600, 3601, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 53, 2 ** 53 + 1,
+  100_000_000, 100_000_001, 1_000_000, 1_000_001, 1e308, -1e308, Number.MIN_VALUE]
+const malformedUrls = [
+  'http://', 'https://', 'http:///x', 'http://exa mple.com', 'http://exa<mple.com', 'http://example.com:99999', 'http://example.com:-1',
+  'http://[::1', 'http://%zz', 'https://@/', 'http://example.com:80:80', 'http://1.2.3.4.5', `https://${'a'.repeat(64)}.com`,
+  'https://user:pass@example.com/', 'javascript:alert(1)', 'https://\uD800.com/', 'http://0x7f000001/', 'http://[fe80::1%25eth0]/'
+]
+const DEPTHS = [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 200, 5_000, 20_000]
+
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('deep-arrays' as const), depth: fc.constantFrom(...DEPTHS) }),
+  fc.record({ kind: fc.constant('deep-objects' as const), depth: fc.constantFrom(...DEPTHS.slice(0, 4)) }),
+  fc.record({ kind: fc.constant('odd-string' as const), text: fc.oneof(fc.constantFrom(...oddStrings), fc.string({ unit: 'binary', maxLength: 30 })) }),
+  fc.record({ kind: fc.constant('long-string' as const), length: fc.constantFrom(201, 2049, 10_000, 60_000) }),
+  fc.record({ kind: fc.constant('number' as const), value: fc.constantFrom(...boundaryNumbers) }),
+  fc.record({ kind: fc.constant('raw-number' as const), text: fc.constantFrom(...rawNumbers) }),
+  fc.record({ kind: fc.constant('huge-array' as const), length: fc.constantFrom(21, 1_001, 15_000) }),
+  fc.record({ kind: fc.constant('long-key' as const), length: fc.constantFrom(201, 5_000, 50_000) }),
+  fc.record({ kind: fc.constant('proto-key' as const), key: fc.constantFrom('__proto__', 'constructor', 'prototype'), value: fc.constantFrom('{}', '{"prototype":{"admin":true}}', '{"admin":true}', 'null', '1') }),
+  fc.record({ kind: fc.constant('duplicate-key' as const), value: fc.constantFrom('null', '"x"', '1', '{}', '[]', '"order-1042"') }),
+  fc.record({ kind: fc.constant('type-swap' as const), json: fc.constantFrom('null', '[]', '{}', 'true', '""', '0') }),
+  fc.record({ kind: fc.constant('url' as const), url: fc.constantFrom(...malformedUrls) })
+)
+type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never
+
+/** The nearest object at or above nothing in particular: the object at `place`, else the root if it is one. */
+function objectAt (node: Node, root: Node): Entries | undefined {
+  if (node instanceof Entries) return node
+  return root instanceof Entries ? root : undefined
+}
+
+function mutate (root: { node: Node }, where: number, change: Mutation): void {
+  const all = places(root)
+  const place = all[where % all.length] as (typeof all)[number]
+  switch (change.kind) {
+    case 'deep-arrays': return place.set(new Raw('['.repeat(change.depth) + ']'.repeat(change.depth)))
+    case 'deep-objects': return place.set(new Raw('{"a":'.repeat(change.depth) + '1' + '}'.repeat(change.depth)))
+    case 'odd-string': return place.set(change.text)
+    case 'long-string': return place.set('x'.repeat(change.length))
+    case 'number': return place.set(change.value)
+    case 'raw-number': return place.set(new Raw(change.text))
+    case 'huge-array': {
+      // Past the body limit is a 413 already: at most twice that, as text no later mutation can grow.
+      const element = toJson(place.get())
+      const length = Math.max(1, Math.min(change.length, Math.floor(2 * BODY_LIMIT_BYTES / (element.length + 1))))
+      return place.set(new Raw(`[${Array.from({ length }, () => element).join(',')}]`))
+    }
+    case 'type-swap': return place.set(toNode(JSON.parse(change.json)))
+    case 'url': return place.set(change.url)
+  }
+  const target = objectAt(place.get(), root.node)
+  if (target === undefined) return place.set(new Entries([['k'.repeat(change.kind === 'long-key' ? change.length : 1), 1]]))
+  if (change.kind === 'long-key') target.entries.push(['k'.repeat(change.length), 'v'])
+  if (change.kind === 'proto-key') target.entries.push([change.key, new Raw(change.value)])
+  if (change.kind === 'duplicate-key') {
+    const first = target.entries[0]
+    target.entries.push([first?.[0] ?? 'name', new Raw(change.value)])
+  }
+}
+
+const queryAttacks = fc.constantFrom(
+  '', '', '?limit=1&limit=2', '?limit[]=1', '?limit[a]=1', `?${'a'.repeat(5_000)}=1`, '?__proto__=1', '?constructor[prototype][admin]=1',
+  '?limit=%F0%9F', '?limit=%00', `?cursor=${encodeURIComponent('\uFFFE')}`, `?cursor=${'A'.repeat(3_000)}`, '?eventId=x&eventId=y',
+  '?status=held&status=confirmed', '?limit=1e999', '?limit=0x10', '?limit=-0', '?limit=+5', '?limit= 5', '?&&&', '?=', '?limit'
+)
+
+const structuralRequest = fc.record({
+  operation: fc.nat(),
+  id: fc.oneof(fc.constant('booking'), someUuid, fc.constantFrom('x'.repeat(5_000), '%F0%9F', '__proto__', 'constructor')),
+  mutations: fc.array(fc.record({ where: fc.nat(), change: mutation }), { minLength: 1, maxLength: 3 }),
+  query: queryAttacks,
+  authorization: fc.constantFrom('admin', 'integrator'),
+  idempotencyKey: fc.option(fc.constantFrom('x'.repeat(201), ' ', 'order-1042', '\t', 'ä'), { nil: undefined })
+})
+
+describe('structural attacks on every operation', () => {
+  it(`never produces a 5xx for mutated shapes: nesting, long keys and strings, prototype and duplicate keys, huge arrays, odd Unicode, numbers past every bound, malformed URLs (${STRUCTURE_RUNS} requests)`, async () => {
+    const seen = new Set<string>()
+    await fc.assert(fc.asyncProperty(structuralRequest, async (generated) => {
+      const { operations } = documented
+      const operation = operations[generated.operation % operations.length] as Operation
+      seen.add(operation.operationId)
+      const id = generated.id === 'booking' ? bookingId : generated.id
+      const path = operation.template.replace(/\{[^}]+\}/g, () => encodeURIComponent(id))
+      const example = (operation.requestBody?.content?.['application/json'] as { example?: unknown } | undefined)?.example ?? {}
+      const root = { node: toNode(structuredClone(example)) }
+      for (const { where, change } of generated.mutations) mutate(root, where, change)
+      const headers: Record<string, string> = {
+        authorization: generated.authorization === 'admin' ? `Bearer ${ADMIN_KEY}` : `Bearer ${t.integrator.key}`,
+        'content-type': 'application/json'
+      }
+      if (generated.idempotencyKey !== undefined && /^[\x20-\x7e\t]*$/.test(generated.idempotencyKey)) headers['idempotency-key'] = generated.idempotencyKey
+      const response = await t.app.inject({
+        method: operation.method as 'GET',
+        url: path + generated.query,
+        headers,
+        ...(operation.method === 'GET' ? {} : { payload: toJson(root.node) })
+      })
+      expectWellFormed(operation, operation.method, path, generated.query, response)
+    }), { numRuns: STRUCTURE_RUNS })
+    expect(seen.size).toBe(documented.operations.length)
   }, 240_000)
 })

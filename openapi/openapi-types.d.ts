@@ -1510,10 +1510,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -1625,10 +1622,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -1746,10 +1740,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -1937,10 +1928,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -2075,10 +2063,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -2282,10 +2267,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -2425,10 +2407,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -2654,10 +2633,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -2885,10 +2861,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -3022,10 +2995,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -3203,10 +3173,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -3357,10 +3324,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -3523,10 +3487,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -3756,10 +3717,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -3950,10 +3908,7 @@ export interface operations {
                 status?: "held" | "confirmed" | "expired" | "cancelled";
             };
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -4130,15 +4085,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking.
-                 * @example order-1042
-                 */
+                /** @description The same as `clientReference` (when both are sent they must be equal). A retry with the same key and the same body returns the original booking. */
                 "idempotency-key"?: string;
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -4479,10 +4428,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -4676,10 +4622,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -4930,10 +4873,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -5189,10 +5129,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -5354,10 +5291,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path?: never;
@@ -5589,10 +5523,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -5771,10 +5702,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -5975,10 +5903,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -6204,10 +6129,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -6425,10 +6347,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -6670,10 +6589,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {
@@ -6858,10 +6774,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID.
-                 * @example checkout-7f3a-attempt-1
-                 */
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
             path: {

@@ -130,6 +130,22 @@ describe('the generated document', () => {
     }
   })
 
+  it('keeps header examples where Swagger UI shows them but does not fill them into "Try it out"', () => {
+    type Parameter = { name: string, in: string, example?: unknown, 'x-example'?: unknown, schema: { examples?: unknown[] } }
+    const parameters = operations().flatMap(({ name, operation }) =>
+      ((operation as { parameters?: Parameter[] }).parameters ?? []).map((parameter) => ({ name: `${name} ${parameter.name}`, parameter })))
+    const headers = parameters.filter(({ parameter }) => parameter.in === 'header')
+    expect(headers.map(({ name }) => name)).toContain('POST /api/bookings idempotency-key')
+    for (const { name, parameter } of headers) {
+      expect(parameter, name).not.toHaveProperty('example')
+      expect(parameter.schema.examples, name).toEqual([parameter['x-example']])
+    }
+    // Path parameters keep theirs: the seeded demo event and its tiers, worth sending.
+    for (const { name, parameter } of parameters.filter(({ parameter }) => parameter.in === 'path')) {
+      expect(parameter.example, name).toBeDefined()
+    }
+  })
+
   it('documents the idempotency header, the replay and the booking problems on POST /api/bookings', () => {
     const operation = document.paths['/api/bookings']?.post as Operation & { parameters?: { name: string, in: string }[] }
     expect(operation.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]))

@@ -54,8 +54,10 @@ function addRequestIdHeader ({ schema, url }: { schema: FastifySchema, url: stri
 }
 
 interface MediaObject { schema?: { $ref?: string }, example?: unknown }
+interface ParameterObject { in?: string, example?: unknown, 'x-example'?: unknown, schema?: { examples?: unknown[] } }
+interface GeneratedOperation { parameters?: ParameterObject[], requestBody?: { content?: Record<string, MediaObject> } }
 interface GeneratedDocument {
-  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, MediaObject> } }>>
+  paths?: Record<string, Record<string, GeneratedOperation>>
   components?: { schemas?: Record<string, { examples?: unknown[] }> }
 }
 
@@ -63,19 +65,40 @@ interface GeneratedDocument {
  * Shows each request body's example on the operation itself (Swagger UI, Postman and SDK docs
  * read it there): the first `examples` entry of the component the body references.
  */
-const addRequestBodyExamples: SwaggerTransformObject = (documentObject) => {
+function addRequestBodyExample (operation: GeneratedOperation, schemas: Record<string, { examples?: unknown[] }> = {}): void {
+  for (const media of Object.values(operation.requestBody?.content ?? {})) {
+    const name = media.schema?.$ref?.split('/').at(-1)
+    const example = name === undefined ? undefined : schemas[name]?.examples?.[0]
+    if (example !== undefined && media.example === undefined) media.example = example
+  }
+}
+
+/**
+ * Keeps each header parameter's example in its schema (`examples`, as OpenAPI 3.1 allows) and in
+ * `x-example`, instead of the parameter's `example`, where @fastify/swagger puts it. Swagger UI's
+ * "Try it out" fills a parameter's `example` into the form and sends it as if the person had typed
+ * it: every booking from one form carried the example `Idempotency-Key`, so the second was a `422`.
+ * It fills in neither of the others; it shows `x-example` as the parameter's example. Path
+ * parameters keep their `example` (the seeded demo event and its tiers: useful to send).
+ */
+function keepHeaderExamplesOutOfForms (operation: GeneratedOperation): void {
+  for (const parameter of operation.parameters ?? []) {
+    if (parameter.in !== 'header' || parameter.example === undefined) continue
+    parameter.schema = { ...parameter.schema, examples: [parameter.example] }
+    parameter['x-example'] = parameter.example
+    delete parameter.example
+  }
+}
+
+const adjustOperations: SwaggerTransformObject = (documentObject) => {
   if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
   const { openapiObject } = documentObject
   // The OpenAPI types make every member optional and union-typed; read just what is needed.
   const document = openapiObject as unknown as GeneratedDocument
-  const schemas = document.components?.schemas ?? {}
   for (const operations of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(operations)) {
-      for (const media of Object.values(operation.requestBody?.content ?? {})) {
-        const name = media.schema?.$ref?.split('/').at(-1)
-        const example = name === undefined ? undefined : schemas[name]?.examples?.[0]
-        if (example !== undefined && media.example === undefined) media.example = example
-      }
+      addRequestBodyExample(operation, document.components?.schemas)
+      keepHeaderExamplesOutOfForms(operation)
     }
   }
   return openapiObject
@@ -149,7 +172,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
   }
   await app.register(swagger, {
     transform: addRequestIdHeader,
-    transformObject: addRequestBodyExamples,
+    transformObject: adjustOperations,
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -912,7 +912,6 @@ export interface components {
          * @description All items are booked together or not at all.
          * @example {
          *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
-         *       "clientReference": "order-1042",
          *       "items": [
          *         {
          *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
@@ -4098,7 +4097,6 @@ export interface operations {
                 /**
                  * @example {
                  *       "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
-                 *       "clientReference": "order-1042",
                  *       "items": [
                  *         {
                  *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",

@@ -116,9 +116,10 @@ export const BookingCreateSchema = Type.Object({
   $id: 'BookingCreate',
   additionalProperties: false,
   description: 'All items are booked together or not at all.',
+  // No clientReference: Swagger UI fills the body editor with this, and a key nobody typed would
+  // turn a second, different booking from the form into a 422 idempotency-key-reuse.
   examples: [{
     eventId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
-    clientReference: 'order-1042',
     items: [
       { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71', quantity: 2 },
       { ticketTierId: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73', quantity: 1 }

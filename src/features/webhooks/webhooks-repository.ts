@@ -1,5 +1,5 @@
 import { lockBelowLimit } from '../../db/collection-limit.js'
-import type { Sql } from '../../db/sql.js'
+import type { Queryable, Sql } from '../../db/sql.js'
 import {
   MAX_WEBHOOK_ENDPOINTS_PER_INTEGRATOR,
   type WebhookDelivery, type WebhookEndpoint, type WebhookEndpointCreate, type WebhookEndpointUpdate, type WebhookEndpointWithSecret, type WebhookEventType
@@ -69,8 +69,8 @@ export function createWebhooksRepository (sql: Sql) {
     d.last_attempt_at, d.last_response_status, d.last_error, d.next_attempt_at
   `
 
-  async function findDelivery (integratorId: string, deliveryId: string): Promise<WebhookDelivery | undefined> {
-    const [row] = await sql<DeliveryRow[]>`
+  async function findDelivery (integratorId: string, deliveryId: string, q: Queryable = sql): Promise<WebhookDelivery | undefined> {
+    const [row] = await q<DeliveryRow[]>`
       select ${deliveryColumns}
       from webhook_deliveries d join webhook_events e on e.id = d.event_id join webhook_endpoints w on w.id = d.endpoint_id
       where d.id = ${deliveryId} and w.integrator_id = ${integratorId}
@@ -157,16 +157,15 @@ export function createWebhooksRepository (sql: Sql) {
      * `disabled` when it is disabled (a ping would wait until it is enabled).
      */
     async ping (integratorId: string, id: string): Promise<WebhookDelivery | 'disabled' | undefined> {
-      const deliveryId = await sql.begin(async (tx) => {
+      // Read in the transaction: the delivery as queued, before a dispatcher can have attempted it.
+      return await sql.begin(async (tx) => {
         const [endpoint] = await tx<{ id: string, disabled: boolean }[]>`
           select id, disabled from webhook_endpoints where id = ${id} and integrator_id = ${integratorId} for share
         `
         if (endpoint === undefined) return undefined
         if (endpoint.disabled) return 'disabled' as const
-        return await recordPing(tx, { id, integratorId })
+        return await findDelivery(integratorId, await recordPing(tx, { id, integratorId }), tx)
       })
-      if (deliveryId === undefined || deliveryId === 'disabled') return deliveryId
-      return await findDelivery(integratorId, deliveryId)
     },
 
     /** The endpoint's deliveries, newest first; undefined when the integrator has no such endpoint. */
@@ -192,7 +191,7 @@ export function createWebhooksRepository (sql: Sql) {
      * its endpoint is disabled.
      */
     async retryDelivery (integratorId: string, deliveryId: string): Promise<WebhookDelivery | 'disabled' | undefined> {
-      const outcome = await sql.begin(async (tx) => {
+      return await sql.begin(async (tx) => {
         const [endpoint] = await tx<{ disabled: boolean }[]>`
           select w.disabled from webhook_deliveries d join webhook_endpoints w on w.id = d.endpoint_id
           where d.id = ${deliveryId} and w.integrator_id = ${integratorId}
@@ -202,9 +201,8 @@ export function createWebhooksRepository (sql: Sql) {
         if (endpoint.disabled) return 'disabled' as const
         await tx`update webhook_deliveries set status = 'pending', next_attempt_at = clock_timestamp() where id = ${deliveryId}`
         await tx`select pg_notify(${DELIVERIES_CHANNEL}, '')`
-        return 'queued' as const
+        return await findDelivery(integratorId, deliveryId, tx)
       })
-      return outcome === 'queued' ? await findDelivery(integratorId, deliveryId) : outcome
     }
   }
 }

@@ -81,6 +81,11 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   return typeof syscall === 'string' && typeof code === 'string' && code.startsWith('E')
 }
 
+/** The keys of `values` that are set: the columns a partial update writes, as in `sql(values, definedColumns(values))`. */
+export function definedColumns<T extends object> (values: T): (keyof T & string)[] {
+  return (Object.keys(values) as (keyof T & string)[]).filter((key) => values[key] !== undefined)
+}
+
 /** True for a lock wait or a statement that ran out of time: the database is too busy right now. */
 export function isDatabaseTimeout (error: unknown): boolean {
   return error instanceof postgres.PostgresError && (error.code === '55P03' || error.code === '57014')

@@ -3,13 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Sql } from '../db/sql.js'
 import { digestKey, looksLikeIntegratorKey } from '../features/integrators/api-keys.js'
+import type { Principal } from '../domain/principal.js'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Scope } from '../schemas/integrators.js'
 
-/** Who made a request: an operator with an admin key, or an integrator with one of its keys. */
-export type Principal =
-  | { kind: 'admin' }
-  | { kind: 'integrator', integratorId: string, keyId: string }
 
 export interface Requirement {
   /** The scope an integrator key needs. */

@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/sql.js'
-import type { Principal } from '../../plugins/auth.js'
+import type { Principal } from '../../domain/principal.js'
 import type { Booking } from '../../schemas/bookings.js'
 
 /**

@@ -23,7 +23,8 @@ export interface BookingRequest {
 
 /**
  * Checks what the schema cannot (header and body keys agree, no tier twice) and puts the request
- * in canonical form: UUIDs in lower case, items ordered by tier id.
+ * in canonical form: UUIDs in lower case, items in request order; the fingerprint takes them in
+ * tier id order, so the same items in another order are the same request.
  */
 export function toBookingRequest (body: BookingCreate, idempotencyKey: string | undefined, integratorId: string): BookingRequest {
   if (idempotencyKey !== undefined && body.clientReference !== undefined && idempotencyKey !== body.clientReference) {
@@ -44,11 +45,11 @@ export function toBookingRequest (body: BookingCreate, idempotencyKey: string | 
   })
   if (errors.length > 0) throw validationProblem(errors, 'The request body is not valid: a ticket tier appears more than once.')
 
-  items.sort((a, b) => a.ticketTierId < b.ticketTierId ? -1 : a.ticketTierId > b.ticketTierId ? 1 : 0)
   const eventId = body.eventId.toLowerCase()
   const canonical = JSON.stringify({
     eventId,
-    items: items.map(({ ticketTierId, quantity }) => [ticketTierId, quantity]),
+    items: [...items].sort((a, b) => a.ticketTierId < b.ticketTierId ? -1 : a.ticketTierId > b.ticketTierId ? 1 : 0)
+      .map(({ ticketTierId, quantity }) => [ticketTierId, quantity]),
     ...(body.hold === undefined ? {} : { holdSeconds: body.hold.ttlSeconds })
   })
   return {

@@ -13,7 +13,8 @@ import { perMinuteLimit } from '../../plugins/http-policies.js'
 import {
   bodyProblems, integratorSecurity, jsonResponse, locationHeader, problemExample, problemResponse, problems, retryAfterHeader
 } from '../../schemas/responses.js'
-import { integratorIdOf, type Principal } from '../../plugins/auth.js'
+import type { Principal } from '../../domain/principal.js'
+import { integratorIdOf } from '../../plugins/auth.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
 import { createBookingsRepository } from './bookings-repository.js'

@@ -1,4 +1,4 @@
-import { isPostgresError, type Sql } from '../../db/sql.js'
+import { definedColumns, isPostgresError, type Sql } from '../../db/sql.js'
 import { validationProblem } from '../../problems.js'
 import type { Event } from '../../schemas/events.js'
 
@@ -40,10 +40,6 @@ function toEvent (row: EventRow): Event {
     currency: row.currency,
     createdAt: row.createdAt.toISOString()
   }
-}
-
-function definedColumns<T extends object> (values: T): (keyof T & string)[] {
-  return (Object.keys(values) as (keyof T & string)[]).filter((key) => values[key] !== undefined)
 }
 
 function rethrowEndsBeforeStarts (error: unknown, changedStart: boolean): never {

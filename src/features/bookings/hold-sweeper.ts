@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Sql } from '../../db/sql.js'
+import { changeStatus } from './lifecycle.js'
+
+const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
+
+/**
+ * Marks lapsed holds `expired` and returns all their tickets, oldest first, up to `limit`, each in
+ * a transaction of its own. A session advisory lock, on a connection reserved for it, lets one
+ * process sweep at a time; the others skip the round. Returns the number of holds expired.
+ */
+export async function sweepLapsedHolds (sql: Sql, limit = 500): Promise<number> {
+  const session = await sql.reserve()
+  try {
+    const [lock] = await session<{ acquired: boolean }[]>`
+      select pg_try_advisory_lock(hashtextextended(${SWEEP_LOCK}, 0)) as acquired
+    `
+    if (lock?.acquired !== true) return 0
+    try {
+      const lapsed = await sql<{ id: string }[]>`
+        select id from bookings
+        where status = 'held' and expires_at <= clock_timestamp()
+        order by expires_at
+        limit ${limit}
+      `
+      let expired = 0
+      for (const { id } of lapsed) {
+        if (await sql.begin(async (tx) => await changeStatus(tx, id, 'expired')) !== undefined) expired++
+      }
+      return expired
+    } finally {
+      await session`select pg_advisory_unlock(hashtextextended(${SWEEP_LOCK}, 0))`
+    }
+  } finally {
+    session.release()
+  }
+}
+
+export interface HoldSweeperOptions {
+  sql: Sql
+  /** How often to look for lapsed holds; 0 turns the sweep off. */
+  intervalMs: number
+}
+
+/**
+ * Records the expiry of lapsed holds in the background. Clients never wait for it: reads and
+ * bookings treat a hold as expired the instant it lapses. Several processes may run it.
+ */
+export default fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, intervalMs }: HoldSweeperOptions) {
+  if (intervalMs <= 0) return
+  let running: Promise<void> | undefined
+  const timer = setInterval(() => {
+    if (running !== undefined) return
+    running = sweepLapsedHolds(sql)
+      .then((expired) => { if (expired > 0) app.log.info({ expired }, 'expired lapsed holds') })
+      .catch((error: unknown) => { app.log.error({ err: error }, 'hold sweep failed') })
+      .finally(() => { running = undefined })
+  }, intervalMs)
+  timer.unref()
+  app.addHook('onClose', async () => {
+    clearInterval(timer)
+    await running
+  })
+}, { name: 'hold-sweeper' })

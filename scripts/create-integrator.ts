@@ -24,10 +24,7 @@ await withDatabase(async (databaseUrl) => {
   await migrate(databaseUrl)
   const sql = createSql(databaseUrl, { max: 1 })
   try {
-    const integrators = createIntegratorsRepository(sql)
-    const integrator = await integrators.create(name)
-    const key = await integrators.createKey(integrator.id, keyName === undefined || keyName === '' ? {} : { name: keyName })
-    if (key === undefined) throw new Error('the new integrator vanished')
+    const { integrator, key } = await createIntegratorsRepository(sql).createWithKey(name, keyName === undefined || keyName === '' ? {} : { name: keyName })
     console.log(`Integrator "${integrator.name}" (${integrator.id}) with an API key of scopes ${key.scopes.join(', ')}.`)
     console.log(`\n  ${key.key}\n`)
     console.log('This key is shown once; only its hash is stored. Send it as "Authorization: Bearer <key>".')

@@ -1,25 +1,27 @@
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import type { Sql } from './db/sql.js'
 import { bookingsFeature } from './features/bookings/index.js'
 import { eventsFeature } from './features/events/index.js'
 import { healthFeature } from './features/health/index.js'
 import { integratorsFeature } from './features/integrators/index.js'
+import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
+import { webhookDispatcher, type WebhookDispatcherTuning } from './features/webhooks/dispatcher.js'
 import { webhooksFeature } from './features/webhooks/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import auth from './plugins/auth.js'
-import holdSweeper from './features/bookings/hold-sweeper.js'
+import { holdSweeper } from './features/bookings/hold-sweeper.js'
 import loadShedding from './plugins/load-shedding.js'
-import httpPolicies from './plugins/http-policies.js'
+import httpPolicies, { rateLimits } from './plugins/http-policies.js'
 import jsonBody from './plugins/json-body.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
-import webhookDispatcher, { type WebhookDispatcherTuning } from './plugins/webhook-dispatcher.js'
 import { bookingSchemas } from './schemas/bookings.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
@@ -59,6 +61,14 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
   }
 }
 
+/**
+ * A feature plugin keeps its own scope (its repository and routes are its own) and declares what
+ * it uses from the layer below: `app.authenticate`, and the rate limiter that must see its routes.
+ */
+export function feature<Options extends object> (plugin: FastifyPluginAsync<Options>, name: string): FastifyPluginAsync<Options> {
+  return fp(plugin, { name, dependencies: ['auth', 'rate-limits', 'load-shedding'], encapsulate: true })
+}
+
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
 export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
   const app = Fastify({
@@ -77,27 +87,34 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
     app.addSchema(schema)
   }
 
-  const methodNotAllowed = trackMethodsForNotAllowed(app, '/api/')
+  // Infrastructure, in dependency order (each plugin names what it needs, so a wrong order fails at start-up).
   app.register(requestId)
-  app.register(jsonBody)
   app.register(problems)
-  app.register(loadShedding, { maxInFlight: maxInFlightRequests })
-  app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [], requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0 })
+  app.register(jsonBody)
+  app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
-  app.register(auth, { adminKeys: config.adminApiKeys, sql })
+  const integrators = createIntegratorsRepository(sql)
+  app.register(auth, { adminKeys: config.adminApiKeys, findIntegratorKey: integrators.findLiveKey })
 
-  app.register(healthFeature, { prefix: '/api', sql })
-  app.register(eventsFeature, { prefix: '/api', sql })
-  app.register(ticketTiersFeature, { prefix: '/api', sql })
-  app.register(integratorsFeature, { prefix: '/api', sql })
-  app.register(bookingsFeature, { prefix: '/api', sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
-  app.register(webhooksFeature, { prefix: '/api', sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
+  // The API: its own scope, so load shedding, rate limits and 405s apply to its routes only.
+  app.register(async function api (scope) {
+    const methodNotAllowed = trackMethodsForNotAllowed(scope)
+    scope.register(loadShedding, { maxInFlight: maxInFlightRequests })
+    scope.register(rateLimits, { requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0 })
+    scope.register(feature(healthFeature, 'health'), { sql })
+    scope.register(feature(eventsFeature, 'events'), { sql })
+    scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })
+    scope.register(feature(integratorsFeature, 'integrators'), { sql })
+    scope.register(feature(bookingsFeature, 'bookings'), { sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
+    scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
+    scope.register(methodNotAllowed)
+  }, { prefix: '/api' })
+
+  // Background work, tied to the app's life.
   app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
   if (dispatcher !== false) {
     app.register(webhookDispatcher, { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
   }
-
-  app.register(methodNotAllowed)
   return app
 }
 

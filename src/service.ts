@@ -22,10 +22,7 @@ export interface RunningService {
 
 /** The embedded default's first start makes a demo integrator, so a new user can book at once. */
 async function createDemoIntegrator (sql: Sql): Promise<string> {
-  const integrators = createIntegratorsRepository(sql)
-  const integrator = await integrators.create('Demo integrator')
-  const key = await integrators.createKey(integrator.id, { name: 'demo' })
-  if (key === undefined) throw new Error('the demo integrator vanished')
+  const { key } = await createIntegratorsRepository(sql).createWithKey('Demo integrator', { name: 'demo' })
   return key.key
 }
 

@@ -1,9 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Sql } from '../db/sql.js'
-import { digestKey, looksLikeIntegratorKey } from '../features/integrators/api-keys.js'
-import type { Principal } from '../domain/principal.js'
+import type { IntegratorKey, Principal } from '../domain/principal.js'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Scope } from '../schemas/integrators.js'
 
@@ -28,7 +26,6 @@ declare module 'fastify' {
 }
 
 const BEARER = /^bearer +(\S+) *$/i
-const LAST_USED_PRECISION_MS = 60_000
 
 /** The integrator behind a request to an integrator-only route (its hook refused admin keys). */
 export function integratorIdOf (principal: Principal | null): string {
@@ -57,40 +54,24 @@ function insufficientScope (scope: Scope, detail: string): ProblemError {
 
 export interface AuthOptions {
   adminKeys: string[]
-  sql: Sql
+  /** The live integrator key a token is, if any (the integrators feature owns the keys). */
+  findIntegratorKey: (token: string) => Promise<IntegratorKey | undefined>
 }
 
 /**
  * Bearer authentication for the two kinds of key. Admin keys (ADMIN_API_KEYS) are compared as
- * SHA-256 digests with timingSafeEqual against every configured key. Integrator keys are looked
- * up by their SHA-256 digest (never compared in a loop), must not be revoked, and must carry the
- * operation's scope; `lastUsedAt` is written at most once a minute per key.
+ * SHA-256 digests with timingSafeEqual against every configured key. Integrator keys are found by
+ * `findIntegratorKey`, and must carry the operation's scope.
  * @see https://datatracker.ietf.org/doc/html/rfc6750#section-3
  */
-export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, sql }: AuthOptions) {
+export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, findIntegratorKey }: AuthOptions) {
   const adminDigests = adminKeys.map((key) => createHash('sha256').update(key).digest())
-  const lastUsedWritten = new Map<string, number>()
 
   function isAdminKey (token: string): boolean {
     const candidate = createHash('sha256').update(token).digest()
     let matched = false
     for (const adminDigest of adminDigests) matched = timingSafeEqual(adminDigest, candidate) || matched
     return matched
-  }
-
-  async function findIntegratorKey (token: string) {
-    if (!looksLikeIntegratorKey(token)) return undefined
-    const [key] = await sql<{ id: string, integratorId: string, scopes: Scope[] }[]>`
-      select id, integrator_id, scopes from api_keys where key_hash = ${digestKey(token)} and revoked_at is null
-    `
-    if (key !== undefined && Date.now() - (lastUsedWritten.get(key.id) ?? 0) > LAST_USED_PRECISION_MS) {
-      lastUsedWritten.set(key.id, Date.now())
-      await sql`
-        update api_keys set last_used_at = clock_timestamp()
-        where id = ${key.id} and (last_used_at is null or last_used_at < clock_timestamp() - interval '1 minute')
-      `
-    }
-    return key
   }
 
   app.decorateRequest('principal', null)
@@ -119,4 +100,4 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
       request.principal = { kind: 'integrator', integratorId: key.integratorId, keyId: key.id }
     }
   })
-}, { name: 'auth' })
+}, { name: 'auth', dependencies: ['problems'] })

@@ -8,8 +8,6 @@ import { bearerToken } from './auth.js'
 
 export interface HttpPoliciesOptions {
   corsOrigins: string[]
-  /** Requests per minute per key (else per client address) across the API; 0 turns the limit off. */
-  requestsPerMinute: number
 }
 
 declare module 'fastify' {
@@ -45,11 +43,8 @@ const SECURITY_HEADERS = Object.freeze({
 })
 
 /**
- * Security headers on every response, CORS closed unless origins are configured, and rate limits
- * (per key, else per client address): one for every operation, and stricter ones where a route sets
- * its own (booking creation). Every response past the limiter carries the IETF RateLimit-*
- * headers; beyond the limit the answer is a 429 problem with Retry-After.
- * @see https://github.com/fastify/fastify-rate-limit
+ * Security headers on every response, and CORS closed unless origins are configured.
+ * @see https://github.com/fastify/fastify-cors
  */
 export default fp(async function httpPolicies (app: FastifyInstance, options: HttpPoliciesOptions) {
   app.addHook('onRequest', async function securityHeaders (_request, reply) {
@@ -65,7 +60,22 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
       maxAge: 600
     })
   }
+}, { name: 'http-policies' })
 
+export interface RateLimitsOptions {
+  /** Requests per minute per key (else per client address) across the API; 0 turns the limit off. */
+  requestsPerMinute: number
+}
+
+/**
+ * Rate limits on the routes of the scope it is registered in (per key, else per client address):
+ * one for every operation, and stricter ones where a route sets its own (booking creation). Every
+ * response past the limiter carries the IETF RateLimit-* headers; beyond the limit the answer is a
+ * 429 problem with Retry-After. Routes are given the limiter as they are added, so register it
+ * before them (the features declare it as a dependency).
+ * @see https://github.com/fastify/fastify-rate-limit
+ */
+export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstance, options: RateLimitsOptions) {
   // One limiter, run first among each limited route's hooks (before authentication, so a 401 is
   // counted and carries the headers too). A route with a limit of its own has a counter of its own.
   // Routes without a limit get no hook at all.
@@ -94,4 +104,4 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
     const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [limiter, ...hooks]
   })
-}, { name: 'http-policies' })
+}, { name: 'rate-limits', dependencies: ['problems'] })

@@ -50,4 +50,4 @@ export default fp(async function jsonBodyPlugin (app: FastifyInstance) {
     }
     parseJson(request, text, done)
   })
-}, { name: 'json-body' })
+}, { name: 'json-body', dependencies: ['problems'] })

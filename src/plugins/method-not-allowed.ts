@@ -5,15 +5,18 @@ import { ProblemError, problemKinds } from '../problems.js'
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 
 /**
- * Answers a known API path (under `prefix`) with an unsupported method with 405 and `Allow`, instead of Fastify's 404.
- * Call before any route is added; register the returned plugin after the last one.
+ * Answers a known path of the scope with an unsupported method with 405 and `Allow`, instead of
+ * Fastify's 404. Call before the scope's routes are added, and register the returned plugin after
+ * the last one: a route added after it would get no 405, so adding one fails at start-up.
  * @see https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed
  */
-export function trackMethodsForNotAllowed (app: FastifyInstance, prefix: string) {
+export function trackMethodsForNotAllowed (app: FastifyInstance) {
   const methodsByUrl = new Map<string, Set<string>>()
   let sealed = false
+  let answering = false
   app.addHook('onRoute', (route) => {
-    if (sealed || !route.url.startsWith(prefix)) return
+    if (answering) return
+    if (sealed) throw new Error(`${[route.method].flat().join(',')} ${route.url} was added after method-not-allowed, so it would get no 405: register that plugin last`)
     const methods = methodsByUrl.get(route.url) ?? new Set<string>()
     for (const method of [route.method].flat()) methods.add(method)
     methodsByUrl.set(route.url, methods)
@@ -21,13 +24,15 @@ export function trackMethodsForNotAllowed (app: FastifyInstance, prefix: string)
 
   return fp(async function methodNotAllowedPlugin (instance: FastifyInstance) {
     sealed = true
+    answering = true
     for (const [url, methods] of methodsByUrl) {
       const allow = METHODS.filter((method) => methods.has(method))
       const missing = METHODS.filter((method) => !methods.has(method))
       if (missing.length === 0) continue
       instance.route({
         method: missing,
-        url,
+        // Routes of the scope are known by their full path; the scope adds its prefix back.
+        url: url.slice(instance.prefix.length),
         schema: { hide: true },
         handler: async function methodNotAllowed (request) {
           throw new ProblemError(
@@ -39,5 +44,6 @@ export function trackMethodsForNotAllowed (app: FastifyInstance, prefix: string)
         }
       })
     }
-  }, { name: 'method-not-allowed' })
+    answering = false
+  }, { name: 'method-not-allowed', dependencies: ['problems'] })
 }

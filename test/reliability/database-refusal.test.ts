@@ -59,9 +59,7 @@ beforeAll(async () => {
   await app.ready()
   documented = await loadDocumented()
 
-  const integrators = createIntegratorsRepository(db.sql)
-  const integrator = await integrators.create('Refusal')
-  integratorHeaders = { authorization: `Bearer ${(await integrators.createKey(integrator.id, {}))?.key ?? ''}` }
+  integratorHeaders = { authorization: `Bearer ${(await createIntegratorsRepository(db.sql).createWithKey('Refusal')).key.key}` }
   const headers = { authorization: `Bearer ${ADMIN_KEY}` }
   eventId = (await app.inject({ method: 'POST', url: '/api/events', headers, payload: { name: 'Refusal', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })).json().id
   ticketTierId = (await app.inject({ method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers, payload: { name: 'GA', price: 100, capacity: CAPACITY } })).json().id

@@ -32,10 +32,8 @@ beforeAll(async () => {
   sql = createSql(database.url, { max: 8 })
   app = buildApp({ config: { adminApiKeys: ['restart-admin-key-0123456789'] }, sql })
   await app.ready()
-  const integrators = createIntegratorsRepository(sql)
-  const integrator = await integrators.create('Restart')
-  const key = await integrators.createKey(integrator.id, {})
-  integratorHeaders = { authorization: `Bearer ${key?.key ?? ''}` }
+  const { key } = await createIntegratorsRepository(sql).createWithKey('Restart')
+  integratorHeaders = { authorization: `Bearer ${key.key}` }
 })
 
 afterAll(async () => {

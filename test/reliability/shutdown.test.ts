@@ -11,9 +11,7 @@ let integratorKey: string
 beforeAll(async () => {
   db = await createTestDatabase()
   await seedDemo(db.sql)
-  const integrators = createIntegratorsRepository(db.sql)
-  const integrator = await integrators.create('Shutdown')
-  integratorKey = (await integrators.createKey(integrator.id, {}))?.key ?? ''
+  integratorKey = (await createIntegratorsRepository(db.sql).createWithKey('Shutdown')).key.key
 })
 afterAll(async () => { await db.drop() })
 

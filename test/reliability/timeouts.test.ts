@@ -30,6 +30,18 @@ async function eventWithTier (capacity: number): Promise<{ eventId: string, tick
   return { eventId, ticketTierId: tier.json().id }
 }
 
+/** Waits until a query of this file's database waits on a lock (a booking behind a held tier). */
+async function waitForLockWaiter (): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const [row] = await t.sql<{ waiting: number }[]>`
+      select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()
+    `
+    if ((row?.waiting ?? 0) >= 1) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  throw new Error('no query came to wait on the lock')
+}
+
 describe('a stuck lock', () => {
   it('turns into a quick 503 problem with Retry-After, and booking works again once it is released', async () => {
     const { eventId, ticketTierId } = await eventWithTier(10)
@@ -81,20 +93,26 @@ describe('a stuck lock', () => {
   })
 
   it('refuses any request at once with a 503 when the in-flight limit is reached, and serves again after', async () => {
+    const { eventId, ticketTierId } = await eventWithTier(10)
     const sql = createSql(t.databaseUrl, { max: 2 })
     const app = buildApp({ config: { adminApiKeys: [] }, sql, maxInFlightRequests: 3 })
-    app.get('/api/test/slow', async () => await sql`select pg_sleep(0.5)`.then(() => ({ slept: true })))
     await app.ready()
+    // Three bookings wait on a tier another transaction has locked: three requests in progress.
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
-      const slow = Array.from({ length: 3 }, async () => await app.inject({ method: 'GET', url: '/api/test/slow' }))
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      const waiting = Array.from({ length: 3 }, async () => await app.inject({
+        method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
+      }))
+      await waitForLockWaiter()
       const refused = await app.inject({ method: 'GET', url: '/api/events' })
       expect(refused.statusCode).toBe(503)
       expect(refused.json()).toMatchObject({ type: 'urn:ticket-booking:problem:service-unavailable', detail: expect.stringContaining('capacity') })
       expect(refused.headers['retry-after']).toBe('1')
-      expect((await Promise.all(slow)).map((response) => response.statusCode)).toEqual([200, 200, 200])
+      await release()
+      expect((await Promise.all(waiting)).map((response) => response.statusCode)).toEqual([201, 201, 201])
       expect((await app.inject({ method: 'GET', url: '/api/events' })).statusCode).toBe(200)
     } finally {
+      await release()
       await app.close()
       await sql.end()
     }

@@ -23,9 +23,7 @@ beforeAll(async () => {
   // An app without a dispatcher, to set up and to make bookings while no server runs.
   app = buildApp({ config: { adminApiKeys: [ADMIN_KEY], webhookAllowPrivateNetworks: true }, sql: db.sql })
   await app.ready()
-  const integrators = createIntegratorsRepository(db.sql)
-  const integrator = await integrators.create('Processes')
-  headers = { authorization: `Bearer ${(await integrators.createKey(integrator.id, {}))?.key ?? ''}` }
+  headers = { authorization: `Bearer ${(await createIntegratorsRepository(db.sql).createWithKey('Processes')).key.key}` }
   const admin = { authorization: `Bearer ${ADMIN_KEY}` }
   const event = await app.inject({ method: 'POST', url: '/api/events', headers: admin, payload: { name: 'Processes', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })
   eventId = event.json().id

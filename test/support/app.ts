@@ -42,9 +42,7 @@ export async function createTestApp (options: TestAppOptions = {}): Promise<Test
   const database = await createTestDatabase()
   const integrators = createIntegratorsRepository(database.sql)
   const newIntegrator = async (name = 'Test integrator', scopes?: Scope[]): Promise<TestIntegrator> => {
-    const integrator = await integrators.create(name)
-    const key = await integrators.createKey(integrator.id, scopes === undefined ? {} : { scopes })
-    if (key === undefined) throw new Error('no key')
+    const { integrator, key } = await integrators.createWithKey(name, scopes === undefined ? {} : { scopes })
     return { id: integrator.id, key: key.key, headers: { authorization: `Bearer ${key.key}` } }
   }
   const integrator = await newIntegrator()

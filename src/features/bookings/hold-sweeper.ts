@@ -47,7 +47,7 @@ export interface HoldSweeperOptions {
  * Records the expiry of lapsed holds in the background. Clients never wait for it: reads and
  * bookings treat a hold as expired the instant it lapses. Several processes may run it.
  */
-export default fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, intervalMs }: HoldSweeperOptions) {
+export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, intervalMs }: HoldSweeperOptions) {
   if (intervalMs <= 0) return
   let running: Promise<void> | undefined
   const timer = setInterval(() => {

@@ -1,8 +1,9 @@
 import type { Sql } from '../../db/sql.js'
+import type { IntegratorKey } from '../../domain/principal.js'
 import type { ApiKey, ApiKeyCreated, Integrator, Scope } from '../../schemas/integrators.js'
 import { MAX_KEYS_PER_INTEGRATOR, SCOPES } from '../../schemas/integrators.js'
 import { lockBelowLimit } from '../../db/collection-limit.js'
-import { generateApiKey } from './api-keys.js'
+import { digestKey, generateApiKey, looksLikeIntegratorKey } from './api-keys.js'
 
 interface IntegratorRow { id: string, name: string, createdAt: Date }
 interface ApiKeyRow {
@@ -31,10 +32,14 @@ function toApiKey (row: ApiKeyRow): ApiKey {
   }
 }
 
+/** `lastUsedAt` is recorded to the minute: written at most once a minute per key and process. */
+const LAST_USED_PRECISION_MS = 60_000
+
 export function createIntegratorsRepository (sql: Sql) {
   const keyColumns = sql`id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+  const lastUsedWritten = new Map<string, number>()
 
-  return {
+  const repository = {
     async create (name: string): Promise<Integrator> {
       const [row] = await sql<IntegratorRow[]>`insert into integrators (name) values (${name}) returning id, name, created_at`
       if (row === undefined) throw new Error('insert returned no integrator')
@@ -100,6 +105,34 @@ export function createIntegratorsRepository (sql: Sql) {
         returning id
       `
       return rows.length > 0
+    },
+
+    /** A new integrator and one key of the given scopes (all by default), its secret shown this once. */
+    async createWithKey (name: string, key: { name?: string, scopes?: Scope[] } = {}): Promise<{ integrator: Integrator, key: ApiKeyCreated }> {
+      const integrator = await repository.create(name)
+      const created = await repository.createKey(integrator.id, key)
+      if (created === undefined) throw new Error(`integrator ${integrator.id} vanished`)
+      return { integrator, key: created }
+    },
+
+    /**
+     * The live (unrevoked) key a bearer token is, found by its SHA-256 digest, never compared in a
+     * loop; undefined for anything else. Notes the key's use.
+     */
+    async findLiveKey (token: string): Promise<IntegratorKey | undefined> {
+      if (!looksLikeIntegratorKey(token)) return undefined
+      const [key] = await sql<IntegratorKey[]>`
+        select id, integrator_id, scopes from api_keys where key_hash = ${digestKey(token)} and revoked_at is null
+      `
+      if (key !== undefined && Date.now() - (lastUsedWritten.get(key.id) ?? 0) > LAST_USED_PRECISION_MS) {
+        lastUsedWritten.set(key.id, Date.now())
+        await sql`
+          update api_keys set last_used_at = clock_timestamp()
+          where id = ${key.id} and (last_used_at is null or last_used_at < clock_timestamp() - interval '1 minute')
+        `
+      }
+      return key
     }
   }
+  return repository
 }

@@ -28,11 +28,11 @@ const COLLECTION_TESTS = [
   "pm.test('answers JSON, or problem details for errors', function () {",
   "  var type = pm.response.headers.get('Content-Type') || ''",
   '  if (pm.response.code >= 400) {',
-  "    pm.expect(type).to.match(/^application\\/problem\\+json/)",
+  '    pm.expect(type).to.match(/^application\\/problem\\+json/)',
   '    var problem = pm.response.json()',
   "    pm.expect(problem.type).to.be.a('string')",
   '    pm.expect(problem.status).to.equal(pm.response.code)',
-  "  } else if (pm.response.code !== 204) { pm.expect(type).to.match(/^application\\/json/) }",
+  '  } else if (pm.response.code !== 204) { pm.expect(type).to.match(/^application\\/json/) }',
   '})'
 ]
 
@@ -106,7 +106,7 @@ export async function generatePostmanCollection (document: object): Promise<stri
       { folderStrategy: 'Tags', parametersResolution: 'Example', enableOptionalParameters: false },
       (error, result) => {
         const output = result?.output?.[0]?.data as PostmanNode | undefined
-        if (error !== null && error !== undefined) reject(error)
+        if (error !== null && error !== undefined) reject(error instanceof Error ? error : new Error(JSON.stringify(error)))
         else if (result?.result !== true || output === undefined) reject(new Error(`conversion failed: ${String(result?.reason)}`))
         else resolve(output)
       }

@@ -94,7 +94,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
   const integrators = createIntegratorsRepository(sql)
-  app.register(auth, { adminKeys: config.adminApiKeys, findIntegratorKey: integrators.findLiveKey })
+  app.register(auth, { adminKeys: config.adminApiKeys, findIntegratorKey: async (token) => await integrators.findLiveKey(token) })
 
   // The API: its own scope, so load shedding, rate limits and 405s apply to its routes only.
   app.register(async function api (scope) {

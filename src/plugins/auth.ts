@@ -5,7 +5,6 @@ import type { IntegratorKey, Principal } from '../domain/principal.js'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Scope } from '../schemas/integrators.js'
 
-
 export interface Requirement {
   /** The scope an integrator key needs. */
   scope: Scope

@@ -48,6 +48,6 @@ export default fp(async function jsonBodyPlugin (app: FastifyInstance) {
         `The request body is not valid: it nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`), undefined)
       return
     }
-    parseJson(request, text, done)
+    void parseJson(request, text, done)
   })
 }, { name: 'json-body', dependencies: ['problems'] })

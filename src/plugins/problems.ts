@@ -76,7 +76,7 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
   if (error instanceof ProblemError) return error
   const fastifyError = error as FastifyError
   if (Array.isArray(fastifyError.validation)) {
-    return validationError(fastifyError.validation as ValidationIssue[], fastifyError.validationContext)
+    return validationError(fastifyError.validation, fastifyError.validationContext)
   }
   if (isPostgresError(error, '22021') || isPostgresError(error, '22P05')) {
     return validationProblem([{ path: '', message: 'contains characters that cannot be stored' }], 'The request contains characters that cannot be stored.')
@@ -137,7 +137,7 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, probl
 /** For Fastify's `frameworkErrors`: URLs the router cannot even decode, before any hook runs. */
 export function handleFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id)
-  return sendProblem(request, reply, toProblem(error))
+  void sendProblem(request, reply, toProblem(error))
 }
 
 /** PostgreSQL text cannot hold U+0000; finds the first string that has it, as a JSON Pointer. */

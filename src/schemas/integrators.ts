@@ -80,7 +80,7 @@ export const ApiKeyCreateSchema = Type.Object({
 export type ApiKeyCreate = Static<typeof ApiKeyCreateSchema>
 
 export const ApiKeyListSchema = Type.Object({
-  data: Type.Array(ref(ApiKeySchema), { maxItems: MAX_KEYS_PER_INTEGRATOR, description: `All of the integrator\'s keys, oldest first, revoked ones included; an integrator has at most ${MAX_KEYS_PER_INTEGRATOR}.` })
+  data: Type.Array(ref(ApiKeySchema), { maxItems: MAX_KEYS_PER_INTEGRATOR, description: `All of the integrator's keys, oldest first, revoked ones included; an integrator has at most ${MAX_KEYS_PER_INTEGRATOR}.` })
 }, { $id: 'ApiKeyList', additionalProperties: false, description: 'An integrator\'s keys.' })
 
 export const IntegratorParamsSchema = Type.Object({

@@ -82,7 +82,7 @@ export function problemResponse<T extends TSchema> (schema: T, description: stri
     content: {
       'application/problem+json': {
         schema,
-        examples: Object.fromEntries(examples.map((example) => [example.value.type.split(':').at(-1), example]))
+        examples: Object.fromEntries(examples.map((example) => [example.value.type.split(':').at(-1) ?? example.value.type, example]))
       }
     }
   }

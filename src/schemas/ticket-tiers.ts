@@ -58,7 +58,7 @@ export const TicketTierSchema = Type.Object({
 export type TicketTier = Static<typeof TicketTierSchema>
 
 export const TicketTierListSchema = Type.Object({
-  data: Type.Array(ref(TicketTierSchema), { maxItems: MAX_TIERS_PER_EVENT, description: `The event\'s tiers in creation order; an event has at most ${MAX_TIERS_PER_EVENT}.` })
+  data: Type.Array(ref(TicketTierSchema), { maxItems: MAX_TIERS_PER_EVENT, description: `The event's tiers in creation order; an event has at most ${MAX_TIERS_PER_EVENT}.` })
 }, { $id: 'TicketTierList', additionalProperties: false, description: 'All tiers of one event.' })
 
 export const TicketTierCreateSchema = Type.Object({

@@ -29,7 +29,7 @@ export interface BookingsFeatureOptions {
 
 export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, rateLimitPerMinute, maxQueued = 1000 }) => {
   const bookings = createBookingsRepository(sql)
-  const batcher = createBookingBatcher(bookings.createBatch, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
+  const batcher = createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
 
   app.post('/bookings', {
     config: perMinuteLimit(rateLimitPerMinute),

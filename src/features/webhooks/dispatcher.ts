@@ -140,6 +140,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
 
   async function run (): Promise<void> {
     let failing = false
+    // eslint-disable-next-line no-unmodified-loop-condition -- stop() sets it, between awaits
     while (!stopping) {
       woken = false
       const free = concurrency - inFlight.size
@@ -164,7 +165,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
   return {
     async start (): Promise<void> {
       const listening = await sql.listen(DELIVERIES_CHANNEL, poke)
-      unlisten = listening.unlisten
+      unlisten = async () => { await listening.unlisten() }
       loop = run()
     },
 

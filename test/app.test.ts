@@ -1,14 +1,13 @@
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { feature } from '../../src/app.js'
-import { eventsFeature } from '../../src/features/events/index.js'
-import auth from '../../src/plugins/auth.js'
-import httpPolicies, { rateLimits } from '../../src/plugins/http-policies.js'
-import jsonBody from '../../src/plugins/json-body.js'
-import loadShedding from '../../src/plugins/load-shedding.js'
-import { trackMethodsForNotAllowed } from '../../src/plugins/method-not-allowed.js'
-import problems from '../../src/plugins/problems.js'
-import { createTestDatabase } from '../support/database.js'
+import { feature } from '../src/app.js'
+import { eventsFeature } from '../src/features/events/index.js'
+import auth from '../src/plugins/auth.js'
+import httpPolicies, { rateLimits } from '../src/plugins/http-policies.js'
+import jsonBody from '../src/plugins/json-body.js'
+import loadShedding from '../src/plugins/load-shedding.js'
+import problems from '../src/plugins/problems.js'
+import { createTestDatabase } from './support/database.js'
 
 const findIntegratorKey = async () => undefined
 
@@ -46,32 +45,5 @@ describe('plugins registered in the wrong order', () => {
     } finally {
       await db.drop()
     }
-  })
-
-  it('fails at start-up when a route is added after the 405 handler (it would answer 404 to a wrong method)', async () => {
-    const app = Fastify()
-    app.register(problems)
-    app.register(async (scope) => {
-      const methodNotAllowed = trackMethodsForNotAllowed(scope)
-      scope.get('/first', async () => ({ ok: true }))
-      scope.register(methodNotAllowed)
-      scope.register(async (late) => { late.get('/late', async () => ({ ok: true })) })
-    }, { prefix: '/api' })
-    await expect(app.ready()).rejects.toThrow(/GET \/api\/late was added after method-not-allowed/)
-    await app.close()
-  })
-
-  it('answers a wrong method with 405 when the order is right', async () => {
-    const app = Fastify()
-    app.register(problems)
-    app.register(async (scope) => {
-      const methodNotAllowed = trackMethodsForNotAllowed(scope)
-      scope.get('/first', async () => ({ ok: true }))
-      scope.register(methodNotAllowed)
-    }, { prefix: '/api' })
-    const response = await app.inject({ method: 'DELETE', url: '/api/first' })
-    expect(response.statusCode).toBe(405)
-    expect(response.headers.allow).toBe('GET, HEAD')
-    await app.close()
   })
 })

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../support/app.js'
+import { createTestApp, type TestApp } from '../../support/app.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { sweepLapsedHolds } from '../../src/features/bookings/hold-sweeper.js'
-import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../support/app.js'
-import { startReceiver, type Received, type Receiver } from '../support/receiver.js'
+import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js'
+import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
+import { startReceiver, type Received, type Receiver } from '../../support/receiver.js'
 
 const PROBLEM = 'urn:ticket-booking:problem:'
 const ALL_EVENTS = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired']

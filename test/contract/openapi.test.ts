@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
-import { generateOpenApi } from '../src/openapi-document.js'
-import { projectRoot } from '../src/paths.js'
-import { ARTIFACTS, generatePostmanCollection, generateTypes } from '../scripts/openapi-artifacts.js'
-import { createTestApp, type TestApp } from './support/app.js'
+import { buildApp } from '../../src/app.js'
+import { generateOpenApi } from '../../src/openapi-document.js'
+import { projectRoot } from '../../src/paths.js'
+import { ARTIFACTS, generatePostmanCollection, generateTypes } from '../../scripts/openapi-artifacts.js'
+import { createTestApp, type TestApp } from '../support/app.js'
 
 interface Operation {
   operationId?: string

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 
 const PROBLEM = 'urn:ticket-booking:problem:'
 

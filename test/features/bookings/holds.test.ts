@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
-import { createSql } from '../../src/db/sql.js'
-import { sweepLapsedHolds } from '../../src/features/bookings/hold-sweeper.js'
-import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { buildApp } from '../../../src/app.js'
+import { createSql } from '../../../src/db/sql.js'
+import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js'
+import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 
 const PROBLEM = 'urn:ticket-booking:problem:'
 

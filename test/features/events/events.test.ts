@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
-import { ADMIN_KEY, ROTATED_ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { buildApp } from '../../../src/app.js'
+import { ADMIN_KEY, ROTATED_ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })

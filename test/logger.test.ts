@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
-import { createLogger } from '../../src/logger.js'
-import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
+import { buildApp, type App } from '../src/app.js'
+import { createLogger } from '../src/logger.js'
+import { ADMIN_KEY, createTestApp, type TestApp } from './support/app.js'
 
 let t: TestApp
 let app: App

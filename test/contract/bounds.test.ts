@@ -129,7 +129,7 @@ function boundedInputs (): BoundedInput[] {
   }
   for (const operation of documented.operations) {
     for (const parameter of operation.parameters ?? []) {
-      // x-request-id is not refused when unusable: the server makes its own id (tested in problems.test.ts).
+      // x-request-id is not refused when unusable: the server makes its own id (tested in plugins/request-id.test.ts).
       if (parameter.name !== 'x-request-id') walk(operation, parameter.in as Location, parameter.name, parameter.schema)
     }
     walk(operation, 'body', '', operation.requestBody?.content?.['application/json']?.schema)

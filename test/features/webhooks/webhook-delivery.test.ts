@@ -2,12 +2,12 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { buildApp, type BuildAppOptions } from '../../src/app.js'
-import { RETRY_DELAYS_MS, nextStep } from '../../src/features/webhooks/dispatcher.js'
-import { isPublicAddress } from '../../src/features/webhooks/network-guard.js'
-import { createSender, generateWebhookSecret } from '../../src/features/webhooks/sender.js'
-import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
-import { startReceiver, type Receiver } from '../support/receiver.js'
+import { buildApp, type BuildAppOptions } from '../../../src/app.js'
+import { RETRY_DELAYS_MS, nextStep } from '../../../src/features/webhooks/dispatcher.js'
+import { isPublicAddress } from '../../../src/features/webhooks/network-guard.js'
+import { createSender, generateWebhookSecret } from '../../../src/features/webhooks/sender.js'
+import { ADMIN_KEY, createTestApp, type TestApp } from '../../support/app.js'
+import { startReceiver, type Receiver } from '../../support/receiver.js'
 
 let t: TestApp
 let receiver: Receiver

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
-import { createSql, type Sql } from '../../src/db/sql.js'
-import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import { buildApp, type App } from '../../../src/app.js'
+import { createSql, type Sql } from '../../../src/db/sql.js'
+import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })

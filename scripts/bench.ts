@@ -4,10 +4,14 @@
  * transaction. Needs nothing but Node: the database is an embedded PostgreSQL in a temporary
  * folder unless BENCH_DATABASE_URL names a server (a fresh database is created on it).
  * Fails (exit 1) on any oversell or a sell-out that is not exact.
+ *
+ * BENCH_BASELINE=<git ref> (a previous release, say) also builds that ref in a temporary git
+ * worktree and measures its server beside this one in the same run, on a database of its own on the
+ * same PostgreSQL, alternating the two, for a before/after table.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, symlink } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,6 +25,7 @@ import { projectRoot } from '../src/paths.js'
 const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const HOT_CONCURRENCY = [16, 64, 256]
+const BASELINE = process.env.BENCH_BASELINE
 
 interface Row {
   scenario: string
@@ -81,10 +86,10 @@ async function startDatabase (): Promise<{ url: string, stop: () => Promise<void
   }
 }
 
-async function startServer (databaseUrl: string) {
+async function startServer (databaseUrl: string, root = projectRoot) {
   const port = await freePort()
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'server.js')], {
-    cwd: projectRoot,
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'src', 'server.js')], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0' },
     stdio: ['ignore', 'inherit', 'inherit']
   })
@@ -154,7 +159,12 @@ async function oversellCheck (sql: Sql, tierIds: string[]): Promise<string> {
 
 let integratorKey = ''
 
-async function bookingLoad (base: string, connections: number, bodies: () => string, limit: { seconds: number } | { amount: number }) {
+async function newIntegratorKey (base: string): Promise<string> {
+  const integrator = await api<{ id: string }>(base, 'POST', '/api/integrators', { name: 'Bench' })
+  return (await api<{ key: string }>(base, 'POST', `/api/integrators/${integrator.id}/keys`, {})).key
+}
+
+async function bookingLoad (base: string, connections: number, bodies: () => string, limit: { seconds: number } | { amount: number }, key = integratorKey) {
   return await autocannon({
     url: `${base}/api/bookings`,
     connections,
@@ -162,7 +172,7 @@ async function bookingLoad (base: string, connections: number, bodies: () => str
     timeout: 30,
     requests: [{
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${integratorKey}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
       setupRequest: (request) => ({ ...request, body: bodies() })
     }]
   })
@@ -208,6 +218,98 @@ async function reference (databaseUrl: string, sql: Sql, base: string, eventId: 
   })
 }
 
+async function run (command: string, args: string[], cwd: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: 'inherit' })
+    child.on('exit', (code) => { code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed`)) })
+  })
+}
+
+/** A fresh database on the same server as `url`, for a second server of the run. */
+async function siblingDatabase (url: string, name: string): Promise<string> {
+  const admin = postgres(url, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  const sibling = new URL(url)
+  sibling.pathname = `/${name}`
+  return sibling.toString()
+}
+
+interface Side { label: string, base: string, key: string, eventId: string, hotTier: string, spreadTiers: string[], readEventId: string }
+
+async function prepareSide (label: string, base: string): Promise<Side> {
+  const key = await newIntegratorKey(base)
+  const eventId = await createEvent(base, 'Compare night')
+  const spreadTiers: string[] = []
+  for (let i = 0; i < 50; i++) spreadTiers.push(await createTier(base, eventId, 100_000))
+  const readEventId = await createEvent(base, 'Compare reads')
+  for (let i = 0; i < 4; i++) await createTier(base, readEventId, 500)
+  return { label, base, key, eventId, hotTier: await createTier(base, eventId, 1_000_000), spreadTiers, readEventId }
+}
+
+/**
+ * Before and after in one run: the baseline's server and this one, each on a database of its own,
+ * driven alike, in the order baseline, this, this, baseline, so that drift of the machine during
+ * the run weighs on both.
+ */
+async function compareWithBaseline (ref: string, databaseUrl: string, currentBase: string, sql: Sql): Promise<void> {
+  console.log(`Before/after: building ${ref} in a temporary worktree`)
+  const root = await mkdtemp(path.join(os.tmpdir(), 'ticket-booking-baseline-'))
+  await run('git', ['worktree', 'add', '--detach', root, ref], projectRoot)
+  let baselineServer: Awaited<ReturnType<typeof startServer>> | undefined
+  try {
+    await symlink(path.join(projectRoot, 'node_modules'), path.join(root, 'node_modules'))
+    await run(path.join(projectRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'scripts/tsconfig.build.json'], root)
+    baselineServer = await startServer(await siblingDatabase(databaseUrl, `bench_baseline_${randomBytes(4).toString('hex')}`), root)
+    const sides = [await prepareSide(`previous (${ref})`, baselineServer.base), await prepareSide('this release', currentBase)]
+    const scenarios: Array<{ name: string, measure: (side: Side) => Promise<number> }> = [
+      {
+        name: 'hot tier, POST /api/bookings @64',
+        measure: async (side) => {
+          const body = JSON.stringify({ eventId: side.eventId, items: [{ ticketTierId: side.hotTier, quantity: 1 }] })
+          const result = await bookingLoad(side.base, 64, () => body, { seconds: SECONDS }, side.key)
+          return count(result, '201') / result.duration
+        }
+      },
+      {
+        name: 'spread over 50 tiers @64',
+        measure: async (side) => {
+          const result = await bookingLoad(side.base, 64, () => JSON.stringify({
+            eventId: side.eventId, items: [{ ticketTierId: side.spreadTiers[Math.floor(Math.random() * side.spreadTiers.length)], quantity: 1 }]
+          }), { seconds: SECONDS }, side.key)
+          return count(result, '201') / result.duration
+        }
+      },
+      {
+        name: 'GET /api/events/{eventId}/ticket-tiers @64',
+        measure: async (side) => (await autocannon({ url: `${side.base}/api/events/${side.readEventId}/ticket-tiers`, connections: 64, duration: SECONDS })).requests.average
+      },
+      {
+        name: 'GET /api/events @64',
+        measure: async (side) => (await autocannon({ url: `${side.base}/api/events`, connections: 64, duration: SECONDS })).requests.average
+      }
+    ]
+    const [baseline, current] = sides as [Side, Side]
+    const table: string[] = []
+    for (const scenario of scenarios) {
+      const figures = new Map<Side, number[]>([[baseline, []], [current, []]])
+      for (const side of [baseline, current, current, baseline]) figures.get(side)?.push(await scenario.measure(side))
+      const mean = (side: Side): number => (figures.get(side) ?? []).reduce((sum, value) => sum + value, 0) / 2
+      const line = `| ${scenario.name} | ${(figures.get(baseline) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(figures.get(current) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(mean(current) / mean(baseline)).toFixed(2)} |`
+      console.log(`  ${line}`)
+      table.push(line)
+    }
+    console.log(await oversellCheck(sql, [current.hotTier, ...current.spreadTiers]))
+    console.log(`\n| per second (two runs each) | ${baseline.label} | ${current.label} | this / previous |`)
+    console.log('|---|---:|---:|---:|')
+    for (const line of table) console.log(line)
+    console.log('')
+  } finally {
+    await baselineServer?.stop()
+    await run('git', ['worktree', 'remove', '--force', root], projectRoot).catch(() => {})
+  }
+}
+
 async function main (): Promise<void> {
   console.log('Building…')
   await new Promise<void>((resolve, reject) => {
@@ -221,8 +323,7 @@ async function main (): Promise<void> {
   try {
     const [{ version }] = await sql<{ version: string }[]>`select version()` as unknown as [{ version: string }]
     const eventId = await createEvent(server.base, 'Bench night')
-    const integrator = await api<{ id: string }>(server.base, 'POST', '/api/integrators', { name: 'Bench' })
-    integratorKey = (await api<{ key: string }>(server.base, 'POST', `/api/integrators/${integrator.id}/keys`, {})).key
+    integratorKey = await newIntegratorKey(server.base)
 
     console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
     for (const connections of HOT_CONCURRENCY) {
@@ -304,6 +405,8 @@ async function main (): Promise<void> {
         check: ''
       })
     }
+
+    if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url, server.base, sql)
 
     const cpus = os.cpus()
     console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`)

@@ -1,22 +1,23 @@
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../src/app.js'
+import type { App } from '../src/app.js'
+import { DEMO_EVENT_ID, seedDemo } from '../src/db/seed.js'
 import { createLogger } from '../src/logger.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from './support/app.js'
+
+const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
+const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
 
 let t: TestApp
 let app: App
 let logged = ''
 beforeAll(async () => {
   t = await createTestApp()
+  await seedDemo(t.sql)
   const sink = new Writable({ write (chunk: Buffer, _encoding, done) { logged += chunk.toString(); done() } })
-  app = buildApp({ config: { adminApiKeys: [ADMIN_KEY] }, sql: t.sql, logger: createLogger('trace', sink) })
-  await app.ready()
+  app = await t.newApp({ logger: createLogger('trace', sink) })
 })
-afterAll(async () => {
-  await app.close()
-  await t.close()
-})
+afterAll(async () => { await t.close() })
 
 describe('request logs', () => {
   it('never contain the admin key, accepted or refused', async () => {
@@ -24,5 +25,12 @@ describe('request logs', () => {
     await app.inject({ method: 'POST', url: '/api/events', headers: { authorization: `Bearer ${ADMIN_KEY}-wrong` }, payload: {} })
     expect(logged).toContain('incoming request')
     expect(logged).not.toContain(ADMIN_KEY)
+  })
+
+  it('never contain an integrator key', async () => {
+    await app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking })
+    await app.inject({ method: 'GET', url: '/api/bookings', headers: t.asIntegrator })
+    expect(logged).toContain('incoming request')
+    expect(logged).not.toContain(t.integrator.key)
   })
 })

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented, type Documented, type DocumentedOperation } from '../support/documented.js'
+import { createEvent, createEventWithTiers, createTier, problemType } from '../support/fixtures.js'
 
 /**
  * The server enforces exactly the bounds the OpenAPI document declares. Every bounded input of
@@ -58,14 +59,14 @@ beforeAll(async () => {
     expect(response.statusCode, `${url}: ${response.body}`).toBe(201)
     return response.json() as { id: string }
   }
-  const newEvent = async () => (await post('/api/events', { name: 'Bounds', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' })).id
+  const newEvent = async () => (await createEvent(t.app, { name: 'Bounds' })).id
   // An event with 21 tiers that take up to 100 tickets each, so bookings can reach every bound.
-  const event = await newEvent()
-  tiers = []
-  for (let n = 0; n < 21; n++) tiers.push((await post(`/api/events/${event}/ticket-tiers`, { name: `Tier ${n}`, price: 1000, capacity: 1_000_000, maxPerBooking: 100 })).id)
+  const bookable = await createEventWithTiers(t.app, Array.from({ length: 21 }, (_, n) => ({ name: `Tier ${n}`, capacity: 1_000_000, maxPerBooking: 100 })), { event: { name: 'Bounds' } })
+  const event = bookable.eventId
+  tiers = bookable.tiers.map((tier) => tier.id)
   const renamedEvent = await newEvent()
   const tierEvent = await newEvent()
-  const spareTier = (await post(`/api/events/${tierEvent}/ticket-tiers`, { name: 'Spare', price: 100, capacity: 10 })).id
+  const spareTier = (await createTier(t.app, tierEvent, { name: 'Spare', price: 100, capacity: 10 })).id
   const integrator = (await post('/api/integrators', { name: 'Bounds' })).id
   const endpoint = (await post('/api/webhook-endpoints', { url: 'https://example.com/hooks', events: ['booking.created'] }, t.asIntegrator)).id
 
@@ -270,8 +271,7 @@ describe('the bounds the document declares', () => {
 
 describe('the collection limits behind the bounded lists', () => {
   it('lets an event have 100 ticket tiers, its whole list in one response, and refuses more with a 409, also to concurrent requests', async () => {
-    const event = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { name: 'Full house', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })
-    const eventId: string = event.json().id
+    const { id: eventId } = await createEvent(t.app, { name: 'Full house' })
     await t.sql`
       insert into ticket_tiers (event_id, name, price, capacity, remaining, max_per_booking)
       select ${eventId}, 'Tier ' || n, 100, 10, 10, 10 from generate_series(1, 90) as n
@@ -283,7 +283,7 @@ describe('the collection limits behind the bounded lists', () => {
     expect(racing.filter((response) => response.statusCode === 201)).toHaveLength(10)
     const refused = racing.filter((response) => response.statusCode === 409)
     expect(refused).toHaveLength(10)
-    for (const response of refused) expect(response.json()).toMatchObject({ type: 'urn:ticket-booking:problem:limit-reached', limit: 100 })
+    for (const response of refused) expect(response.json()).toMatchObject({ type: problemType('limit-reached'), limit: 100 })
 
     const list = await t.app.inject({ method: 'GET', url: `/api/events/${eventId}/ticket-tiers` })
     expect(list.json().data).toHaveLength(100)
@@ -304,7 +304,7 @@ describe('the collection limits behind the bounded lists', () => {
     expect(last.statusCode).toBe(201)
     const tooMany = await t.app.inject({ method: 'POST', url: `/api/integrators/${integratorId}/keys`, headers: asAdmin, payload: {} })
     expect(tooMany.statusCode).toBe(409)
-    expect(tooMany.json()).toMatchObject({ type: 'urn:ticket-booking:problem:limit-reached', limit: 1000 })
+    expect(tooMany.json()).toMatchObject({ type: problemType('limit-reached'), limit: 1000 })
     const list = await t.app.inject({ method: 'GET', url: `/api/integrators/${integratorId}/keys`, headers: asAdmin })
     expect(list.json().data).toHaveLength(1000)
   })
@@ -321,6 +321,6 @@ describe('the collection limits behind the bounded lists', () => {
     expect((await register()).statusCode).toBe(201)
     const tooMany = await register()
     expect(tooMany.statusCode).toBe(409)
-    expect(tooMany.json()).toMatchObject({ type: 'urn:ticket-booking:problem:limit-reached', limit: 20 })
+    expect(tooMany.json()).toMatchObject({ type: problemType('limit-reached'), limit: 20 })
   })
 })

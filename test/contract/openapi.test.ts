@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
 import { generateOpenApi } from '../../src/openapi-document.js'
 import { projectRoot } from '../../src/paths.js'
 import { ARTIFACTS, generatePostmanCollection, generateTypes } from '../../scripts/openapi-artifacts.js'
@@ -219,9 +218,8 @@ describe('the served document', () => {
   })
 
   it('lists PUBLIC_URL first in servers when it is set, marked as production and public', async () => {
-    const app = buildApp({ config: { adminApiKeys: [], publicUrl: 'https://tickets.example.com' }, sql: t.sql })
+    const app = await t.newApp({ config: { publicUrl: 'https://tickets.example.com' } })
     try {
-      await app.ready()
       const servers = (app.swagger() as unknown as { servers: { url: string, description: string, 'x-internal': boolean }[] }).servers
       expect(servers.map((server) => [server.url, server['x-internal']])).toEqual([['https://tickets.example.com', false], ['/', true]])
       expect(servers[0]?.description).toMatch(/^Production/)

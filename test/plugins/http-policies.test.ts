@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
+import type { App } from '../../src/app.js'
 import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented } from '../support/documented.js'
+import { problemType } from '../support/fixtures.js'
 
 const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
 const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
@@ -12,16 +13,9 @@ let limited: App
 beforeAll(async () => {
   t = await createTestApp()
   await seedDemo(t.sql)
-  limited = buildApp({
-    config: { adminApiKeys: [], rateLimitBookingsPerMinute: 3, corsOrigins: ['https://shop.example.com'] },
-    sql: t.sql
-  })
-  await limited.ready()
+  limited = await t.newApp({ config: { rateLimitBookingsPerMinute: 3, corsOrigins: ['https://shop.example.com'] } })
 })
-afterAll(async () => {
-  await limited.close()
-  await t.close()
-})
+afterAll(async () => { await t.close() })
 
 describe('rate limiting of booking creation', () => {
   it('answers 429 problems with Retry-After and RateLimit headers past the limit, per integrator key', async () => {
@@ -37,7 +31,7 @@ describe('rate limiting of booking creation', () => {
     const over = await limited.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: booking, remoteAddress: '203.0.113.7' })
     expect(over.statusCode).toBe(429)
     expect(over.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect(over.json()).toMatchObject({ type: 'urn:ticket-booking:problem:rate-limited', status: 429 })
+    expect(over.json()).toMatchObject({ type: problemType('rate-limited'), status: 429 })
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
     expect(over.headers['ratelimit-remaining']).toBe('0')
 
@@ -61,8 +55,7 @@ describe('rate limiting of booking creation', () => {
 
 describe('the rate limit of every operation', () => {
   it('sends RateLimit headers on every 2xx and 4xx of every documented operation, and CORS headers to allowed origins', async () => {
-    const everywhere = buildApp({ config: { adminApiKeys: [ADMIN_KEY], rateLimitRequestsPerMinute: 1000, corsOrigins: ['https://shop.example.com'] }, sql: t.sql })
-    await everywhere.ready()
+    const everywhere = await t.newApp({ config: { rateLimitRequestsPerMinute: 1000, corsOrigins: ['https://shop.example.com'] } })
     try {
       const { operations, check } = await loadDocumented()
       for (const operation of operations) {
@@ -91,8 +84,7 @@ describe('the rate limit of every operation', () => {
   })
 
   it('counts every request of a client, answered or refused, and answers 429 past the limit, to that client only', async () => {
-    const strict = buildApp({ config: { adminApiKeys: [ADMIN_KEY], rateLimitRequestsPerMinute: 3 }, sql: t.sql })
-    await strict.ready()
+    const strict = await t.newApp({ config: { rateLimitRequestsPerMinute: 3 } })
     try {
       const address = { remoteAddress: '203.0.113.20' }
       const first = await strict.inject({ method: 'GET', url: '/api/events', ...address })
@@ -103,7 +95,7 @@ describe('the rate limit of every operation', () => {
 
       const over = await strict.inject({ method: 'GET', url: '/api/health', ...address })
       expect(over.statusCode).toBe(429)
-      expect(over.json()).toMatchObject({ type: 'urn:ticket-booking:problem:rate-limited', status: 429 })
+      expect(over.json()).toMatchObject({ type: problemType('rate-limited'), status: 429 })
       expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
       expect(over.headers['ratelimit-limit']).toBe('3')
 

@@ -1,11 +1,10 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
+import type { App } from '../../src/app.js'
 import type { Sql } from '../../src/db/sql.js'
 import { BODY_LIMIT_BYTES } from '../../src/limits.js'
-import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
-
-const PROBLEM = 'urn:ticket-booking:problem:'
+import { asAdmin, createTestApp, readyApp, type TestApp } from '../support/app.js'
+import { createEvent, problemType } from '../support/fixtures.js'
 
 const validEvent = {
   name: 'Problem Test Night',
@@ -21,7 +20,7 @@ afterAll(async () => { await t.close() })
 function expectProblem (response: { headers: Record<string, unknown>, json: () => unknown }, status: number, slug: string) {
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
   const body = response.json() as Record<string, unknown>
-  expect(body).toMatchObject({ type: `${PROBLEM}${slug}`, status })
+  expect(body).toMatchObject({ type: problemType(slug), status })
   expect(typeof body.title).toBe('string')
   return body
 }
@@ -31,6 +30,8 @@ describe('problem details for framework errors', () => {
     const response = await t.app.inject({ method: 'GET', url: '/api/nothing-here?x=1' })
     expect(response.statusCode).toBe(404)
     const body = expectProblem(response, 404, 'not-found')
+    // The published type itself: the other tests build types from PROBLEM_TYPE_PREFIX.
+    expect(body.type).toBe('urn:ticket-booking:problem:not-found')
     expect(body.instance).toBe('/api/nothing-here')
     expect(body.detail).toContain('GET /api/nothing-here')
   })
@@ -135,9 +136,9 @@ describe('problem details for framework errors', () => {
   })
 
   it('does not coerce JSON types in bodies', async () => {
-    const event = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: validEvent })
+    const event = await createEvent(t.app)
     const response = await t.app.inject({
-      method: 'POST', url: `/api/events/${event.json().id}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: '100', capacity: 10 }
+      method: 'POST', url: `/api/events/${event.id}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: '100', capacity: 10 }
     })
     expect(response.statusCode).toBe(400)
     expect(response.json().errors).toEqual([{ path: '/price', message: 'must be integer' }])
@@ -151,14 +152,15 @@ describe('problem details for framework errors', () => {
 })
 
 describe('unexpected failures', () => {
-  let app: ReturnType<typeof buildApp>
+  let app: App
   beforeAll(async () => {
-    app = buildApp({ config: { adminApiKeys: [] }, sql: t.sql })
-    app.get('/api/test/throws', async () => { throw new Error('secret internal detail: select * from users') })
-    app.get('/api/test/bad-sql', async () => await t.sql`select * from table_that_does_not_exist`)
-    await app.ready()
+    app = await t.newApp({
+      extend: (failing, sql) => {
+        failing.get('/api/test/throws', async () => { throw new Error('secret internal detail: select * from users') })
+        failing.get('/api/test/bad-sql', async () => await sql`select * from table_that_does_not_exist`)
+      }
+    })
   })
-  afterAll(async () => { await app.close() })
 
   it('hides the message of an unexpected error behind a 500 problem', async () => {
     const response = await app.inject({ method: 'GET', url: '/api/test/throws' })
@@ -177,12 +179,11 @@ describe('unexpected failures', () => {
 })
 
 describe('an unreachable database', () => {
-  let app: ReturnType<typeof buildApp>
+  let app: App
   let deadSql: Sql
   beforeAll(async () => {
     deadSql = postgres('postgres://nobody@127.0.0.1:1/none', { max: 1, connect_timeout: 2 }) as unknown as Sql
-    app = buildApp({ config: { adminApiKeys: [] }, sql: deadSql })
-    await app.ready()
+    app = await readyApp(deadSql)
   })
   afterAll(async () => {
     await app.close()

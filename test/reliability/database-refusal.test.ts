@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import postgres from 'postgres'
 import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
+import type { App } from '../../src/app.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { ADMIN_KEY, readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { loadDocumented, type Documented } from '../support/documented.js'
+import { createEventWithTier, problemType } from '../support/fixtures.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
-
-const ADMIN_KEY = 'refusal-admin-key-0123456789'
 const CAPACITY = 100_000
 
 /**
@@ -55,14 +55,13 @@ beforeAll(async () => {
   appUrl.password = password
   appUrl.host = `127.0.0.1:${proxy.port}`
   appSql = createSql(appUrl.toString(), { max: 8 })
-  app = buildApp({ config: { adminApiKeys: [ADMIN_KEY] }, sql: appSql })
-  await app.ready()
+  app = await readyApp(appSql)
   documented = await loadDocumented()
 
   integratorHeaders = { authorization: `Bearer ${(await createIntegratorsRepository(db.sql).createWithKey('Refusal')).key.key}` }
-  const headers = { authorization: `Bearer ${ADMIN_KEY}` }
-  eventId = (await app.inject({ method: 'POST', url: '/api/events', headers, payload: { name: 'Refusal', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })).json().id
-  ticketTierId = (await app.inject({ method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers, payload: { name: 'GA', price: 100, capacity: CAPACITY } })).json().id
+  const event = await createEventWithTier(app, { price: 100, capacity: CAPACITY })
+  eventId = event.eventId
+  ticketTierId = event.tierId
 })
 
 afterAll(async () => {
@@ -173,7 +172,7 @@ describe('a database that refuses the service for a while', () => {
       if (refusal.total !== false) {
         expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
         for (const result of probed) {
-          expect(result, `${refusal.name}: ${result.what}`).toMatchObject({ status: 503, type: 'urn:ticket-booking:problem:service-unavailable' })
+          expect(result, `${refusal.name}: ${result.what}`).toMatchObject({ status: 503, type: problemType('service-unavailable') })
         }
       } else {
         expect(probed.filter((result) => result.status === 503).length, refusal.name).toBeGreaterThan(0)
@@ -199,7 +198,7 @@ describe('a database that refuses the service for a while', () => {
 
     for (const result of results) {
       if (result.status < 500) continue
-      expect(result, result.what).toMatchObject({ status: 503, type: 'urn:ticket-booking:problem:service-unavailable' })
+      expect(result, result.what).toMatchObject({ status: 503, type: problemType('service-unavailable') })
       expect(result.contentType, result.what).toMatch(/^application\/problem\+json/)
       expect(Number(result.retryAfter), result.what).toBeGreaterThan(0)
     }

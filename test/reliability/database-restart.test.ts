@@ -2,14 +2,14 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
+import type { App } from '../../src/app.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { readyApp } from '../support/app.js'
+import { createEventWithTier, problemType } from '../support/fixtures.js'
 import { portOutsideEphemeralRange } from '../support/ports.js'
-
-const ADMIN = { authorization: 'Bearer restart-admin-key-0123456789' }
 
 /** This file runs its own PostgreSQL, since it stops and starts it. */
 let folder: string
@@ -30,8 +30,7 @@ beforeAll(async () => {
   database = await startDatabase()
   await migrate(database.url)
   sql = createSql(database.url, { max: 8 })
-  app = buildApp({ config: { adminApiKeys: ['restart-admin-key-0123456789'] }, sql })
-  await app.ready()
+  app = await readyApp(sql)
   const { key } = await createIntegratorsRepository(sql).createWithKey('Restart')
   integratorHeaders = { authorization: `Bearer ${key.key}` }
 })
@@ -45,15 +44,7 @@ afterAll(async () => {
 
 describe('a database restart during a booking load', () => {
   it('answers 503 problems while it is down, recovers by itself, and loses or invents no booking', async () => {
-    const event = await app.inject({
-      method: 'POST', url: '/api/events', headers: ADMIN,
-      payload: { name: 'Restart', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-    })
-    const eventId = event.json().id
-    const tier = await app.inject({
-      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: ADMIN, payload: { name: 'GA', price: 100, capacity: 100_000 }
-    })
-    const ticketTierId = tier.json().id
+    const { eventId, tierId: ticketTierId } = await createEventWithTier(app, { price: 100, capacity: 100_000 })
 
     const results: { key: string, status: number, body: { type?: string }, retryAfter: unknown }[] = []
     let phase: 'load' | 'stop' = 'load'
@@ -94,7 +85,7 @@ describe('a database restart during a booking load', () => {
     expect(failures.length).toBeGreaterThan(0)
     for (const failure of failures) {
       expect(failure.status).toBe(503)
-      expect(failure.body.type).toBe('urn:ticket-booking:problem:service-unavailable')
+      expect(failure.body.type).toBe(problemType('service-unavailable'))
       expect(Number(failure.retryAfter)).toBeGreaterThan(0)
     }
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemo } from '../../src/db/seed.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
+import { createEventWithTier, ledger, overHttp, problemType } from '../support/fixtures.js'
 import { spawnServer, type ServerProcess } from '../support/process.js'
-
-const ADMIN_KEY = 'shutdown-admin-key-0123456789'
 
 let db: TestDatabase
 let integratorKey: string
@@ -19,15 +19,9 @@ async function start (): Promise<{ server: ServerProcess, base: string, eventId:
   const server = spawnServer({
     DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
   })
-  const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
-  const event = await (await fetch(`${base}/api/events`, {
-    method: 'POST', headers, body: JSON.stringify({ name: 'Shutdown', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' })
-  })).json() as { id: string }
-  const tier = await (await fetch(`${base}/api/events/${event.id}/ticket-tiers`, {
-    method: 'POST', headers, body: JSON.stringify({ name: 'GA', price: 100, capacity: 100_000 })
-  })).json() as { id: string }
-  return { server, base: base as string, eventId: event.id, tierId: tier.id }
+  const [, base = ''] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+  const { eventId, tierId } = await createEventWithTier(overHttp(base), { price: 100, capacity: 100_000 })
+  return { server, base, eventId, tierId }
 }
 
 type Outcome = { key: string, status: number | 'network error', type?: string }
@@ -62,16 +56,6 @@ async function storedKeys (prefix: string): Promise<Set<string>> {
   return new Set(rows.map((row) => row.clientReference))
 }
 
-async function ledger (tierId: string) {
-  const [row] = await db.sql<{ capacity: number, remaining: number, booked: number, bookingsWithoutItems: number }[]>`
-    select t.capacity, t.remaining,
-      (select coalesce(sum(quantity), 0)::int from booking_items where ticket_tier_id = t.id) as booked,
-      (select count(*)::int from bookings b where not exists (select 1 from booking_items i where i.booking_id = b.id)) as bookings_without_items
-    from ticket_tiers t where t.id = ${tierId}
-  `
-  return row
-}
-
 describe('SIGTERM during a booking load', () => {
   it('finishes the bookings in flight, refuses new ones, and exits 0', async () => {
     const { server, base, eventId, tierId } = await start()
@@ -91,13 +75,12 @@ describe('SIGTERM during a booking load', () => {
     expect(acknowledged.length).toBeGreaterThan(0)
     for (const outcome of traffic.outcomes.filter((each) => each.status !== 201)) {
       expect(['network error', 503]).toContain(outcome.status)
-      if (outcome.status === 503) expect(outcome.type).toBe('urn:ticket-booking:problem:service-unavailable')
+      if (outcome.status === 503) expect(outcome.type).toBe(problemType('service-unavailable'))
     }
     const stored = await storedKeys('term')
     expect(acknowledged.filter((key) => !stored.has(key))).toEqual([])
     expect(stored.size).toBe(acknowledged.length)
-    const row = await ledger(tierId)
-    expect(row).toEqual({ capacity: 100_000, remaining: 100_000 - stored.size, booked: stored.size, bookingsWithoutItems: 0 })
+    expect(await ledger(db.sql, tierId)).toMatchObject({ capacity: 100_000, remaining: 100_000 - stored.size, confirmed: stored.size, items: stored.size, emptyBookings: 0 })
   })
 })
 
@@ -114,7 +97,6 @@ describe('SIGKILL during a booking load', () => {
     const acknowledged = traffic.outcomes.filter((outcome) => outcome.status === 201).map((outcome) => outcome.key)
     const stored = await storedKeys('kill')
     expect(acknowledged.filter((key) => !stored.has(key))).toEqual([])
-    const row = await ledger(tierId)
-    expect(row).toEqual({ capacity: 100_000, remaining: 100_000 - stored.size, booked: stored.size, bookingsWithoutItems: 0 })
+    expect(await ledger(db.sql, tierId)).toMatchObject({ capacity: 100_000, remaining: 100_000 - stored.size, confirmed: stored.size, items: stored.size, emptyBookings: 0 })
   })
 })

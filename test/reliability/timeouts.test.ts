@@ -1,33 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../src/app.js'
-import { createSql, type Sql } from '../../src/db/sql.js'
-import { asAdmin, createTestApp, type TestApp } from '../support/app.js'
+import type { App } from '../../src/app.js'
+import type { SqlOptions } from '../../src/db/sql.js'
+import { createTestApp, type TestApp } from '../support/app.js'
+import { createEventWithTier, problemType } from '../support/fixtures.js'
 import { holdInTransaction } from '../support/locks.js'
 
+/** A pool that waits 300 ms for a lock and lets a statement run 2 s. */
+const IMPATIENT: SqlOptions = { max: 4, lockTimeoutMs: 300, statementTimeoutMs: 2_000 }
+
 let t: TestApp
-let impatient: { app: App, sql: Sql }
+let impatient: App
 beforeAll(async () => {
   t = await createTestApp()
-  const sql = createSql(t.databaseUrl, { max: 4, lockTimeoutMs: 300, statementTimeoutMs: 2_000 })
-  impatient = { sql, app: buildApp({ config: { adminApiKeys: [] }, sql }) }
-  await impatient.app.ready()
+  impatient = await t.newApp({ pool: IMPATIENT })
 })
-afterAll(async () => {
-  await impatient.app.close()
-  await impatient.sql.end()
-  await t.close()
-})
+afterAll(async () => { await t.close() })
 
 async function eventWithTier (capacity: number): Promise<{ eventId: string, ticketTierId: string }> {
-  const event = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Timeouts', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-  })
-  const eventId: string = event.json().id
-  const tier = await t.app.inject({
-    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity }
-  })
-  return { eventId, ticketTierId: tier.json().id }
+  const { eventId, tierId } = await createEventWithTier(t.app, { price: 100, capacity })
+  return { eventId, ticketTierId: tierId }
 }
 
 /** Waits until a query of this file's database waits on a lock (a booking behind a held tier). */
@@ -50,9 +41,9 @@ describe('a stuck lock', () => {
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
       const started = Date.now()
-      const response = await impatient.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
+      const response = await impatient.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
       expect(response.statusCode).toBe(503)
-      expect(response.json().type).toBe('urn:ticket-booking:problem:service-unavailable')
+      expect(response.json().type).toBe(problemType('service-unavailable'))
       expect(Number(response.headers['retry-after'])).toBeGreaterThan(0)
       expect(response.body).not.toMatch(/lock|55P03|canceling/i)
       expect(Date.now() - started).toBeLessThan(5_000)
@@ -63,14 +54,12 @@ describe('a stuck lock', () => {
       select remaining, (select count(*)::int from bookings where event_id = ${eventId}) as bookings from ticket_tiers where id = ${ticketTierId}
     `
     expect(row).toEqual({ remaining: 10, bookings: 0 })
-    const after = await impatient.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
+    const after = await impatient.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: body })
     expect(after.statusCode).toBe(201)
   })
 
   it('refuses bookings at once with a 503 when too many are already waiting for the database', async () => {
-    const sql = createSql(t.databaseUrl, { max: 2, lockTimeoutMs: 20_000 })
-    const app = buildApp({ config: { adminApiKeys: [] }, sql, maxQueuedBookings: 5 })
-    await app.ready()
+    const app = await t.newApp({ pool: { max: 2, lockTimeoutMs: 20_000 }, maxQueuedBookings: 5 })
     const { eventId, ticketTierId } = await eventWithTier(100)
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
@@ -88,15 +77,12 @@ describe('a stuck lock', () => {
     } finally {
       await release()
       await app.close()
-      await sql.end()
     }
   })
 
   it('refuses any request at once with a 503 when the in-flight limit is reached, and serves again after', async () => {
     const { eventId, ticketTierId } = await eventWithTier(10)
-    const sql = createSql(t.databaseUrl, { max: 2 })
-    const app = buildApp({ config: { adminApiKeys: [] }, sql, maxInFlightRequests: 3 })
-    await app.ready()
+    const app = await t.newApp({ pool: { max: 2 }, maxInFlightRequests: 3 })
     // Three bookings wait on a tier another transaction has locked: three requests in progress.
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${ticketTierId} for update`)
     try {
@@ -106,7 +92,7 @@ describe('a stuck lock', () => {
       await waitForLockWaiter()
       const refused = await app.inject({ method: 'GET', url: '/api/events' })
       expect(refused.statusCode).toBe(503)
-      expect(refused.json()).toMatchObject({ type: 'urn:ticket-booking:problem:service-unavailable', detail: expect.stringContaining('capacity') })
+      expect(refused.json()).toMatchObject({ type: problemType('service-unavailable'), detail: expect.stringContaining('capacity') })
       expect(refused.headers['retry-after']).toBe('1')
       await release()
       expect((await Promise.all(waiting)).map((response) => response.statusCode)).toEqual([201, 201, 201])
@@ -114,18 +100,15 @@ describe('a stuck lock', () => {
     } finally {
       await release()
       await app.close()
-      await sql.end()
     }
   })
 
   it('ends a statement that runs too long with a 503 problem', async () => {
-    const app = buildApp({ config: { adminApiKeys: [] }, sql: impatient.sql })
-    app.get('/api/test/slow', async () => await impatient.sql`select pg_sleep(5)`)
-    await app.ready()
+    const app = await t.newApp({ pool: IMPATIENT, extend: (slow, sql) => { slow.get('/api/test/slow', async () => await sql`select pg_sleep(5)`) } })
     try {
       const response = await app.inject({ method: 'GET', url: '/api/test/slow' })
       expect(response.statusCode).toBe(503)
-      expect(response.json().type).toBe('urn:ticket-booking:problem:service-unavailable')
+      expect(response.json().type).toBe(problemType('service-unavailable'))
       expect(response.body).not.toMatch(/statement|57014|cancel/i)
     } finally {
       await app.close()

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { buildApp, type App } from '../../src/app.js'
+import type { App } from '../../src/app.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { ADMIN_KEY, readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
+import { createEventWithTier } from '../support/fixtures.js'
 import { spawnServer, type ServerProcess } from '../support/process.js'
 import { startReceiver, type Receiver } from '../support/receiver.js'
-
-const ADMIN_KEY = 'webhook-processes-admin-key-0123'
 
 let db: TestDatabase
 let app: App
@@ -21,14 +21,11 @@ beforeAll(async () => {
   db = await createTestDatabase()
   receiver = await startReceiver()
   // An app without a dispatcher, to set up and to make bookings while no server runs.
-  app = buildApp({ config: { adminApiKeys: [ADMIN_KEY], webhookAllowPrivateNetworks: true }, sql: db.sql })
-  await app.ready()
+  app = await readyApp(db.sql, { config: { webhookAllowPrivateNetworks: true } })
   headers = { authorization: `Bearer ${(await createIntegratorsRepository(db.sql).createWithKey('Processes')).key.key}` }
-  const admin = { authorization: `Bearer ${ADMIN_KEY}` }
-  const event = await app.inject({ method: 'POST', url: '/api/events', headers: admin, payload: { name: 'Processes', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })
-  eventId = event.json().id
-  const tier = await app.inject({ method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: admin, payload: { name: 'GA', price: 100, capacity: 100_000 } })
-  tierId = tier.json().id
+  const event = await createEventWithTier(app, { price: 100, capacity: 100_000 })
+  eventId = event.eventId
+  tierId = event.tierId
   const endpoint = await app.inject({
     method: 'POST', url: '/api/webhook-endpoints', headers,
     payload: { url: receiver.url, events: ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired'] }

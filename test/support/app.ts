@@ -1,5 +1,5 @@
 import { buildApp, type App, type BuildAppOptions } from '../../src/app.js'
-import type { Sql } from '../../src/db/sql.js'
+import { createSql, type Sql, type SqlOptions } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import type { Scope } from '../../src/schemas/integrators.js'
 import { createTestDatabase } from './database.js'
@@ -25,7 +25,32 @@ export interface TestApp {
   asIntegrator: { authorization: string }
   /** Another integrator with a key of the given scopes (all by default). */
   newIntegrator: (name?: string, scopes?: Scope[]) => Promise<TestIntegrator>
+  /**
+   * Another app on this file's database, ready for `inject`: on the file's pool, or on a pool of
+   * its own (`pool`), ended when the app closes. `close()` closes the ones still open.
+   */
+  newApp: (options?: NewAppOptions) => Promise<App>
   close: () => Promise<void>
+}
+
+export interface AppOptions extends Omit<BuildAppOptions, 'config' | 'sql'> {
+  /** buildApp's config; `adminApiKeys` defaults to `[ADMIN_KEY]`. */
+  config?: Partial<BuildAppOptions['config']>
+  /** Adds routes or hooks before the app is ready, e.g. a route that fails on purpose; `sql` is the app's pool. */
+  extend?: (app: App, sql: Sql) => void
+}
+
+export interface NewAppOptions extends AppOptions {
+  /** A pool of its own on the file's database, with these options, instead of the file's pool. */
+  pool?: SqlOptions
+}
+
+/** buildApp on `sql`, ready for `inject`; the caller closes it. */
+export async function readyApp (sql: Sql, { config, extend, ...options }: AppOptions = {}): Promise<App> {
+  const app = buildApp({ ...options, sql, config: { adminApiKeys: [ADMIN_KEY], ...config } })
+  extend?.(app, sql)
+  await app.ready()
+  return app
 }
 
 export interface TestAppOptions {
@@ -48,6 +73,22 @@ export async function createTestApp (options: TestAppOptions = {}): Promise<Test
   const integrator = await newIntegrator()
   const app = buildApp({ config: { adminApiKeys, webhookAllowPrivateNetworks }, sql: database.sql, webhookDispatcher })
   await app.ready()
+  const others = new Set<App>()
+  const newApp = async ({ pool, ...options }: NewAppOptions = {}): Promise<App> => {
+    const sql = pool === undefined ? database.sql : createSql(database.url, pool)
+    const other = await readyApp(sql, {
+      ...options,
+      extend: (built, builtOn) => {
+        built.addHook('onClose', async () => {
+          others.delete(built)
+          if (sql !== database.sql) await sql.end()
+        })
+        options.extend?.(built, builtOn)
+      }
+    })
+    others.add(other)
+    return other
+  }
   return {
     app,
     sql: database.sql,
@@ -55,7 +96,9 @@ export async function createTestApp (options: TestAppOptions = {}): Promise<Test
     integrator,
     asIntegrator: integrator.headers,
     newIntegrator,
+    newApp,
     close: async () => {
+      await Promise.all([...others].map(async (other) => { await other.close() }))
       await app.close()
       await database.drop()
     }

@@ -5,10 +5,10 @@ import type { BatchOutcome } from '../../../src/features/bookings/booking-batch.
 import { createBookingBatcher } from '../../../src/features/bookings/booking-batcher.js'
 import { toBookingRequest, type BookingRequest } from '../../../src/features/bookings/booking-request.js'
 import { createBookingsRepository } from '../../../src/features/bookings/bookings-repository.js'
-import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { PROBLEM_TYPE_PREFIX } from '../../../src/problems.js'
+import { createTestApp, type TestApp } from '../../support/app.js'
+import { createEventWithTiers, problemType, remaining } from '../../support/fixtures.js'
 import { holdInTransaction } from '../../support/locks.js'
-
-const PROBLEM = 'urn:ticket-booking:problem:'
 
 let t: TestApp
 let repository: ReturnType<typeof createBookingsRepository>
@@ -18,21 +18,12 @@ beforeAll(async () => {
 })
 afterAll(async () => { await t.close() })
 
-async function setUp (capacities: Record<string, number>) {
-  const event = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Batch night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-  })
-  const eventId: string = event.json().id
-  const tiers: Record<string, string> = {}
-  for (const [name, capacity] of Object.entries(capacities)) {
-    const tier = await t.app.inject({
-      method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
-      payload: { name, price: 1000, capacity, maxPerBooking: 10 }
-    })
-    tiers[name] = tier.json().id
-  }
-  return { eventId, tiers }
+/** An event with a tier of each name and capacity; the tiers' ids by name. */
+async function setUp<Name extends string> (capacities: Record<Name, number>): Promise<{ eventId: string, tiers: Record<Name, string> }> {
+  const names = Object.keys(capacities) as Name[]
+  const { eventId, tiers } = await createEventWithTiers(t.app, names.map((name) => ({ name, capacity: capacities[name], maxPerBooking: 10 })))
+  const ids = tiers.map((tier) => tier.id)
+  return { eventId, tiers: Object.fromEntries(names.map((name, index) => [name, ids[index]])) as Record<Name, string> }
 }
 
 function request (eventId: string, items: [string, number][], key?: string): BookingRequest {
@@ -40,17 +31,12 @@ function request (eventId: string, items: [string, number][], key?: string): Boo
 }
 
 function summary (outcomes: BatchOutcome[]) {
-  return outcomes.map((outcome) => outcome.outcome === 'failed' ? `failed ${outcome.problem.kind.type.replace(PROBLEM, '')}` : outcome.outcome)
-}
-
-async function remaining (tierId: string) {
-  const [row] = await t.sql<{ remaining: number }[]>`select remaining from ticket_tiers where id = ${tierId}`
-  return row?.remaining
+  return outcomes.map((outcome) => outcome.outcome === 'failed' ? `failed ${outcome.problem.kind.type.replace(PROBLEM_TYPE_PREFIX, '')}` : outcome.outcome)
 }
 
 describe('one batch, one transaction', () => {
   it('judges requests in arrival order against what the earlier ones left, each all-or-nothing', async () => {
-    const { eventId, tiers: { a, b } } = await setUp({ a: 5, b: 0 }) as { eventId: string, tiers: { a: string, b: string } }
+    const { eventId, tiers: { a, b } } = await setUp({ a: 5, b: 0 })
     const outcomes = await repository.createBatch([
       request(eventId, [[a, 2]]),
       request(eventId, [[a, 1], [b, 1]]),
@@ -64,14 +50,14 @@ describe('one batch, one transaction', () => {
     ])
     const short = outcomes[2]
     expect(short?.outcome === 'failed' && short.problem.extensions.shortages).toEqual([{ ticketTierId: a, requested: 4, remaining: 3 }])
-    expect(await remaining(a)).toBe(0)
-    expect(await remaining(b)).toBe(0)
+    expect(await remaining(t.sql, a)).toBe(0)
+    expect(await remaining(t.sql, b)).toBe(0)
     const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings where event_id = ${eventId}`
     expect(row?.count).toBe(2)
   })
 
   it('handles one idempotency key used twice in a batch as if the first had committed', async () => {
-    const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
+    const { eventId, tiers: { a } } = await setUp({ a: 10 })
     const key = `dup-${randomUUID()}`
     const other = `other-${randomUUID()}`
     const outcomes = await repository.createBatch([
@@ -83,18 +69,18 @@ describe('one batch, one transaction', () => {
     expect(summary(outcomes)).toEqual(['created', 'replayed', 'failed idempotency-key-reuse', 'created'])
     const [first, replay] = outcomes
     expect(first?.outcome === 'created' && replay?.outcome === 'replayed' && replay.booking).toEqual(first?.outcome === 'created' && first.booking)
-    expect(await remaining(a)).toBe(7)
+    expect(await remaining(t.sql, a)).toBe(7)
   })
 
   it('does not let a failed request use up its key, even within the batch', async () => {
-    const { eventId, tiers: { a } } = await setUp({ a: 2 }) as { eventId: string, tiers: { a: string } }
+    const { eventId, tiers: { a } } = await setUp({ a: 2 })
     const key = `retry-${randomUUID()}`
     const outcomes = await repository.createBatch([request(eventId, [[a, 3]], key), request(eventId, [[a, 2]], key)])
     expect(summary(outcomes)).toEqual(['failed insufficient-inventory', 'created'])
   })
 
   it('answers in-flight for a key another transaction is deciding, and books the rest', async () => {
-    const { eventId, tiers: { a } } = await setUp({ a: 10 }) as { eventId: string, tiers: { a: string } }
+    const { eventId, tiers: { a } } = await setUp({ a: 10 })
     const key = `busy-${randomUUID()}`
     const release = await holdInTransaction(t.sql, async (tx) => await tx`select pg_advisory_xact_lock(hashtextextended(${`booking:${t.integrator.id}:${key}`}, 0))`)
     try {
@@ -108,7 +94,7 @@ describe('one batch, one transaction', () => {
 
 describe('the batcher', () => {
   it('decides requests that queue up together, and retries a failed batch one by one so only the bad request fails', async () => {
-    const { eventId, tiers: { good, bad } } = await setUp({ good: 20, bad: 20 }) as { eventId: string, tiers: { good: string, bad: string } }
+    const { eventId, tiers: { good, bad } } = await setUp({ good: 20, bad: 20 })
     await t.sql`
       create function fail_bad_tier() returns trigger language plpgsql as $$
       begin
@@ -137,12 +123,12 @@ describe('the batcher', () => {
     }
     expect(sizes[0]).toBe(1)
     expect(sizes[1]).toBe(4)
-    expect(await remaining(good)).toBe(16)
-    expect(await remaining(bad)).toBe(20)
+    expect(await remaining(t.sql, good)).toBe(16)
+    expect(await remaining(t.sql, bad)).toBe(20)
   })
 
   it('never oversells when two processes batch against one tier', async () => {
-    const { eventId, tiers: { a } } = await setUp({ a: 150 }) as { eventId: string, tiers: { a: string } }
+    const { eventId, tiers: { a } } = await setUp({ a: 150 })
     const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
     const batchers = pools.map((pool) => createBookingBatcher(createBookingsRepository(pool).createBatch, { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 }))
     try {
@@ -151,12 +137,12 @@ describe('the batcher', () => {
       const created = outcomes.filter((outcome) => outcome.outcome === 'created').length
       expect(created).toBe(150)
       expect(outcomes.every((outcome) => outcome.outcome !== 'failed' || [
-        `${PROBLEM}insufficient-inventory`, `${PROBLEM}idempotency-key-in-flight`
+        problemType('insufficient-inventory'), problemType('idempotency-key-in-flight')
       ].includes(outcome.problem.kind.type))).toBe(true)
     } finally {
       await Promise.all(pools.map(async (pool) => { await pool.end() }))
     }
-    expect(await remaining(a)).toBe(0)
+    expect(await remaining(t.sql, a)).toBe(0)
     const [row] = await t.sql<{ booked: number, keys: number, distinct: number }[]>`
       select coalesce(sum(i.quantity), 0)::int as booked, count(b.client_reference)::int as keys, count(distinct b.client_reference)::int as distinct
       from bookings b join booking_items i on i.booking_id = b.id where b.event_id = ${eventId}

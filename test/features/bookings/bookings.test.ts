@@ -1,30 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TicketTier } from '../../../src/schemas/ticket-tiers.js'
 import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
-
-const PROBLEM = 'urn:ticket-booking:problem:'
+import { createEvent, createTier, problemType, remaining } from '../../support/fixtures.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
 afterAll(async () => { await t.close() })
 
-interface Tier { id: string, eventId: string, price: number, remaining: number, capacity: number }
-
-async function createEvent (currency = 'EUR'): Promise<string> {
-  const response = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Booking night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency }
-  })
-  return response.json().id
-}
-
-async function createTier (eventId: string, payload: Record<string, unknown> = {}): Promise<Tier> {
-  const response = await t.app.inject({
-    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
-    payload: { name: 'GA', price: 5000, capacity: 100, ...payload }
-  })
-  expect(response.statusCode).toBe(201)
-  return response.json()
+async function newEvent (currency = 'EUR'): Promise<string> {
+  return (await createEvent(t.app, { currency })).id
 }
 
 async function book (payload: Record<string, unknown> | string, headers: Record<string, string> = {}) {
@@ -36,11 +21,6 @@ async function book (payload: Record<string, unknown> | string, headers: Record<
   })
 }
 
-async function remaining (tierId: string): Promise<number> {
-  const [row] = await t.sql<{ remaining: number }[]>`select remaining from ticket_tiers where id = ${tierId}`
-  return row?.remaining ?? Number.NaN
-}
-
 async function bookingCount (): Promise<number> {
   const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings`
   return row?.count ?? Number.NaN
@@ -48,9 +28,9 @@ async function bookingCount (): Promise<number> {
 
 describe('POST /api/bookings', () => {
   it('books several tiers at once, with prices, totals and a Location', async () => {
-    const eventId = await createEvent('GBP')
-    const vip = await createTier(eventId, { name: 'VIP', price: 25000, capacity: 10, maxPerBooking: 4 })
-    const ga = await createTier(eventId, { name: 'GA', price: 8950, capacity: 50 })
+    const eventId = await newEvent('GBP')
+    const vip = await createTier(t.app, eventId, { name: 'VIP', price: 25000, capacity: 10, maxPerBooking: 4 })
+    const ga = await createTier(t.app, eventId, { name: 'GA', price: 8950, capacity: 50 })
     const response = await book({ eventId, items: [{ ticketTierId: vip.id, quantity: 2 }, { ticketTierId: ga.id, quantity: 3 }] })
 
     expect(response.statusCode).toBe(201)
@@ -71,8 +51,8 @@ describe('POST /api/bookings', () => {
       expiresAt: null,
       cancelledAt: null
     })
-    expect(await remaining(vip.id)).toBe(8)
-    expect(await remaining(ga.id)).toBe(47)
+    expect(await remaining(t.sql, vip.id)).toBe(8)
+    expect(await remaining(t.sql, ga.id)).toBe(47)
 
     const read = await t.app.inject({ method: 'GET', url: response.headers.location as string, headers: t.asIntegrator })
     expect(read.statusCode).toBe(200)
@@ -80,8 +60,8 @@ describe('POST /api/bookings', () => {
   })
 
   it('keeps the booked price when the tier\'s price changes later', async () => {
-    const eventId = await createEvent()
-    const tier = await createTier(eventId, { price: 1000 })
+    const eventId = await newEvent()
+    const tier = await createTier(t.app, eventId, { price: 1000 })
     const booking = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 1 }] })).json()
     await t.app.inject({ method: 'PATCH', url: `/api/ticket-tiers/${tier.id}`, headers: asAdmin, payload: { price: 9999, name: 'Renamed' } })
     const read = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${booking.id}` })
@@ -90,9 +70,9 @@ describe('POST /api/bookings', () => {
   })
 
   it('computes large totals exactly in minor units', async () => {
-    const eventId = await createEvent()
+    const eventId = await newEvent()
     const tiers = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
-      await createTier(eventId, { name: `T${i}`, price: 100_000_000, capacity: 1000, maxPerBooking: 100 })))
+      await createTier(t.app, eventId, { name: `T${i}`, price: 100_000_000, capacity: 1000, maxPerBooking: 100 })))
     const response = await book({ eventId, items: tiers.map((tier) => ({ ticketTierId: tier.id, quantity: 100 })) })
     expect(response.statusCode).toBe(201)
     expect(response.json().total).toBe(200_000_000_000)
@@ -103,14 +83,14 @@ describe('POST /api/bookings', () => {
     const before = await bookingCount()
     const response = await book({ eventId: randomUUID(), items: [{ ticketTierId: randomUUID(), quantity: 1 }] })
     expect(response.statusCode).toBe(404)
-    expect(response.json().type).toBe(`${PROBLEM}not-found`)
+    expect(response.json().type).toBe(problemType('not-found'))
     expect(await bookingCount()).toBe(before)
   })
 
   it('answers a tier of another event, or an unknown tier, with 422 naming them, and books nothing', async () => {
-    const eventId = await createEvent()
-    const own = await createTier(eventId)
-    const foreign = await createTier(await createEvent())
+    const eventId = await newEvent()
+    const own = await createTier(t.app, eventId)
+    const foreign = await createTier(t.app, await newEvent())
     const unknown = randomUUID()
     const response = await book({
       eventId,
@@ -119,17 +99,17 @@ describe('POST /api/bookings', () => {
     expect(response.statusCode).toBe(422)
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
     const problem = response.json()
-    expect(problem.type).toBe(`${PROBLEM}tier-not-in-event`)
+    expect(problem.type).toBe(problemType('tier-not-in-event'))
     expect(problem.ticketTierIds.sort()).toEqual([foreign.id, unknown].sort())
     expect(problem.detail).toContain(foreign.id)
-    expect(await remaining(own.id)).toBe(100)
+    expect(await remaining(t.sql, own.id)).toBe(100)
   })
 
   it('answers not enough tickets with 409 listing every short tier, and books nothing', async () => {
-    const eventId = await createEvent()
-    const plenty = await createTier(eventId, { capacity: 100 })
-    const few = await createTier(eventId, { capacity: 2 })
-    const none = await createTier(eventId, { capacity: 0 })
+    const eventId = await newEvent()
+    const plenty = await createTier(t.app, eventId, { capacity: 100 })
+    const few = await createTier(t.app, eventId, { capacity: 2 })
+    const none = await createTier(t.app, eventId, { capacity: 0 })
     const before = await bookingCount()
     const response = await book({
       eventId,
@@ -137,31 +117,31 @@ describe('POST /api/bookings', () => {
     })
     expect(response.statusCode).toBe(409)
     const problem = response.json()
-    expect(problem.type).toBe(`${PROBLEM}insufficient-inventory`)
+    expect(problem.type).toBe(problemType('insufficient-inventory'))
     expect(problem.shortages).toEqual(expect.arrayContaining([
       { ticketTierId: few.id, requested: 3, remaining: 2 },
       { ticketTierId: none.id, requested: 1, remaining: 0 }
     ]))
     expect(problem.shortages).toHaveLength(2)
-    expect(await remaining(plenty.id)).toBe(100)
-    expect(await remaining(few.id)).toBe(2)
+    expect(await remaining(t.sql, plenty.id)).toBe(100)
+    expect(await remaining(t.sql, few.id)).toBe(2)
     expect(await bookingCount()).toBe(before)
   })
 
   it('books the last tickets exactly', async () => {
-    const eventId = await createEvent()
-    const tier = await createTier(eventId, { capacity: 3 })
+    const eventId = await newEvent()
+    const tier = await createTier(t.app, eventId, { capacity: 3 })
     expect((await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 3 }] })).statusCode).toBe(201)
-    expect(await remaining(tier.id)).toBe(0)
+    expect(await remaining(t.sql, tier.id)).toBe(0)
     expect((await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 1 }] })).statusCode).toBe(409)
   })
 
   describe('rejects bad input with 400', () => {
     let eventId: string
-    let tier: Tier
+    let tier: TicketTier
     beforeAll(async () => {
-      eventId = await createEvent()
-      tier = await createTier(eventId, { maxPerBooking: 4 })
+      eventId = await newEvent()
+      tier = await createTier(t.app, eventId, { maxPerBooking: 4 })
     })
 
     it.each([
@@ -180,7 +160,7 @@ describe('POST /api/bookings', () => {
       const response = await book(payload())
       expect(response.statusCode).toBe(400)
       expect(response.json().errors.map((error: { path: string }) => error.path)).toContain(path)
-      expect(await remaining(tier.id)).toBe(100)
+      expect(await remaining(t.sql, tier.id)).toBe(100)
     })
 
     it('the same tier twice', async () => {
@@ -190,15 +170,15 @@ describe('POST /api/bookings', () => {
     })
 
     it('a quantity above the tier\'s maxPerBooking, naming the item', async () => {
-      const other = await createTier(eventId, { maxPerBooking: 10 })
+      const other = await createTier(t.app, eventId, { maxPerBooking: 10 })
       const response = await book({ eventId, items: [{ ticketTierId: other.id, quantity: 10 }, { ticketTierId: tier.id, quantity: 5 }] })
       expect(response.statusCode).toBe(400)
       expect(response.json().errors).toEqual([{ path: '/items/1/quantity', message: 'must be <= 4, the tier\'s maxPerBooking' }])
-      expect(await remaining(other.id)).toBe(100)
+      expect(await remaining(t.sql, other.id)).toBe(100)
     })
 
     it('accepts a quantity equal to maxPerBooking', async () => {
-      const own = await createTier(eventId, { maxPerBooking: 4 })
+      const own = await createTier(t.app, eventId, { maxPerBooking: 4 })
       expect((await book({ eventId, items: [{ ticketTierId: own.id, quantity: 4 }] })).statusCode).toBe(201)
     })
 
@@ -217,12 +197,12 @@ describe('POST /api/bookings', () => {
 
 describe('idempotency', () => {
   let eventId: string
-  let a: Tier
-  let b: Tier
+  let a: TicketTier
+  let b: TicketTier
   beforeAll(async () => {
-    eventId = await createEvent()
-    a = await createTier(eventId, { name: 'A', capacity: 10 })
-    b = await createTier(eventId, { name: 'B', capacity: 10 })
+    eventId = await newEvent()
+    a = await createTier(t.app, eventId, { name: 'A', capacity: 10 })
+    b = await createTier(t.app, eventId, { name: 'B', capacity: 10 })
   })
 
   it('replays the original booking with 200 and Idempotent-Replayed, booking nothing more', async () => {
@@ -230,12 +210,12 @@ describe('idempotency', () => {
     const first = await book(body)
     expect(first.statusCode).toBe(201)
     expect(first.headers['idempotent-replayed']).toBeUndefined()
-    const before = await remaining(a.id)
+    const before = await remaining(t.sql, a.id)
     const again = await book(body)
     expect(again.statusCode).toBe(200)
     expect(again.headers['idempotent-replayed']).toBe('true')
     expect(again.json()).toEqual(first.json())
-    expect(await remaining(a.id)).toBe(before)
+    expect(await remaining(t.sql, a.id)).toBe(before)
   })
 
   it('treats the Idempotency-Key header like clientReference and stores it as the reference', async () => {
@@ -268,12 +248,12 @@ describe('idempotency', () => {
     for (const items of [[{ ticketTierId: a.id, quantity: 2 }], [{ ticketTierId: b.id, quantity: 1 }], [{ ticketTierId: a.id, quantity: 1 }, { ticketTierId: b.id, quantity: 1 }]]) {
       const response = await book({ eventId, clientReference: key, items })
       expect(response.statusCode).toBe(422)
-      expect(response.json().type).toBe(`${PROBLEM}idempotency-key-reuse`)
+      expect(response.json().type).toBe(problemType('idempotency-key-reuse'))
     }
   })
 
   it('replays even after the tier sold out', async () => {
-    const tier = await createTier(eventId, { capacity: 2 })
+    const tier = await createTier(t.app, eventId, { capacity: 2 })
     const body = { eventId, clientReference: `soldout-${randomUUID()}`, items: [{ ticketTierId: tier.id, quantity: 2 }] }
     const first = await book(body)
     expect(first.statusCode).toBe(201)
@@ -308,41 +288,41 @@ describe('GET /api/bookings/{bookingId}', () => {
     expect((await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: '/api/bookings/nope' })).statusCode).toBe(400)
     const unknown = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${randomUUID()}` })
     expect(unknown.statusCode).toBe(404)
-    expect(unknown.json().type).toBe(`${PROBLEM}not-found`)
+    expect(unknown.json().type).toBe(problemType('not-found'))
   })
 })
 
 describe('POST /api/bookings/{bookingId}/cancel', () => {
   it('cancels once, returning the tickets; a second cancel returns the same booking and releases nothing', async () => {
-    const eventId = await createEvent()
-    const a = await createTier(eventId, { capacity: 10 })
-    const b = await createTier(eventId, { capacity: 10 })
+    const eventId = await newEvent()
+    const a = await createTier(t.app, eventId, { capacity: 10 })
+    const b = await createTier(t.app, eventId, { capacity: 10 })
     const booking = (await book({ eventId, items: [{ ticketTierId: a.id, quantity: 3 }, { ticketTierId: b.id, quantity: 2 }] })).json()
-    expect(await remaining(a.id)).toBe(7)
+    expect(await remaining(t.sql, a.id)).toBe(7)
 
     const cancelled = await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })
     expect(cancelled.statusCode).toBe(200)
     expect(cancelled.json()).toEqual({ ...booking, status: 'cancelled', cancelledAt: expect.stringMatching(/Z$/) })
-    expect(await remaining(a.id)).toBe(10)
-    expect(await remaining(b.id)).toBe(10)
+    expect(await remaining(t.sql, a.id)).toBe(10)
+    expect(await remaining(t.sql, b.id)).toBe(10)
 
     const again = await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })
     expect(again.statusCode).toBe(200)
     expect(again.json()).toEqual(cancelled.json())
-    expect(await remaining(a.id)).toBe(10)
+    expect(await remaining(t.sql, a.id)).toBe(10)
 
     const read = await t.app.inject({ method: 'GET', headers: t.asIntegrator, url: `/api/bookings/${booking.id}` })
     expect(read.json()).toEqual(cancelled.json())
   })
 
   it('releases each booking exactly once under concurrent cancels', async () => {
-    const eventId = await createEvent()
-    const tier = await createTier(eventId, { capacity: 10 })
+    const eventId = await newEvent()
+    const tier = await createTier(t.app, eventId, { capacity: 10 })
     const booking = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 4 }] })).json()
     const responses = await Promise.all(Array.from({ length: 10 }, async () =>
       await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${booking.id}/cancel` })))
     expect(responses.map((response) => response.statusCode)).toEqual(Array(10).fill(200))
-    expect(await remaining(tier.id)).toBe(10)
+    expect(await remaining(t.sql, tier.id)).toBe(10)
   })
 
   it('answers an unknown booking with 404 and a malformed id with 400', async () => {
@@ -351,8 +331,8 @@ describe('POST /api/bookings/{bookingId}/cancel', () => {
   })
 
   it('lets the released tickets be booked again', async () => {
-    const eventId = await createEvent()
-    const tier = await createTier(eventId, { capacity: 2 })
+    const eventId = await newEvent()
+    const tier = await createTier(t.app, eventId, { capacity: 2 })
     const first = (await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 2 }] })).json()
     expect((await book({ eventId, items: [{ ticketTierId: tier.id, quantity: 1 }] })).statusCode).toBe(409)
     await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${first.id}/cancel` })

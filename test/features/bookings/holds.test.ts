@@ -1,27 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../../src/app.js'
 import { createSql } from '../../../src/db/sql.js'
 import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js'
 import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
-
-const PROBLEM = 'urn:ticket-booking:problem:'
+import { createEventWithTier, ledger, problemType } from '../../support/fixtures.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
 afterAll(async () => { await t.close() })
 
 async function setUp (capacity: number, maxPerBooking = 10) {
-  const event = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Hold night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-  })
-  const eventId: string = event.json().id
-  const tier = await t.app.inject({
-    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
-    payload: { name: 'GA', price: 4000, capacity, maxPerBooking }
-  })
-  return { eventId, tierId: tier.json().id as string }
+  return await createEventWithTier(t.app, { price: 4000, capacity, maxPerBooking })
 }
 
 async function book (body: Record<string, unknown>, headers: Record<string, string> = {}) {
@@ -60,28 +49,6 @@ async function post (url: string) {
   return await t.app.inject({ method: 'POST', url, headers: t.asIntegrator })
 }
 
-/**
- * capacity = remaining (stored) + confirmed + every unreleased held ticket: nothing lost, nothing
- * sold twice; and the tier's `held` counter equals the unreleased tickets of holds.
- */
-async function ledger (tierId: string) {
-  const [row] = await t.sql<{ capacity: number, remaining: number, confirmed: number, unreleased: number, heldCounter: number, inHolds: number }[]>`
-    select t.capacity, t.remaining, t.held as held_counter,
-      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
-                where i.ticket_tier_id = t.id and b.status = 'held' and not i.released), 0)::int as in_holds,
-      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
-                where i.ticket_tier_id = t.id and b.status = 'confirmed'), 0)::int as confirmed,
-      coalesce((select sum(i.quantity) from booking_items i join bookings b on b.id = i.booking_id
-                where i.ticket_tier_id = t.id and b.status in ('held', 'expired') and not i.released), 0)::int as unreleased
-    from ticket_tiers t where t.id = ${tierId}
-  `
-  if (row === undefined) throw new Error('no tier')
-  expect(row.remaining + row.confirmed + row.unreleased).toBe(row.capacity)
-  expect(row.heldCounter).toBe(row.inHolds)
-  const { heldCounter: _counter, inHolds: _inHolds, ...totals } = row
-  return totals
-}
-
 describe('a hold', () => {
   it('reserves the tickets at once, then confirms before it expires', async () => {
     const { eventId, tierId } = await setUp(10)
@@ -101,7 +68,7 @@ describe('a hold', () => {
     const again = await post(`/api/bookings/${held.id}/confirm`)
     expect(again.statusCode).toBe(200)
     expect(again.json()).toEqual(confirmed.json())
-    await ledger(tierId)
+    await ledger(t.sql, tierId)
   })
 
   it('is expired from the instant it lapses, for reads and for buyers, before any sweep', async () => {
@@ -117,12 +84,12 @@ describe('a hold', () => {
     const late = await book({ eventId, items: [{ ticketTierId: tierId, quantity: 4 }] })
     expect(late.statusCode).toBe(201)
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 0, held: 0 })
-    expect(await ledger(tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
 
     await sweepLapsedHolds(t.sql)
     const [stored] = await t.sql`select status from bookings where id = ${held.id}`
     expect(stored?.status).toBe('expired')
-    expect(await ledger(tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
   })
 
   it('cannot be confirmed or cancelled once expired', async () => {
@@ -132,12 +99,12 @@ describe('a hold', () => {
     for (const action of ['confirm', 'cancel']) {
       const response = await post(`/api/bookings/${held.id}/${action}`)
       expect(response.statusCode, action).toBe(409)
-      expect(response.json().type).toBe(`${PROBLEM}hold-expired`)
+      expect(response.json().type).toBe(problemType('hold-expired'))
     }
     await sweepLapsedHolds(t.sql)
-    expect((await post(`/api/bookings/${held.id}/confirm`)).json().type).toBe(`${PROBLEM}hold-expired`)
+    expect((await post(`/api/bookings/${held.id}/confirm`)).json().type).toBe(problemType('hold-expired'))
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 5, held: 0 })
-    await ledger(tierId)
+    await ledger(t.sql, tierId)
   })
 
   it('can be cancelled while live, returning its tickets once; a cancelled booking cannot be confirmed', async () => {
@@ -150,8 +117,8 @@ describe('a hold', () => {
     expect((await post(`/api/bookings/${held.id}/cancel`)).statusCode).toBe(200)
     const confirm = await post(`/api/bookings/${held.id}/confirm`)
     expect(confirm.statusCode).toBe(409)
-    expect(confirm.json().type).toBe(`${PROBLEM}booking-cancelled`)
-    expect(await ledger(tierId)).toMatchObject({ remaining: 5, confirmed: 0, unreleased: 0 })
+    expect(confirm.json().type).toBe(problemType('booking-cancelled'))
+    expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 5, confirmed: 0, unreleased: 0 })
   })
 
   it('confirms an already confirmed booking as a no-op, and answers 404 for an unknown one', async () => {
@@ -194,7 +161,7 @@ describe('a hold', () => {
     expect(exact.statusCode).toBe(200)
     expect(exact.json()).toMatchObject({ capacity: 3, remaining: 0, held: 3 })
     expect((await post(`/api/bookings/${live.id}/confirm`)).statusCode).toBe(200)
-    await ledger(tierId)
+    await ledger(t.sql, tierId)
   })
 })
 
@@ -217,7 +184,7 @@ describe('idempotent hold creation', () => {
     const afterExpiry = await book(body, { 'idempotency-key': key })
     expect(afterExpiry.statusCode).toBe(200)
     expect(afterExpiry.json()).toMatchObject({ id: first.json().id, status: 'expired' })
-    expect(await ledger(tierId)).toMatchObject({ confirmed: 0 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ confirmed: 0 })
   })
 })
 
@@ -245,7 +212,7 @@ describe('holds under concurrency', () => {
     expect(sold).toBeLessThanOrEqual(15)
     const rest = await Promise.all(Array.from({ length: 20 }, async () => await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })))
     expect(sold + rest.filter((response) => response.statusCode === 201).length).toBe(15)
-    expect(await ledger(tierId)).toMatchObject({ capacity: 40, remaining: 0, confirmed: 30, unreleased: 10 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ capacity: 40, remaining: 0, confirmed: 30, unreleased: 10 })
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 0, held: 10 })
   })
 
@@ -269,11 +236,11 @@ describe('holds under concurrency', () => {
         expect(stored?.status).toBe('confirmed')
       } else {
         expect(confirm.statusCode).toBe(409)
-        expect(confirm.json().type).toBe(`${PROBLEM}hold-expired`)
+        expect(confirm.json().type).toBe(problemType('hold-expired'))
         outcomes.expired++
         expect(stored?.status).toBe('expired')
       }
-      await ledger(tierId)
+      await ledger(t.sql, tierId)
     }
     expect(outcomes.confirmed + outcomes.expired).toBe(25)
   })
@@ -289,7 +256,7 @@ describe('holds under concurrency', () => {
     } finally {
       await Promise.all(pools.map(async (pool) => { await pool.end() }))
     }
-    expect(await ledger(tierId)).toMatchObject({ capacity: 60, remaining: 60, confirmed: 0, unreleased: 0 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ capacity: 60, remaining: 60, confirmed: 0, unreleased: 0 })
     const [row] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings where status = 'expired' and event_id = ${eventId}`
     expect(row?.count).toBe(30)
   })
@@ -300,8 +267,7 @@ describe('the background sweep', () => {
     const { eventId, tierId } = await setUp(5)
     const held = await hold(eventId, tierId, 2)
     await lapse(held.id)
-    const app = buildApp({ config: { adminApiKeys: [] }, sql: t.sql, holdSweepIntervalMs: 20 })
-    await app.ready()
+    const app = await t.newApp({ holdSweepIntervalMs: 20 })
     try {
       const deadline = Date.now() + 10_000
       let status = 'held'
@@ -314,7 +280,7 @@ describe('the background sweep', () => {
     } finally {
       await app.close()
     }
-    expect(await ledger(tierId)).toMatchObject({ remaining: 5, unreleased: 0 })
+    expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 5, unreleased: 0 })
   })
 })
 

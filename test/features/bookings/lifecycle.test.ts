@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isPostgresError } from '../../../src/db/sql.js'
 import { TRANSITIONS, type BookingStatus } from '../../../src/features/bookings/lifecycle.js'
-import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { createTestApp, type TestApp } from '../../support/app.js'
+import { createEvent } from '../../support/fixtures.js'
 
 let t: TestApp
 let eventId: string
 beforeAll(async () => {
   t = await createTestApp()
-  const event = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { name: 'Lifecycle', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' } })
-  eventId = event.json().id
+  eventId = (await createEvent(t.app, { name: 'Lifecycle' })).id
 })
 afterAll(async () => { await t.close() })
 

@@ -1,21 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../../../src/app.js'
+import type { EventCreate } from '../../../src/schemas/events.js'
 import { ADMIN_KEY, ROTATED_ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { createEvent as createEventOn, createTier, problemType } from '../../support/fixtures.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
 afterAll(async () => { await t.close() })
 
-async function createEvent (overrides: Record<string, unknown> = {}) {
-  const response = await t.app.inject({
-    method: 'POST',
-    url: '/api/events',
-    headers: asAdmin,
-    payload: { name: 'Night Shift', venue: 'Hall 1', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR', ...overrides }
-  })
-  expect(response.statusCode).toBe(201)
-  return response.json()
+async function createEvent (fields: Partial<EventCreate> = {}) {
+  return await createEventOn(t.app, fields)
 }
 
 async function listAll (limit: number) {
@@ -119,7 +113,7 @@ describe('GET /api/events/{eventId}', () => {
   it('answers an unknown id with 404', async () => {
     const response = await t.app.inject({ method: 'GET', url: `/api/events/${randomUUID()}` })
     expect(response.statusCode).toBe(404)
-    expect(response.json().type).toBe('urn:ticket-booking:problem:not-found')
+    expect(response.json().type).toBe(problemType('not-found'))
   })
 })
 
@@ -231,7 +225,7 @@ describe('admin authentication', () => {
     const response = await t.app.inject({ method: 'POST', url: '/api/events', payload: body })
     expect(response.statusCode).toBe(401)
     expect(response.headers['www-authenticate']).toMatch(/^Bearer/)
-    expect(response.json().type).toBe('urn:ticket-booking:problem:unauthorized')
+    expect(response.json().type).toBe(problemType('unauthorized'))
   })
 
   it.each([
@@ -270,14 +264,12 @@ describe('admin authentication', () => {
 
   it('guards every admin operation', async () => {
     const event = await createEvent()
-    const tier = await t.app.inject({
-      method: 'POST', url: `/api/events/${event.id}/ticket-tiers`, headers: asAdmin, payload: { name: 'GA', price: 100, capacity: 10 }
-    })
+    const tier = await createTier(t.app, event.id, { price: 100, capacity: 10 })
     const operations = [
       { method: 'POST' as const, url: '/api/events' },
       { method: 'PATCH' as const, url: `/api/events/${event.id}` },
       { method: 'POST' as const, url: `/api/events/${event.id}/ticket-tiers` },
-      { method: 'PATCH' as const, url: `/api/ticket-tiers/${tier.json().id}` }
+      { method: 'PATCH' as const, url: `/api/ticket-tiers/${tier.id}` }
     ]
     for (const operation of operations) {
       const response = await t.app.inject({ ...operation, payload: { name: 'x' } })
@@ -286,8 +278,7 @@ describe('admin authentication', () => {
   })
 
   it('answers 401 to everyone when no admin keys are configured', async () => {
-    const app = buildApp({ config: { adminApiKeys: [] }, sql: t.sql })
-    await app.ready()
+    const app = await t.newApp({ config: { adminApiKeys: [] } })
     try {
       for (const authorization of [undefined, `Bearer ${ADMIN_KEY}`, 'Bearer ']) {
         const response = await app.inject({

@@ -1,29 +1,18 @@
 import { randomUUID } from 'node:crypto'
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, type App } from '../../../src/app.js'
 import { DEMO_EVENT_ID, seedDemo } from '../../../src/db/seed.js'
-import { createLogger } from '../../../src/logger.js'
-import { ADMIN_KEY, asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
+import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
+import { problemType } from '../../support/fixtures.js'
 
-const PROBLEM = 'urn:ticket-booking:problem:'
 const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
 const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
 
 let t: TestApp
-let logged = ''
-let logging: App
 beforeAll(async () => {
   t = await createTestApp()
   await seedDemo(t.sql)
-  const sink = new Writable({ write (chunk: Buffer, _encoding, done) { logged += chunk.toString(); done() } })
-  logging = buildApp({ config: { adminApiKeys: [ADMIN_KEY] }, sql: t.sql, logger: createLogger('trace', sink) })
-  await logging.ready()
 })
-afterAll(async () => {
-  await logging.close()
-  await t.close()
-})
+afterAll(async () => { await t.close() })
 
 async function createIntegrator (name: string) {
   const response = await t.app.inject({ method: 'POST', url: '/api/integrators', headers: asAdmin, payload: { name } })
@@ -152,7 +141,7 @@ describe('booking operations with keys', () => {
     for (const [method, url] of [['GET', `/api/bookings/${own.id}`], ['POST', `/api/bookings/${own.id}/cancel`], ['POST', `/api/bookings/${own.id}/confirm`]] as const) {
       const response = await t.app.inject({ method, url, headers: b.headers })
       expect(response.statusCode, `${method} ${url}`).toBe(404)
-      expect(response.json().type).toBe(`${PROBLEM}not-found`)
+      expect(response.json().type).toBe(problemType('not-found'))
     }
     const listA = (await t.app.inject({ method: 'GET', url: '/api/bookings?limit=100', headers: a.headers })).json()
     const listB = (await t.app.inject({ method: 'GET', url: '/api/bookings?limit=100', headers: b.headers })).json()
@@ -165,7 +154,7 @@ describe('booking operations with keys', () => {
     const reader = await t.newIntegrator('Reader', ['bookings:read'])
     const create = await t.app.inject({ method: 'POST', url: '/api/bookings', headers: reader.headers, payload: booking })
     expect(create.statusCode).toBe(403)
-    expect(create.json()).toMatchObject({ type: `${PROBLEM}insufficient-scope`, scope: 'bookings:write' })
+    expect(create.json()).toMatchObject({ type: problemType('insufficient-scope'), scope: 'bookings:write' })
     expect(create.headers['www-authenticate']).toContain('insufficient_scope')
     expect((await t.app.inject({ method: 'GET', url: '/api/bookings', headers: reader.headers })).statusCode).toBe(200)
     const writer = await t.newIntegrator('Writer', ['bookings:write'])
@@ -205,12 +194,5 @@ describe('booking operations with keys', () => {
     const otherEvent = (await t.app.inject({ method: 'GET', url: `/api/bookings?eventId=${randomUUID()}`, headers: lister.headers })).json()
     expect(otherEvent.data).toEqual([])
     expect((await t.app.inject({ method: 'GET', url: '/api/bookings?status=gone', headers: lister.headers })).statusCode).toBe(400)
-  })
-
-  it('never logs a key', async () => {
-    await logging.inject({ method: 'POST', url: '/api/bookings', headers: a.headers, payload: booking })
-    await logging.inject({ method: 'GET', url: '/api/bookings', headers: a.headers })
-    expect(logged).toContain('incoming request')
-    expect(logged).not.toContain(a.key)
   })
 })

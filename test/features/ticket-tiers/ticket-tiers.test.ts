@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { createEvent, problemType } from '../../support/fixtures.js'
 
 let t: TestApp
 let eventId: string
 beforeAll(async () => {
   t = await createTestApp()
-  const event = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Tiers', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'GBP' }
-  })
-  eventId = event.json().id
+  eventId = (await createEvent(t.app, { currency: 'GBP' })).id
 })
 afterAll(async () => { await t.close() })
 
@@ -67,11 +64,7 @@ describe('POST /api/events/{eventId}/ticket-tiers', () => {
 
 describe('GET /api/events/{eventId}/ticket-tiers', () => {
   it('lists the tiers in creation order', async () => {
-    const event = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
-      payload: { name: 'Order', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-    })
-    const id = event.json().id
+    const { id } = await createEvent(t.app)
     const names = ['Zeta', 'Alpha', 'Mid', 'Beta']
     for (const name of names) await createTier({ name, price: 100, capacity: 10 }, id)
     const response = await t.app.inject({ method: 'GET', url: `/api/events/${id}/ticket-tiers` })
@@ -80,11 +73,8 @@ describe('GET /api/events/{eventId}/ticket-tiers', () => {
   })
 
   it('returns an empty list for an event without tiers', async () => {
-    const event = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
-      payload: { name: 'Empty', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-    })
-    const response = await t.app.inject({ method: 'GET', url: `/api/events/${event.json().id}/ticket-tiers` })
+    const event = await createEvent(t.app)
+    const response = await t.app.inject({ method: 'GET', url: `/api/events/${event.id}/ticket-tiers` })
     expect(response.json()).toEqual({ data: [] })
   })
 
@@ -129,7 +119,7 @@ describe('PATCH /api/ticket-tiers/{ticketTierId}', () => {
     const response = await patch(tier.id, { capacity: 6, name: 'Renamed' })
     expect(response.statusCode).toBe(409)
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
-    expect(response.json()).toMatchObject({ type: 'urn:ticket-booking:problem:capacity-below-sold', status: 409 })
+    expect(response.json()).toMatchObject({ type: problemType('capacity-below-sold'), status: 409 })
     expect(response.json().detail).toContain('7')
     const [row] = await t.sql`select name, capacity, remaining from ticket_tiers where id = ${tier.id}`
     expect(row).toEqual({ name: 'Sold', capacity: 10, remaining: 3 })

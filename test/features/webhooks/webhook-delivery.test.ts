@@ -2,11 +2,11 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { buildApp, type BuildAppOptions } from '../../../src/app.js'
+import type { App, BuildAppOptions } from '../../../src/app.js'
 import { RETRY_DELAYS_MS, nextStep } from '../../../src/features/webhooks/dispatcher.js'
 import { isPublicAddress } from '../../../src/features/webhooks/network-guard.js'
 import { createSender, generateWebhookSecret } from '../../../src/features/webhooks/sender.js'
-import { ADMIN_KEY, createTestApp, type TestApp } from '../../support/app.js'
+import { createTestApp, type TestApp } from '../../support/app.js'
 import { startReceiver, type Receiver } from '../../support/receiver.js'
 
 let t: TestApp
@@ -22,13 +22,11 @@ afterAll(async () => {
 afterEach(() => { receiver.reset() })
 
 /** Another app on this file's database; with a dispatcher only while a test needs one. */
-async function appWith (options: Pick<BuildAppOptions, 'webhookDispatcher'> & { allowPrivate: boolean }) {
-  const app = buildApp({ config: { adminApiKeys: [ADMIN_KEY], webhookAllowPrivateNetworks: options.allowPrivate }, sql: t.sql, webhookDispatcher: options.webhookDispatcher })
-  await app.ready()
-  return app
+async function appWith ({ allowPrivate, webhookDispatcher }: Pick<BuildAppOptions, 'webhookDispatcher'> & { allowPrivate: boolean }): Promise<App> {
+  return await t.newApp({ config: { webhookAllowPrivateNetworks: allowPrivate }, webhookDispatcher })
 }
 
-async function pingDelivery (app: Awaited<ReturnType<typeof appWith>>, url: string) {
+async function pingDelivery (app: App, url: string) {
   const endpoint = await app.inject({ method: 'POST', url: '/api/webhook-endpoints', headers: t.asIntegrator, payload: { url, events: ['booking.created'] } })
   expect(endpoint.statusCode).toBe(201)
   const ping = await app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.json().id}/ping`, headers: t.asIntegrator })

@@ -2,9 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
 import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js'
 import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
+import { createEventWithTier, problemType } from '../../support/fixtures.js'
 import { startReceiver, type Received, type Receiver } from '../../support/receiver.js'
 
-const PROBLEM = 'urn:ticket-booking:problem:'
 const ALL_EVENTS = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired']
 
 let t: TestApp
@@ -17,16 +17,9 @@ beforeAll(async () => {
   // values are tested in webhook-delivery.test.ts.
   t = await createTestApp({ webhookDispatcher: { retryDelaysMs: [50, 50, 50, 50], pollIntervalMs: 50 } })
   receiver = await startReceiver()
-  const event = await t.app.inject({
-    method: 'POST', url: '/api/events', headers: asAdmin,
-    payload: { name: 'Webhook night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }
-  })
-  eventId = event.json().id
-  const tier = await t.app.inject({
-    method: 'POST', url: `/api/events/${eventId}/ticket-tiers`, headers: asAdmin,
-    payload: { name: 'GA', price: 2500, capacity: 100_000, maxPerBooking: 10 }
-  })
-  tierId = tier.json().id
+  const event = await createEventWithTier(t.app, { price: 2500, capacity: 100_000 })
+  eventId = event.eventId
+  tierId = event.tierId
 })
 afterAll(async () => {
   await t.close()
@@ -148,7 +141,7 @@ describe('webhook endpoints', () => {
     for (const [body, path] of cases) {
       const response = await register(who, body)
       expect(response.statusCode, JSON.stringify(body)).toBe(400)
-      expect(response.json().type).toBe(`${PROBLEM}validation-error`)
+      expect(response.json().type).toBe(problemType('validation-error'))
       expect(response.json().errors.map((error: { path: string }) => error.path)).toContain(path)
     }
     const longest = await register(who, { url: `https://example.com/${'a'.repeat(2048 - 'https://example.com/'.length)}`, events: ['booking.created'], description: 'x'.repeat(500) })
@@ -173,7 +166,7 @@ describe('webhook endpoints', () => {
       ]) {
         const where = `${JSON.stringify(url)} → ${response.statusCode} ${response.body.slice(0, 200)}`
         expect(response.statusCode, where).toBe(400)
-        expect(response.json().type, where).toBe(`${PROBLEM}validation-error`)
+        expect(response.json().type, where).toBe(problemType('validation-error'))
         expect(response.json().errors[0].path, where).toBe('/url')
       }
     }
@@ -188,7 +181,7 @@ describe('webhook endpoints', () => {
     const readOnly = await t.newIntegrator('No webhooks', ['bookings:read', 'bookings:write'])
     const refused = await register(readOnly, { url: 'https://example.com/hooks', events: ['booking.created'] })
     expect(refused.statusCode).toBe(403)
-    expect(refused.json()).toMatchObject({ type: `${PROBLEM}insufficient-scope`, scope: 'webhooks:manage' })
+    expect(refused.json()).toMatchObject({ type: problemType('insufficient-scope'), scope: 'webhooks:manage' })
     const admin = await t.app.inject({ method: 'GET', url: '/api/webhook-endpoints', headers: asAdmin })
     expect(admin.statusCode).toBe(403)
     const anonymous = await t.app.inject({ method: 'GET', url: '/api/webhook-endpoints' })
@@ -215,7 +208,7 @@ describe('webhook endpoints', () => {
     for (const attempt of attempts) {
       const response = await t.app.inject({ ...attempt, headers: b.headers })
       expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe(404)
-      expect(response.json().type).toBe(`${PROBLEM}not-found`)
+      expect(response.json().type).toBe(problemType('not-found'))
     }
     const list = await t.app.inject({ method: 'GET', url: '/api/webhook-endpoints', headers: b.headers })
     expect(list.json().data).toEqual([])
@@ -287,7 +280,7 @@ describe('webhook deliveries', () => {
 
     const ping = await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${off.id}/ping`, headers: who.headers })
     expect(ping.statusCode).toBe(409)
-    expect(ping.json().type).toBe(`${PROBLEM}webhook-endpoint-disabled`)
+    expect(ping.json().type).toBe(problemType('webhook-endpoint-disabled'))
   })
 
   it('never sends integrator B\'s events to integrator A\'s endpoint', async () => {

@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { loadDocumented, type Documented } from '../support/documented.js'
 import { createEventWithTier, problemType } from '../support/fixtures.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { waitUntil } from '../support/wait.js'
 const CAPACITY = 100_000
 
 /**
@@ -78,6 +79,10 @@ const sessionsOf = (column: 'datname' | 'usename', value: () => string) => async
   await admin`select pg_terminate_backend(pid) from pg_stat_activity where ${admin(column)} = ${value()} and pid <> pg_backend_pid()`
 }
 const databaseName = (): string => new URL(db.url).pathname.slice(1)
+const sessionsOfRole = async (): Promise<number> => {
+  const [row] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where usename = ${role}`
+  return row?.n ?? -1
+}
 const endDatabaseSessions = sessionsOf('datname', databaseName)
 const endRoleSessions = sessionsOf('usename', () => role)
 
@@ -160,14 +165,18 @@ describe('a database that refuses the service for a while', () => {
         if (booking.statusCode === 201) acknowledged.add(key)
         else refused.add(key)
         results.push(resultOf(await app.inject({ method: 'GET', url: `/api/events/${eventId}/ticket-tiers` }), 'listTicketTiers'))
+        // A refused request is retried after a pause, not in a tight loop.
         if (booking.statusCode !== 201) await new Promise((resolve) => setTimeout(resolve, 20))
       }
     })
 
     for (const refusal of refusals) {
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      const bookedBefore = acknowledged.size
+      await waitUntil(() => acknowledged.size > bookedBefore, `${refusal.name}: the load books before the refusal`)
+      const refusedBefore = refused.size
       await refusal.refuse()
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      // In force: no session of the service is left (for a refusal that lets some through, the load has met it).
+      await waitUntil(async () => refusal.total === false ? refused.size > refusedBefore : await sessionsOfRole() === 0, `${refusal.name}: in force`)
       const probed = await everyOperation()
       if (refusal.total !== false) {
         expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
@@ -180,18 +189,14 @@ describe('a database that refuses the service for a while', () => {
       results.push(...probed)
       await refusal.restore()
 
-      const deadline = Date.now() + 15_000
-      let recovered = false
-      while (!recovered && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
+      await waitUntil(async () => {
         const [checked, booked] = await Promise.all([
           app.inject({ method: 'GET', url: '/api/health' }),
           app.inject({ method: 'POST', url: '/api/bookings', headers: integratorHeaders, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
         ])
         if (booked.statusCode === 201) acknowledged.add(`(no key) ${booked.json().id as string}`)
-        recovered = checked.statusCode === 200 && booked.statusCode === 201
-      }
-      expect(recovered, `${refusal.name}: recovered within 15 s`).toBe(true)
+        return checked.statusCode === 200 && booked.statusCode === 201
+      }, `${refusal.name}: recovered`, { timeoutMs: 15_000, intervalMs: 100 })
     }
     running = false
     await Promise.all(load)

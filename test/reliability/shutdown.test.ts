@@ -5,6 +5,7 @@ import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier, ledger, overHttp, problemType } from '../support/fixtures.js'
 import { spawnServer, type ServerProcess } from '../support/process.js'
+import { waitUntil } from '../support/wait.js'
 
 let db: TestDatabase
 let integratorKey: string
@@ -44,11 +45,22 @@ function load (base: string, eventId: string, tierId: string, prefix: string, wo
         outcomes.push({ key, status: response.status, type: body.type })
       } catch {
         outcomes.push({ key, status: 'network error' })
+        // Once the server is gone, retry after a pause rather than in a tight loop.
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     }
   })
-  return { outcomes, stop: async () => { running = false; await Promise.all(loops) } }
+  return {
+    outcomes,
+    /** Resolves once the load has booked `count` tickets. */
+    booking: async (count: number) => { await waitUntil(() => outcomes.filter((outcome) => outcome.status === 201).length >= count, `the load has booked ${count}`) },
+    /** Resolves once a request sent after now finds no server. */
+    findsServerGone: async () => {
+      const from = outcomes.length
+      await waitUntil(() => outcomes.slice(from).some((outcome) => outcome.status === 'network error'), 'the load finds the server gone')
+    },
+    stop: async () => { running = false; await Promise.all(loops) }
+  }
 }
 
 async function storedKeys (prefix: string): Promise<Set<string>> {
@@ -61,13 +73,13 @@ describe('SIGTERM during a booking load', () => {
     const { server, base, eventId, tierId } = await start()
     const traffic = load(base, eventId, tierId, 'term')
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      await traffic.booking(20)
       server.child.kill('SIGTERM')
       const { code } = await server.exited
-      await new Promise((resolve) => setTimeout(resolve, 200))
-      await traffic.stop()
+      await traffic.findsServerGone()
       expect(code).toBe(0)
     } finally {
+      await traffic.stop()
       server.child.kill('SIGKILL')
     }
 
@@ -88,11 +100,15 @@ describe('SIGKILL during a booking load', () => {
   it('leaves no partial booking: every stored booking is whole and inventory balances', async () => {
     const { server, base, eventId, tierId } = await start()
     const traffic = load(base, eventId, tierId, 'kill')
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    server.child.kill('SIGKILL')
-    await server.exited
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    await traffic.stop()
+    try {
+      await traffic.booking(20)
+      server.child.kill('SIGKILL')
+      await server.exited
+      await traffic.findsServerGone()
+    } finally {
+      await traffic.stop()
+      server.child.kill('SIGKILL')
+    }
 
     const acknowledged = traffic.outcomes.filter((outcome) => outcome.status === 201).map((outcome) => outcome.key)
     const stored = await storedKeys('kill')

@@ -3,7 +3,7 @@ import type { App } from '../../src/app.js'
 import type { SqlOptions } from '../../src/db/sql.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { createEventWithTier, problemType } from '../support/fixtures.js'
-import { holdInTransaction } from '../support/locks.js'
+import { holdInTransaction, waitForLockWaiters } from '../support/locks.js'
 
 /** A pool that waits 300 ms for a lock and lets a statement run 2 s. */
 const IMPATIENT: SqlOptions = { max: 4, lockTimeoutMs: 300, statementTimeoutMs: 2_000 }
@@ -19,18 +19,6 @@ afterAll(async () => { await t.close() })
 async function eventWithTier (capacity: number): Promise<{ eventId: string, ticketTierId: string }> {
   const { eventId, tierId } = await createEventWithTier(t.app, { price: 100, capacity })
   return { eventId, ticketTierId: tierId }
-}
-
-/** Waits until a query of this file's database waits on a lock (a booking behind a held tier). */
-async function waitForLockWaiter (): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const [row] = await t.sql<{ waiting: number }[]>`
-      select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()
-    `
-    if ((row?.waiting ?? 0) >= 1) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error('no query came to wait on the lock')
 }
 
 describe('a stuck lock', () => {
@@ -89,7 +77,7 @@ describe('a stuck lock', () => {
       const waiting = Array.from({ length: 3 }, async () => await app.inject({
         method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
       }))
-      await waitForLockWaiter()
+      await waitForLockWaiters(t.sql)
       const refused = await app.inject({ method: 'GET', url: '/api/events' })
       expect(refused.statusCode).toBe(503)
       expect(refused.json()).toMatchObject({ type: problemType('service-unavailable'), detail: expect.stringContaining('capacity') })

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier } from '../support/fixtures.js'
 import { spawnServer, type ServerProcess } from '../support/process.js'
 import { startReceiver, type Receiver } from '../support/receiver.js'
+import { waitUntil } from '../support/wait.js'
 
 let db: TestDatabase
 let app: App
@@ -77,11 +78,12 @@ async function undelivered (): Promise<number> {
 
 /** Waits for the servers to record the attempts the receiver has answered. */
 async function allRecorded (): Promise<void> {
-  for (let n = 0; n < 100 && await undelivered() > 0; n++) await new Promise((resolve) => setTimeout(resolve, 50))
+  await waitUntil(async () => await undelivered() === 0, 'every delivery is recorded as succeeded')
 }
 
 describe('webhook delivery across server processes', () => {
   it('delivers each of 200 events exactly once with two server processes sharing the work', async () => {
+    // A receiver that takes a little while, so attempts overlap and both processes work at once.
     receiver.respond(async () => { await new Promise((resolve) => setTimeout(resolve, 5)); return 200 })
     const [a, b] = await Promise.all([start(), start()])
     const bases = [a.base, b.base]
@@ -92,8 +94,9 @@ describe('webhook delivery across server processes', () => {
     expect(booked).toHaveLength(200)
 
     await receiver.waitFor(() => succeededIds().size >= 200, 30_000)
-    // Give a duplicate, if any were coming, time to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // Stopped, each server first finishes the attempts it has in flight: after that no duplicate can come.
+    for (const { server } of [a, b]) server.child.kill('SIGTERM')
+    expect(await Promise.all([a.server.exited, b.server.exited])).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }])
     expect(receiver.received).toHaveLength(200)
     expect(succeededIds().size).toBe(200)
     const bookingIds = new Set(receiver.received.map((each) => (new Webhook(secret).verify(each.body, {
@@ -112,6 +115,11 @@ describe('webhook delivery across server processes', () => {
     const { server, base } = await start()
     const before = await Promise.all(Array.from({ length: 5 }, async () => (await book(base)).id))
     await receiver.waitFor((received) => received.length >= 5)
+    // Killed once the failed attempts are recorded, so they are pending retries, not attempts in flight (those wait out their lease).
+    await waitUntil(async () => {
+      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from webhook_deliveries where status = 'pending' and attempts = 1 and leased_until is null`
+      return row?.n === 5
+    }, 'the five failed attempts are recorded')
     server.child.kill('SIGKILL')
     await server.exited
 
@@ -133,6 +141,7 @@ describe('webhook delivery across server processes', () => {
   })
 
   it('finishes the attempts in flight before it exits on SIGTERM', async () => {
+    // A slow receiver: the attempt is still in flight when SIGTERM comes.
     receiver.respond(async () => { await new Promise((resolve) => setTimeout(resolve, 1_500)); return 200 })
     const { server, base } = await start()
     const booking = await book(base)

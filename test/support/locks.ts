@@ -1,5 +1,6 @@
 import type { TransactionSql } from 'postgres'
-import type { Sql } from '../../src/db/sql.js'
+import type { Queryable, Sql } from '../../src/db/sql.js'
+import { waitUntil } from './wait.js'
 
 /**
  * Opens a transaction, runs `take` in it (e.g. `select … for update`), and keeps it open, with
@@ -20,4 +21,14 @@ export async function holdInTransaction (sql: Sql, take: (tx: TransactionSql<{ b
     release()
     await holder
   }
+}
+
+/** Waits until `count` sessions of `sql`'s database wait on a lock (e.g. requests behind a held tier). */
+export async function waitForLockWaiters (sql: Queryable, count = 1): Promise<void> {
+  await waitUntil(async () => {
+    const [row] = await sql<{ waiting: number }[]>`
+      select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()
+    `
+    return (row?.waiting ?? 0) >= count
+  }, `${count} ${count === 1 ? 'query waits' : 'queries wait'} on a lock`, { timeoutMs: 5_000, intervalMs: 10 })
 }

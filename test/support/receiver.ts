@@ -19,7 +19,10 @@ export interface Receiver {
   respond: (answer: (request: { n: number, body: string }) => number | Promise<number>) => void
   /** Forgets what was received and answers 200 again (between tests). */
   reset: () => void
-  /** Resolves once `predicate` holds for what was received, or rejects after `timeoutMs`. */
+  /**
+   * Resolves once `predicate` holds, checked now and whenever a request arrives or is answered, or
+   * rejects after `timeoutMs`.
+   */
   waitFor: (predicate: (received: Received[]) => boolean, timeoutMs?: number) => Promise<Received[]>
   close: () => Promise<void>
 }
@@ -29,14 +32,19 @@ export async function startReceiver (path = '/hooks'): Promise<Receiver> {
   const received: Received[] = []
   let answer = (_: { n: number, body: string }): number | Promise<number> => 200
   let arrived = 0
+  const waiters = new Set<() => void>()
+  const changed = (): void => { for (const check of [...waiters]) check() }
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8')
-      void Promise.resolve(answer({ n: arrived++, body })).then((status) => {
+      const answered = Promise.resolve(answer({ n: arrived++, body }))
+      changed()
+      void answered.then((status) => {
         received.push({ path: request.url ?? '', headers: request.headers, body, status })
         response.writeHead(status, { 'content-type': 'text/plain' }).end('ok')
+        changed()
       })
     })
   })
@@ -44,12 +52,24 @@ export async function startReceiver (path = '/hooks'): Promise<Receiver> {
   const { port } = server.address() as AddressInfo
 
   async function waitFor (predicate: (received: Received[]) => boolean, timeoutMs = 15_000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate(received)) {
-      if (Date.now() > deadline) throw new Error(`the receiver did not get what was expected within ${timeoutMs} ms; it got ${received.length} requests`)
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-    return received
+    if (predicate(received)) return received
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`the receiver did not get what was expected within ${timeoutMs} ms; it got ${received.length} requests`))
+      }, timeoutMs)
+      function check (): void {
+        try {
+          if (!predicate(received)) return
+          resolve(received)
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)))
+        }
+        clearTimeout(timer)
+        waiters.delete(check)
+      }
+      waiters.add(check)
+    })
   }
 
   return {

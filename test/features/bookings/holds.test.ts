@@ -4,6 +4,7 @@ import { createSql } from '../../../src/db/sql.js'
 import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js'
 import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTier, ledger, problemType } from '../../support/fixtures.js'
+import { waitUntil } from '../../support/wait.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
@@ -222,13 +223,14 @@ describe('holds under concurrency', () => {
     for (let round = 0; round < 25; round++) {
       const held = await hold(eventId, tierId, 1)
       await expireAt(held.id, '15 milliseconds')
+      // A different start each round (0 to 19 ms), so the expiry falls before, during and after the confirmation.
       await new Promise((resolve) => setTimeout(resolve, round % 20))
       const [confirm] = await Promise.all([
         post(`/api/bookings/${held.id}/confirm`),
         sweepLapsedHolds(t.sql),
         book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
       ])
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      // A refused confirmation saw the hold lapsed, so this sweep finds it lapsed too and records the expiry.
       await sweepLapsedHolds(t.sql)
       const [stored] = await t.sql<{ status: string }[]>`select status from bookings where id = ${held.id}`
       if (confirm.statusCode === 200) {
@@ -269,13 +271,12 @@ describe('the background sweep', () => {
     await lapse(held.id)
     const app = await t.newApp({ holdSweepIntervalMs: 20 })
     try {
-      const deadline = Date.now() + 10_000
       let status = 'held'
-      while (status === 'held' && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20))
+      await waitUntil(async () => {
         const [row] = await t.sql<{ status: string }[]>`select status from bookings where id = ${held.id}`
         status = row?.status ?? 'missing'
-      }
+        return status !== 'held'
+      }, 'the background sweep records the expiry', { timeoutMs: 10_000, intervalMs: 20 })
       expect(status).toBe('expired')
     } finally {
       await app.close()

@@ -8,6 +8,7 @@ import { isPublicAddress } from '../../../src/features/webhooks/network-guard.js
 import { createSender, generateWebhookSecret } from '../../../src/features/webhooks/sender.js'
 import { createTestApp, type TestApp } from '../../support/app.js'
 import { startReceiver, type Receiver } from '../../support/receiver.js'
+import { waitUntil } from '../../support/wait.js'
 
 let t: TestApp
 let receiver: Receiver
@@ -34,15 +35,18 @@ async function pingDelivery (app: App, url: string) {
   return { endpointId: endpoint.json().id as string, deliveryId: ping.json().id as string }
 }
 
-async function deliveryAfterAttempts (deliveryId: string, attempts: number) {
-  for (let n = 0; n < 200; n++) {
-    const [row] = await t.sql<{ attempts: number, status: string, lastAttemptAt: Date | null, nextAttemptAt: Date | null, lastError: string | null, lastResponseStatus: number | null }[]>`
+interface DeliveryRow { attempts: number, status: string, lastAttemptAt: Date | null, nextAttemptAt: Date | null, lastError: string | null, lastResponseStatus: number | null }
+
+async function deliveryAfterAttempts (deliveryId: string, attempts: number): Promise<DeliveryRow> {
+  let row: DeliveryRow | undefined
+  await waitUntil(async () => {
+    [row] = await t.sql<DeliveryRow[]>`
       select attempts, status, last_attempt_at, next_attempt_at, last_error, last_response_status from webhook_deliveries where id = ${deliveryId}
     `
-    if (row !== undefined && row.attempts >= attempts) return row
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  throw new Error(`delivery ${deliveryId} did not reach ${attempts} attempts`)
+    return row !== undefined && row.attempts >= attempts
+  }, `delivery ${deliveryId} has had ${attempts} attempts`, { timeoutMs: 5_000 })
+  if (row === undefined) throw new Error(`delivery ${deliveryId} not found`)
+  return row
 }
 
 describe('the retry schedule', () => {
@@ -139,6 +143,7 @@ describe('sending', () => {
     target = createServer((request, response) => {
       hits++
       if (request.url === '/redirect') response.writeHead(307, { location: receiver.url }).end()
+      // Slower than the sender's timeout below.
       else if (request.url === '/slow') setTimeout(() => response.writeHead(200).end(), 1_500)
       else response.writeHead(200).end()
     })

@@ -4,6 +4,7 @@ import { sweepLapsedHolds } from '../../../src/features/bookings/hold-sweeper.js
 import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
 import { createEventWithTier, problemType } from '../../support/fixtures.js'
 import { startReceiver, type Received, type Receiver } from '../../support/receiver.js'
+import { waitForSettledDeliveries } from '../../support/webhooks.js'
 
 const ALL_EVENTS = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired']
 
@@ -66,14 +67,27 @@ async function deliveries (who: TestIntegrator, endpointId: string) {
   return response.json().data as { id: string, eventId: string, eventType: string, status: string, attempts: number, lastResponseStatus: number | null, nextAttemptAt: string | null }[]
 }
 
-/** The endpoint's one delivery once it has `status` (the attempt is recorded just after the receiver answers), or as it is after 2 s. */
-async function onlyDelivery (who: TestIntegrator, endpointId: string, status: string) {
-  let [delivery] = await deliveries(who, endpointId)
-  for (let n = 0; n < 40 && delivery?.status !== status; n++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    [delivery] = await deliveries(who, endpointId)
+/** Once no delivery to the receiver is pending: everything it will get has arrived (see waitForSettledDeliveries). */
+async function settled (): Promise<void> {
+  await waitForSettledDeliveries(t.sql, receiver.url)
+}
+
+/** Gives rows explicit, one second apart creation times in the given order, so that order does not rest on the clock. */
+async function createdInOrder (table: 'webhook_endpoints' | 'webhook_deliveries', ids: string[]): Promise<void> {
+  for (const [n, id] of ids.entries()) {
+    await t.sql`update ${t.sql(table)} set created_at = '2026-01-01T00:00:00Z'::timestamptz + make_interval(secs => ${n}) where id = ${id}`
   }
-  return delivery
+}
+
+/** Pings the endpoint and waits for the receiver to get that ping. */
+async function pingAndReceive (who: TestIntegrator, endpointId: string): Promise<Received> {
+  const response = await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpointId}/ping`, headers: who.headers })
+  expect(response.statusCode).toBe(202)
+  const eventId = response.json().eventId
+  const received = (await receiver.waitFor((all) => all.some((each) => each.headers['webhook-id'] === eventId)))
+    .find((each) => each.headers['webhook-id'] === eventId)
+  if (received === undefined) throw new Error('no ping')
+  return received
 }
 
 describe('webhook endpoints', () => {
@@ -113,10 +127,8 @@ describe('webhook endpoints', () => {
   it('pages through endpoints oldest first', async () => {
     const who = await t.newIntegrator('Many endpoints')
     const ids = []
-    for (let n = 0; n < 3; n++) {
-      ids.push((await endpointFor(who, `https://example.com/hooks/${n}`)).id)
-      await new Promise((resolve) => setTimeout(resolve, 5)) // distinct createdAt (milliseconds), so the order is known
-    }
+    for (let n = 0; n < 3; n++) ids.push((await endpointFor(who, `https://example.com/hooks/${n}`)).id)
+    await createdInOrder('webhook_endpoints', ids)
     const first = await t.app.inject({ method: 'GET', url: '/api/webhook-endpoints?limit=2', headers: who.headers })
     expect(first.json().data.map((each: { id: string }) => each.id)).toEqual(ids.slice(0, 2))
     const second = await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints?limit=2&cursor=${first.json().nextCursor}`, headers: who.headers })
@@ -243,6 +255,7 @@ describe('webhook deliveries', () => {
       [lapsing.id, 'booking.expired', 'expired']
     ]
     await receiver.waitFor((received) => expected.every(([id, type]) => ofBooking(id, type)(received)))
+    await settled()
     expect(receiver.received).toHaveLength(expected.length)
 
     for (const [bookingId, type, status] of expected) {
@@ -273,7 +286,7 @@ describe('webhook deliveries', () => {
     const booking = await book(who)
     await t.app.inject({ method: 'POST', url: `/api/bookings/${booking.id}/cancel`, headers: who.headers })
     await receiver.waitFor(ofBooking(booking.id, 'booking.cancelled'))
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await settled()
     expect(receiver.received.map((each) => [each.path, JSON.parse(each.body).type])).toEqual([['/hooks/picky', 'booking.cancelled']])
     expect(await deliveries(who, off.id)).toEqual([])
     expect(await deliveries(who, picky.id)).toHaveLength(1)
@@ -291,7 +304,7 @@ describe('webhook deliveries', () => {
     const ofA = await book(a)
     const ofB = await book(b)
     await receiver.waitFor((received) => ofBooking(ofA.id, 'booking.created')(received) && ofBooking(ofB.id, 'booking.created')(received))
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await settled()
     const toA = receiver.received.filter((each) => each.path === '/hooks/a')
     const toB = receiver.received.filter((each) => each.path === '/hooks/b')
     expect(toA.map((each) => verified(aEndpoint.secret, each).data.booking.id)).toEqual([ofA.id])
@@ -306,7 +319,7 @@ describe('webhook deliveries', () => {
     receiver.respond(({ n }) => n < 2 ? 500 : 200)
     const booking = await book(who)
     await receiver.waitFor((received) => received.length >= 3)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await settled()
     expect(receiver.received.map((each) => each.status)).toEqual([500, 500, 200])
     const ids = new Set(receiver.received.map((each) => each.headers['webhook-id']))
     expect(ids.size).toBe(1)
@@ -324,18 +337,21 @@ describe('webhook deliveries', () => {
     await book(who)
     // The schedule here has four retries: five attempts in all.
     await receiver.waitFor((received) => received.length >= 5)
-    let delivery = await onlyDelivery(who, endpoint.id, 'failed')
-    expect(delivery).toMatchObject({ status: 'failed', attempts: 5, lastResponseStatus: 503, nextAttemptAt: null })
+    await settled()
+    const [failed] = await deliveries(who, endpoint.id)
+    expect(failed).toMatchObject({ status: 'failed', attempts: 5, lastResponseStatus: 503, nextAttemptAt: null })
     expect(receiver.received).toHaveLength(5)
 
     receiver.respond(() => 204)
-    const retry = await t.app.inject({ method: 'POST', url: `/api/webhook-deliveries/${delivery?.id}/retry`, headers: who.headers })
+    const retry = await t.app.inject({ method: 'POST', url: `/api/webhook-deliveries/${failed?.id}/retry`, headers: who.headers })
     expect(retry.statusCode).toBe(202)
-    expect(retry.json()).toMatchObject({ id: delivery?.id, status: 'pending' })
+    expect(retry.json()).toMatchObject({ id: failed?.id, status: 'pending' })
     await receiver.waitFor((received) => received.length >= 6)
+    await settled()
+    expect(receiver.received).toHaveLength(6)
     expect(new Set(receiver.received.map((each) => each.headers['webhook-id'])).size).toBe(1)
-    delivery = await onlyDelivery(who, endpoint.id, 'succeeded')
-    expect(delivery).toMatchObject({ status: 'succeeded', attempts: 6, lastResponseStatus: 204 })
+    const [retried] = await deliveries(who, endpoint.id)
+    expect(retried).toMatchObject({ id: failed?.id, status: 'succeeded', attempts: 6, lastResponseStatus: 204 })
   })
 
   it('pings an endpoint at once', async () => {
@@ -359,8 +375,8 @@ describe('webhook deliveries', () => {
     for (let n = 0; n < 3; n++) {
       const ping = await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/ping`, headers: who.headers })
       ids.push(ping.json().id)
-      await new Promise((resolve) => setTimeout(resolve, 5)) // distinct createdAt (milliseconds), so the order is known
     }
+    await createdInOrder('webhook_deliveries', ids)
     const url = `/api/webhook-endpoints/${endpoint.id}/deliveries?limit=2`
     const first = await t.app.inject({ method: 'GET', url, headers: who.headers })
     expect(first.json().data.map((each: { id: string }) => each.id)).toEqual([ids[2], ids[1]])
@@ -379,9 +395,7 @@ describe('webhook deliveries', () => {
     const newSecret: string = rotated.json().secret
     expect(newSecret).not.toBe(endpoint.secret)
 
-    await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/ping`, headers: who.headers })
-    const [received] = await receiver.waitFor((all) => all.length >= 1)
-    if (received === undefined) throw new Error('no ping')
+    const received = await pingAndReceive(who, endpoint.id)
     expect(String(received.headers['webhook-signature']).split(' ')).toHaveLength(2)
     expect(verified(newSecret, received).type).toBe('webhook.ping')
     expect(verified(endpoint.secret, received).type).toBe('webhook.ping')
@@ -393,10 +407,7 @@ describe('webhook deliveries', () => {
     expect(Number(overlap?.hours)).toBeGreaterThan(23.9)
     expect(Number(overlap?.hours)).toBeLessThanOrEqual(24)
     await t.sql`update webhook_endpoints set previous_secret_expires_at = clock_timestamp() - interval '1 second' where id = ${endpoint.id}`
-    receiver.received.length = 0
-    await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/ping`, headers: who.headers })
-    const [later] = await receiver.waitFor((all) => all.length >= 1)
-    if (later === undefined) throw new Error('no ping')
+    const later = await pingAndReceive(who, endpoint.id)
     expect(String(later.headers['webhook-signature']).split(' ')).toHaveLength(1)
     expect(verified(newSecret, later).type).toBe('webhook.ping')
     expect(() => verified(endpoint.secret, later)).toThrow()
@@ -422,7 +433,7 @@ describe('webhook deliveries', () => {
     expect(mine.json().data).toEqual([])
     const [events] = await t.sql`select count(*)::int as n from webhook_events e join integrators i on i.id = e.integrator_id where i.id = ${who.id}`
     expect(events?.n).toBe(0)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await settled()
     expect(receiver.received).toEqual([])
     expect(await deliveries(who, endpoint.id)).toEqual([])
   })

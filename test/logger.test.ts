@@ -19,6 +19,15 @@ beforeAll(async () => {
 })
 afterAll(async () => { await t.close() })
 
+describe('the logger', () => {
+  it('redacts credentials in logged request headers', () => {
+    let line = ''
+    const logger = createLogger('info', new Writable({ write (chunk: Buffer, _encoding, done) { line += chunk.toString(); done() } }))
+    logger.info({ req: { headers: { authorization: `Bearer ${ADMIN_KEY}`, cookie: 'session=secret-cookie', 'x-api-key': 'secret-api-key', accept: 'application/json' } } }, 'a request')
+    expect(JSON.parse(line).req.headers).toEqual({ authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', accept: 'application/json' })
+  })
+})
+
 describe('request logs', () => {
   it('never contain the admin key, accepted or refused', async () => {
     await app.inject({ method: 'POST', url: '/api/events', headers: { authorization: `Bearer ${ADMIN_KEY}` }, payload: { name: 'x' } })

@@ -52,18 +52,26 @@ describe('concurrent bookings', () => {
   it('balances inventory when bookings and cancellations interleave', async () => {
     const { eventId, tierIds } = await setUp([40, 40], 3)
     const [a, b] = tierIds as [string, string]
+    // 20 bookings of 2 A and 1 B: all of A, half of B.
     const first = await Promise.all(Array.from({ length: 20 }, async () =>
       await bookOn(t.app, { eventId, items: [{ ticketTierId: b, quantity: 1 }, { ticketTierId: a, quantity: 2 }] })))
-    const ids = first.filter((r) => r.statusCode === 201).map((r) => r.json().id as string)
-    await Promise.all([
-      ...ids.slice(0, 10).map(async (id) => await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${id}/cancel` })),
-      ...Array.from({ length: 30 }, async () =>
-        await bookOn(t.app, { eventId, items: [{ ticketTierId: a, quantity: 1 }, { ticketTierId: b, quantity: 3 }] }))
+    expect(countStatuses(first.map((response) => response.statusCode))).toEqual({ 201: 20 })
+    const ids = first.map((response) => response.json().id as string)
+    // Half of them cancelled (20 A and 10 B back) while 30 buyers ask for 1 A and 3 B each.
+    const [cancels, later] = await Promise.all([
+      Promise.all(ids.slice(0, 10).map(async (id) => await t.app.inject({ method: 'POST', headers: t.asIntegrator, url: `/api/bookings/${id}/cancel` }))),
+      Promise.all(Array.from({ length: 30 }, async () =>
+        await bookOn(t.app, { eventId, items: [{ ticketTierId: a, quantity: 1 }, { ticketTierId: b, quantity: 3 }] })))
     ])
-    for (const tierId of [a, b]) {
-      const { remaining } = await ledger(t.sql, tierId)
-      expect(remaining).toBeGreaterThanOrEqual(0)
+    expect(cancels.map((response) => response.statusCode)).toEqual(Array(10).fill(200))
+    for (const response of later.filter((each) => each.statusCode !== 201)) {
+      expect(response.statusCode).toBe(409)
+      expect(response.json().type).toBe(problemType('insufficient-inventory'))
     }
+    // How many of the 30 got tickets depends on the interleaving; the stock follows from that number exactly.
+    const sold = later.filter((response) => response.statusCode === 201).length
+    expect(await ledger(t.sql, a)).toMatchObject({ capacity: 40, remaining: 20 - sold, confirmed: 20 + sold })
+    expect(await ledger(t.sql, b)).toMatchObject({ capacity: 40, remaining: 30 - 3 * sold, confirmed: 10 + 3 * sold })
   })
 
   it('does not oversell across two app instances with their own pools on one database', async () => {
@@ -130,8 +138,8 @@ describe('a failure inside the booking transaction', () => {
       await t.sql`drop trigger fail_booking_items on booking_items`
       await t.sql`drop function fail_booking_items()`
     }
-    expect(await ledger(t.sql, a)).toMatchObject({ capacity: 10, remaining: 10, confirmed: 0 })
-    expect(await ledger(t.sql, b)).toMatchObject({ capacity: 10, remaining: 10, confirmed: 0 })
+    expect(await ledger(t.sql, a)).toMatchObject({ capacity: 10, remaining: 10, confirmed: 0, items: 0, emptyBookings: 0 })
+    expect(await ledger(t.sql, b)).toMatchObject({ capacity: 10, remaining: 10, confirmed: 0, items: 0, emptyBookings: 0 })
     const [after] = await t.sql<{ count: number }[]>`select count(*)::int as count from bookings`
     expect(after?.count).toBe(before?.count)
 

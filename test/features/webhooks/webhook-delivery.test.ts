@@ -138,10 +138,11 @@ describe('the SSRF guard', () => {
 
 describe('sending', () => {
   let target: Server
-  let hits = 0
+  /** The paths the target was asked for, in order. */
+  const hits: string[] = []
   beforeAll(async () => {
     target = createServer((request, response) => {
-      hits++
+      hits.push(request.url ?? '')
       if (request.url === '/redirect') response.writeHead(307, { location: receiver.url }).end()
       // Slower than the sender's timeout below.
       else if (request.url === '/slow') setTimeout(() => response.writeHead(200).end(), 1_500)
@@ -150,6 +151,7 @@ describe('sending', () => {
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
   })
   afterAll(async () => { await new Promise((resolve) => target.close(resolve)) })
+  afterEach(() => { hits.length = 0 })
   const base = () => `http://127.0.0.1:${(target.address() as AddressInfo).port}`
 
   it('does not follow redirects: a 3xx is a failed attempt', async () => {
@@ -157,6 +159,8 @@ describe('sending', () => {
     try {
       const result = await sender.send({ url: `${base()}/redirect`, eventId: 'f0e1d2c3-b4a5-4697-8879-6a5b4c3d2e1f', body: '{}', secrets: [generateWebhookSecret()] })
       expect(result).toEqual({ ok: false, status: 307, error: 'The endpoint answered 307.' })
+      // One request, not followed to the Location and not repeated.
+      expect(hits).toEqual(['/redirect'])
       expect(receiver.received).toHaveLength(0)
     } finally {
       await sender.close()
@@ -170,6 +174,7 @@ describe('sending', () => {
       const result = await sender.send({ url: `${base()}/slow`, eventId: 'f0e1d2c3-b4a5-4697-8879-6a5b4c3d2e1f', body: '{}', secrets: [generateWebhookSecret()] })
       expect(result).toEqual({ ok: false, status: null, error: 'No complete response within 0.3 s.' })
       expect(Date.now() - started).toBeLessThan(1_400)
+      expect(hits).toEqual(['/slow'])
     } finally {
       await sender.close()
     }

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
-import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
+import { seedDemo } from '../../src/db/seed.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented } from '../support/documented.js'
-import { problemType } from '../support/fixtures.js'
+import { DEMO_BOOKING as booking, problemType } from '../support/fixtures.js'
 
-const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
-const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
 
 let t: TestApp
 let limited: App

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
 import { createTestApp, type TestApp } from '../support/app.js'
+import { DEMO_TIER_IDS } from '../support/fixtures.js'
 
 /**
  * Swagger UI at /docs as a person uses it, in a real browser: Debian's Chromium, driven by
@@ -11,8 +12,7 @@ import { createTestApp, type TestApp } from '../support/app.js'
  * without it this test fails, it does not skip.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const GENERAL_ADMISSION = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
-const BALCONY = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73'
+const { generalAdmission: GENERAL_ADMISSION, balcony: BALCONY } = DEMO_TIER_IDS
 
 let t: TestApp
 let browser: Browser

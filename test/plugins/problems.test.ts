@@ -43,51 +43,17 @@ describe('problem details for framework errors', () => {
     expectProblem(response, 405, 'method-not-allowed')
   })
 
-  it('answers a non-JSON body with 415', async () => {
-    const response = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'text/plain' }, payload: 'name=x'
-    })
-    expect(response.statusCode).toBe(415)
-    expectProblem(response, 415, 'unsupported-media-type')
-  })
-
-  it('answers a body over the limit with 413', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/events',
-      headers: { ...asAdmin, 'content-type': 'application/json' },
-      payload: JSON.stringify({ ...validEvent, description: 'x'.repeat(BODY_LIMIT_BYTES) })
-    })
-    expect(response.statusCode).toBe(413)
-    expectProblem(response, 413, 'payload-too-large')
-  })
-
-  it('answers malformed JSON with a 400 problem that lists the error', async () => {
-    const response = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'application/json' }, payload: '{"name": '
-    })
-    expect(response.statusCode).toBe(400)
-    const body = expectProblem(response, 400, 'validation-error')
-    expect(body.errors).toEqual([{ path: '', message: expect.any(String) }])
-  })
-
-  it('answers an empty JSON body with a 400 problem', async () => {
-    const response = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': 'application/json' }, payload: ''
-    })
-    expect(response.statusCode).toBe(400)
-    expectProblem(response, 400, 'validation-error')
-  })
-
-  it('refuses prototype-poisoning keys in JSON', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/events',
-      headers: { ...asAdmin, 'content-type': 'application/json' },
-      payload: `{"name":"x","venue":"y","startsAt":"2027-03-01T20:00:00Z","currency":"EUR","__proto__":{"admin":true}}`
-    })
-    expect(response.statusCode).toBe(400)
-    expectProblem(response, 400, 'validation-error')
+  it.each([
+    ['a non-JSON body', 'text/plain', 'name=x', 415, 'unsupported-media-type', undefined],
+    ['a body over the limit', 'application/json', JSON.stringify({ ...validEvent, description: 'x'.repeat(BODY_LIMIT_BYTES) }), 413, 'payload-too-large', undefined],
+    ['malformed JSON, listing the error', 'application/json', '{"name": ', 400, 'validation-error', [{ path: '', message: expect.any(String) }]],
+    ['an empty JSON body', 'application/json', '', 400, 'validation-error', undefined],
+    ['prototype-poisoning keys in JSON', 'application/json', '{"name":"x","venue":"y","startsAt":"2027-03-01T20:00:00Z","currency":"EUR","__proto__":{"admin":true}}', 400, 'validation-error', undefined]
+  ])('answers %s with a %i problem', async (_what, contentType, payload, status, slug, errors) => {
+    const response = await t.app.inject({ method: 'POST', url: '/api/events', headers: { ...asAdmin, 'content-type': contentType }, payload })
+    expect(response.statusCode).toBe(status)
+    const body = expectProblem(response, status, slug)
+    if (errors !== undefined) expect(body.errors).toEqual(errors)
   })
 
   it('answers a URL that cannot be decoded with a 400 problem', async () => {

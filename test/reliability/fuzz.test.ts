@@ -5,11 +5,11 @@ import { BODY_LIMIT_BYTES } from '../../src/limits.js'
 import { MAX_JSON_DEPTH } from '../../src/plugins/json-body.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented, type Documented } from '../support/documented.js'
+import { DEMO_TIER_IDS } from '../support/fixtures.js'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000)
 const STRUCTURE_RUNS = Number(process.env.FUZZ_STRUCTURE_RUNS ?? 3000)
-const VIP = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71'
-const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
+const { vip: VIP, generalAdmission: GA } = DEMO_TIER_IDS
 
 let t: TestApp
 let documented: Documented

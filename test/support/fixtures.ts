@@ -1,4 +1,5 @@
 import { expect } from 'vitest'
+import { DEMO_EVENT_ID } from '../../src/db/seed.js'
 import type { Queryable } from '../../src/db/sql.js'
 import { PROBLEM_TYPE_PREFIX } from '../../src/problems.js'
 import type { Event, EventCreate } from '../../src/schemas/events.js'
@@ -9,6 +10,16 @@ import { asAdmin } from './app.js'
 export function problemType (slug: string): string {
   return `${PROBLEM_TYPE_PREFIX}${slug}`
 }
+
+/** The demo seed's tiers (src/db/seed.ts), for a database seeded with seedDemo. */
+export const DEMO_TIER_IDS = {
+  vip: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71',
+  generalAdmission: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72',
+  balcony: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f73'
+} as const
+
+/** A booking of one general admission ticket of the demo event. */
+export const DEMO_BOOKING = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: DEMO_TIER_IDS.generalAdmission, quantity: 1 }] }
 
 /** What admin requests go to: the test app, another app on a file's database, or a server over HTTP (`overHttp`). */
 export interface AdminClient {

@@ -190,6 +190,27 @@ describe('idempotent hold creation', () => {
   })
 })
 
+/**
+ * With the tier locked, lets the confirmation of `bookingId` queue behind the lock, runs `meanwhile`,
+ * lets a sweep queue behind it too, then releases the lock: the confirmation's answer and the
+ * number of holds the sweep expired.
+ */
+async function confirmAndSweepBehindTierLock (tierId: string, bookingId: string, meanwhile = async (): Promise<void> => {}) {
+  const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${tierId} for update`)
+  let racing: Promise<[Awaited<ReturnType<typeof post>>, number]>
+  try {
+    const confirming = post(`/api/bookings/${bookingId}/confirm`)
+    await waitForLockWaiters(t.sql, 1)
+    await meanwhile()
+    const sweeping = sweepLapsedHolds(t.sql)
+    await waitForLockWaiters(t.sql, 2)
+    racing = Promise.all([confirming, sweeping])
+  } finally {
+    await release()
+  }
+  return await racing
+}
+
 describe('holds under concurrency', () => {
   it('sells out with no oversell while holds lapse mid-run, and late buyers get the freed tickets', async () => {
     const { eventId, tierId } = await setUp(40)
@@ -248,20 +269,7 @@ describe('holds under concurrency', () => {
   it('lets the expiry win when the hold lapses while its confirmation waits for the tier, with the sweep waiting too', async () => {
     const { eventId, tierId } = await setUp(10)
     const held = await hold(eventId, tierId, 1)
-    // The tier is locked: the confirmation, and then the sweep, queue behind the lock, and the hold lapses meanwhile.
-    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${tierId} for update`)
-    let racing: Promise<[Awaited<ReturnType<typeof post>>, number]>
-    try {
-      const confirming = post(`/api/bookings/${held.id}/confirm`)
-      await waitForLockWaiters(t.sql, 1)
-      await lapse(held.id)
-      const sweeping = sweepLapsedHolds(t.sql)
-      await waitForLockWaiters(t.sql, 2)
-      racing = Promise.all([confirming, sweeping])
-    } finally {
-      await release()
-    }
-    const [confirm, expired] = await racing
+    const [confirm, expired] = await confirmAndSweepBehindTierLock(tierId, held.id, async () => { await lapse(held.id) })
     expect(confirm.statusCode).toBe(409)
     expect(confirm.json().type).toBe(problemType('hold-expired'))
     expect(expired).toBe(1)
@@ -275,19 +283,7 @@ describe('holds under concurrency', () => {
     const live = await hold(eventId, tierId, 1)
     const lapsed = await hold(eventId, tierId, 1)
     await lapse(lapsed.id)
-    // The tier is locked: the confirmation of the live hold, and a sweep of the lapsed one, queue behind the lock.
-    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${tierId} for update`)
-    let racing: Promise<[Awaited<ReturnType<typeof post>>, number]>
-    try {
-      const confirming = post(`/api/bookings/${live.id}/confirm`)
-      await waitForLockWaiters(t.sql, 1)
-      const sweeping = sweepLapsedHolds(t.sql)
-      await waitForLockWaiters(t.sql, 2)
-      racing = Promise.all([confirming, sweeping])
-    } finally {
-      await release()
-    }
-    const [confirm, expired] = await racing
+    const [confirm, expired] = await confirmAndSweepBehindTierLock(tierId, live.id)
     expect(confirm.statusCode).toBe(200)
     expect(confirm.json()).toMatchObject({ id: live.id, status: 'confirmed', expiresAt: null })
     expect(expired).toBe(1)

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEMO_EVENT_ID, seedDemo } from '../../../src/db/seed.js'
+import { seedDemo } from '../../../src/db/seed.js'
 import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
-import { problemType } from '../../support/fixtures.js'
+import { DEMO_BOOKING as booking, problemType } from '../../support/fixtures.js'
 
-const GA = '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f72'
-const booking = { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] }
 
 let t: TestApp
 beforeAll(async () => {

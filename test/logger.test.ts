@@ -6,7 +6,6 @@ import { createLogger } from '../src/logger.js'
 import { ADMIN_KEY, createTestApp, type TestApp } from './support/app.js'
 import { DEMO_BOOKING as booking } from './support/fixtures.js'
 
-
 let t: TestApp
 let app: App
 let logged = ''

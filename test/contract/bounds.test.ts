@@ -57,7 +57,7 @@ beforeAll(async () => {
   const post = async (url: string, payload: object, headers: Record<string, string> = asAdmin) => {
     const response = await t.app.inject({ method: 'POST', url, headers, payload })
     expect(response.statusCode, `${url}: ${response.body}`).toBe(201)
-    return response.json() as { id: string }
+    return response.json<{ id: string }>()
   }
   const newEvent = async () => (await createEvent(t.app, { name: 'Bounds' })).id
   // An event with 21 tiers that take up to 100 tickets each, so bookings can reach every bound.
@@ -109,7 +109,7 @@ afterAll(async () => { await t.close() })
 
 function resolve (schema: Schema | undefined): Schema | undefined {
   if (schema?.$ref === undefined) return schema
-  return resolve(documented.document.components.schemas[schema.$ref.split('/').at(-1) ?? ''] as Schema)
+  return resolve(documented.document.components.schemas[schema.$ref.split('/').at(-1) ?? ''])
 }
 
 function isBounded (schema: Schema): boolean {

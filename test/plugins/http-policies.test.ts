@@ -5,7 +5,6 @@ import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { loadDocumented } from '../support/documented.js'
 import { DEMO_BOOKING as booking, problemType } from '../support/fixtures.js'
 
-
 let t: TestApp
 let limited: App
 beforeAll(async () => {

@@ -155,10 +155,13 @@ describe('a database that refuses the service for a while', () => {
     let sequence = 0
     let running = true
     const load = Array.from({ length: 6 }, async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test sets it, between awaits
       while (running) {
         const key = `refusal-${sequence++}`
         const booking = await app.inject({
-          method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+          method: 'POST',
+          url: '/api/bookings',
+          headers: { ...integratorHeaders, 'idempotency-key': key },
           payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
         })
         results.push(resultOf(booking, `createBooking ${key}`))
@@ -212,7 +215,9 @@ describe('a database that refuses the service for a while', () => {
     // its retry with the same key settles it: the booking it made, or a new one, never a second.
     for (const key of refused) {
       const retried = await app.inject({
-        method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+        method: 'POST',
+        url: '/api/bookings',
+        headers: { ...integratorHeaders, 'idempotency-key': key },
         payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
       })
       expect([200, 201], key).toContain(retried.statusCode)

@@ -51,10 +51,13 @@ describe('a database restart during a booking load', () => {
     let phase: 'load' | 'stop' = 'load'
     let sequence = 0
     const worker = async (): Promise<void> => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test sets it, between awaits
       while (phase === 'load') {
         const key = `restart-${sequence++}`
         const response = await app.inject({
-          method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+          method: 'POST',
+          url: '/api/bookings',
+          headers: { ...integratorHeaders, 'idempotency-key': key },
           payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
         })
         results.push({ key, status: response.statusCode, body: response.json(), retryAfter: response.headers['retry-after'] })
@@ -107,7 +110,9 @@ describe('a database restart during a booking load', () => {
       expect(index, key).toBeGreaterThanOrEqual(stoppingAt)
       expect(index, key).toBeLessThan(restartingAt)
       const retried = await app.inject({
-        method: 'POST', url: '/api/bookings', headers: { ...integratorHeaders, 'idempotency-key': key },
+        method: 'POST',
+        url: '/api/bookings',
+        headers: { ...integratorHeaders, 'idempotency-key': key },
         payload: { eventId, items: [{ ticketTierId, quantity: 1 }] }
       })
       expect(retried.statusCode, key).toBe(200)

@@ -79,8 +79,11 @@ const body: fc.Arbitrary<{ text: string | undefined, contentType: string | undef
   { weight: 1, arbitrary: deepJson.map((text) => ({ text, contentType: 'application/json' })) },
   { weight: 1, arbitrary: fc.constant({ text: `{"eventId":"${DEMO_EVENT_ID}","eventId":"x","items":[{"ticketTierId":"${GA}","quantity":1}]}`, contentType: 'application/json' }) },
   { weight: 1, arbitrary: fc.constant({ text: JSON.stringify({ name: 'x'.repeat(BODY_LIMIT_BYTES + 10) }), contentType: 'application/json' }) },
-  { weight: 1, arbitrary: fc.tuple(someString, fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'application/problem+json', 'multipart/form-data'))
-    .map(([text, contentType]) => ({ text, contentType })) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(someString, fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'application/problem+json', 'multipart/form-data'))
+      .map(([text, contentType]) => ({ text, contentType }))
+  },
   { weight: 1, arbitrary: fc.constant({ text: undefined, contentType: undefined }) },
   { weight: 1, arbitrary: fc.constant({ text: '', contentType: 'application/json' }) }
 )

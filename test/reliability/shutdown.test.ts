@@ -33,6 +33,7 @@ function load (base: string, eventId: string, tierId: string, prefix: string, wo
   let running = true
   let sequence = 0
   const loops = Array.from({ length: workers }, async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- stop() sets it, between awaits
     while (running) {
       const key = `${prefix}-${sequence++}`
       try {

@@ -28,7 +28,9 @@ beforeAll(async () => {
   eventId = event.eventId
   tierId = event.tierId
   const endpoint = await app.inject({
-    method: 'POST', url: '/api/webhook-endpoints', headers,
+    method: 'POST',
+    url: '/api/webhook-endpoints',
+    headers,
     payload: { url: receiver.url, events: ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired'] }
   })
   secret = endpoint.json().secret

@@ -130,7 +130,10 @@ describe('the batcher', () => {
   it('never oversells when two processes batch against one tier', async () => {
     const { eventId, tiers: { a } } = await setUp({ a: 150 })
     const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
-    const batchers = pools.map((pool) => createBookingBatcher(createBookingsRepository(pool).createBatch, { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 }))
+    const batchers = pools.map((pool) => {
+      const bookings = createBookingsRepository(pool)
+      return createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 })
+    })
     try {
       const outcomes = await Promise.all(Array.from({ length: 400 }, async (_, i) =>
         await (batchers[i % 2] as ReturnType<typeof createBookingBatcher>).submit(request(eventId, [[a, 1]], i % 5 === 0 ? `p-${i % 40}` : undefined))))

@@ -22,7 +22,7 @@ async function book (body: Record<string, unknown>, headers: Record<string, stri
 async function hold (eventId: string, tierId: string, quantity = 1, ttlSeconds = 600) {
   const response = await book({ eventId, hold: { ttlSeconds }, items: [{ ticketTierId: tierId, quantity }] })
   expect(response.statusCode).toBe(201)
-  return response.json() as { id: string, status: string, expiresAt: string | null }
+  return response.json<{ id: string, status: string, expiresAt: string | null }>()
 }
 
 async function tier (eventId: string, tierId: string) {

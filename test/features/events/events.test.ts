@@ -145,7 +145,9 @@ describe('POST /api/events', () => {
   it('accepts endsAt equal to startsAt and rejects endsAt before startsAt', async () => {
     await createEvent({ startsAt: '2027-05-01T20:00:00Z', endsAt: '2027-05-01T20:00:00Z' })
     const response = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
+      method: 'POST',
+      url: '/api/events',
+      headers: asAdmin,
       payload: { name: 'Backwards', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', endsAt: '2027-05-01T19:59:59Z', currency: 'EUR' }
     })
     expect(response.statusCode).toBe(400)
@@ -163,7 +165,9 @@ describe('POST /api/events', () => {
     ['a null name', { name: null }, '/name']
   ])('rejects %s with a 400 naming the field', async (_what, overrides, path) => {
     const response = await t.app.inject({
-      method: 'POST', url: '/api/events', headers: asAdmin,
+      method: 'POST',
+      url: '/api/events',
+      headers: asAdmin,
       payload: { name: 'Bad', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR', ...overrides }
     })
     expect(response.statusCode).toBe(400)

@@ -4,7 +4,6 @@ import { seedDemo } from '../../../src/db/seed.js'
 import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../../support/app.js'
 import { DEMO_BOOKING as booking, problemType } from '../../support/fixtures.js'
 
-
 let t: TestApp
 beforeAll(async () => {
   t = await createTestApp()
@@ -15,13 +14,13 @@ afterAll(async () => { await t.close() })
 async function createIntegrator (name: string) {
   const response = await t.app.inject({ method: 'POST', url: '/api/integrators', headers: asAdmin, payload: { name } })
   expect(response.statusCode).toBe(201)
-  return response.json() as { id: string, name: string, createdAt: string }
+  return response.json<{ id: string, name: string, createdAt: string }>()
 }
 
 async function createKey (integratorId: string, body: Record<string, unknown> = {}) {
   const response = await t.app.inject({ method: 'POST', url: `/api/integrators/${integratorId}/keys`, headers: asAdmin, payload: body })
   expect(response.statusCode).toBe(201)
-  return response.json() as { id: string, key: string, prefix: string, scopes: string[], lastUsedAt: string | null }
+  return response.json<{ id: string, key: string, prefix: string, scopes: string[], lastUsedAt: string | null }>()
 }
 
 function bearer (key: string) {

@@ -42,11 +42,13 @@ async function endpointFor (who: TestIntegrator, url = receiver.url, events = AL
 
 async function book (who: TestIntegrator, extra: Record<string, unknown> = {}) {
   const response = await t.app.inject({
-    method: 'POST', url: '/api/bookings', headers: who.headers,
+    method: 'POST',
+    url: '/api/bookings',
+    headers: who.headers,
     payload: { eventId, items: [{ ticketTierId: tierId, quantity: 1 }], ...extra }
   })
   expect(response.statusCode).toBe(201)
-  return response.json() as { id: string, status: string }
+  return response.json<{ id: string, status: string }>()
 }
 
 function verified (secret: string, received: Received): { id: string, type: string, createdAt: string, data: { booking: { id: string, status: string } } } {
@@ -109,7 +111,9 @@ describe('webhook endpoints', () => {
     expect(list.json().data[0]).not.toHaveProperty('secret')
 
     const patched = await t.app.inject({
-      method: 'PATCH', url: `/api/webhook-endpoints/${endpoint.id}`, headers: who.headers,
+      method: 'PATCH',
+      url: `/api/webhook-endpoints/${endpoint.id}`,
+      headers: who.headers,
       payload: { events: ['booking.cancelled', 'booking.expired'], description: null, disabled: true }
     })
     expect(patched.statusCode).toBe(200)

@@ -60,28 +60,24 @@ async function portIsFree (port: number): Promise<boolean> {
  * Starts an event creation whose body arrives in two parts, so it is in flight when the signal
  * comes; `finish()` sends the rest and resolves with the status the draining server answered.
  */
-function requestInFlight (port: number): { started: Promise<void>, finish: () => Promise<number> } {
+function requestInFlight (port: number): { finish: () => Promise<number> } {
   const body = JSON.stringify({ name: 'Drained', venue: 'Hall', startsAt: '2028-01-01T20:00:00Z', currency: 'EUR' })
-  let request: http.ClientRequest
+  const request = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/api/events',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+  })
   const status = new Promise<number>((resolve, reject) => {
-    request = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/api/events',
-      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-    }, (response) => {
+    request.on('response', (response) => {
       response.resume()
       response.on('end', () => { resolve(response.statusCode ?? 0) })
     })
     request.on('error', reject)
   })
-  const started = new Promise<void>((resolve) => {
-    request.on('socket', (socket) => { socket.on('connect', resolve) })
-    request.write(body.slice(0, 10))
-  })
+  request.write(body.slice(0, 10))
   return {
-    started,
     finish: async () => {
       request.end(body.slice(10))
       return await status
@@ -116,7 +112,9 @@ describe.runIf(process.platform === 'linux')('npm start, stopped by a signal', (
       expect(tree.length, 'npm, the server and the PostgreSQL processes').toBeGreaterThanOrEqual(2)
 
       const inFlight = requestInFlight(port)
-      await inFlight.started
+      // In flight once the server has begun it (it logs the request as it arrives), not merely once
+      // the client is connected: a request the server first sees after the signal is refused with a 503.
+      await npm.waitFor(/"req":\{"method":"POST","url":"\/api\/events"[^\n]*"msg":"incoming request"/)
       if (target === 'npm') process.kill(npmPid, signal)
       if (target === 'server') process.kill(server as number, signal)
       if (target === 'group') process.kill(-npmPid, signal)

@@ -50,7 +50,7 @@ export async function createEvent (client: AdminClient, fields: Partial<EventCre
   return await created<Event>(client, '/api/events', { name: 'Test night', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR', ...fields }, headers)
 }
 
-/** Creates a tier of the event through the admin API (GA, 10.00, 100 tickets unless given); fails the test unless it is a 201. */
+/** Creates a tier of the event through the admin API (GA, price 1000, 100 tickets, unless given); fails the test unless it is a 201. */
 export async function createTier (client: AdminClient, eventId: string, fields: Partial<TicketTierCreate> = {}, headers: Record<string, string> = asAdmin): Promise<TicketTier> {
   return await created<TicketTier>(client, `/api/events/${eventId}/ticket-tiers`, { name: 'GA', price: 1000, capacity: 100, ...fields }, headers)
 }

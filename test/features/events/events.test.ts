@@ -12,6 +12,11 @@ async function createEvent (fields: Partial<EventCreate> = {}) {
   return await createEventOn(t.app, fields)
 }
 
+/** POST /api/events as an admin, whatever the answer. */
+async function postEvent (payload: Record<string, unknown>) {
+  return await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload })
+}
+
 async function listAll (limit: number) {
   const pages: { data: { id: string }[], nextCursor: string | null }[] = []
   let cursor: string | null = null
@@ -119,12 +124,7 @@ describe('GET /api/events/{eventId}', () => {
 
 describe('POST /api/events', () => {
   it('creates an event with a Location, storing times as the same instant in UTC', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/events',
-      headers: asAdmin,
-      payload: { name: 'Offsets', venue: 'Tokyo Dome', startsAt: '2027-05-01T20:00:00+09:00', endsAt: '2027-05-01T23:30:00.5+09:00', currency: 'JPY' }
-    })
+    const response = await postEvent({ name: 'Offsets', venue: 'Tokyo Dome', startsAt: '2027-05-01T20:00:00+09:00', endsAt: '2027-05-01T23:30:00.5+09:00', currency: 'JPY' })
     expect(response.statusCode).toBe(201)
     const event = response.json()
     expect(response.headers.location).toBe(`/api/events/${event.id}`)
@@ -144,12 +144,7 @@ describe('POST /api/events', () => {
 
   it('accepts endsAt equal to startsAt and rejects endsAt before startsAt', async () => {
     await createEvent({ startsAt: '2027-05-01T20:00:00Z', endsAt: '2027-05-01T20:00:00Z' })
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/events',
-      headers: asAdmin,
-      payload: { name: 'Backwards', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', endsAt: '2027-05-01T19:59:59Z', currency: 'EUR' }
-    })
+    const response = await postEvent({ name: 'Backwards', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', endsAt: '2027-05-01T19:59:59Z', currency: 'EUR' })
     expect(response.statusCode).toBe(400)
     expect(response.json().errors).toEqual([{ path: '/endsAt', message: 'must not be before startsAt' }])
   })
@@ -164,12 +159,7 @@ describe('POST /api/events', () => {
     ['year zero', { startsAt: '0000-01-01T00:00:00Z' }, '/startsAt'],
     ['a null name', { name: null }, '/name']
   ])('rejects %s with a 400 naming the field', async (_what, overrides, path) => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/events',
-      headers: asAdmin,
-      payload: { name: 'Bad', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR', ...overrides }
-    })
+    const response = await postEvent({ name: 'Bad', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR', ...overrides })
     expect(response.statusCode).toBe(400)
     expect(response.json().errors.map((error: { path: string }) => error.path)).toContain(path)
   })

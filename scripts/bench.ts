@@ -252,16 +252,22 @@ async function prepareSide (label: string, base: string): Promise<Side> {
  * driven alike, in the order baseline, this, this, baseline, so that drift of the machine during
  * the run weighs on both.
  */
-async function compareWithBaseline (ref: string, databaseUrl: string, currentBase: string, sql: Sql): Promise<void> {
+async function compareWithBaseline (ref: string, databaseUrl: string): Promise<void> {
   console.log(`Before/after: building ${ref} in a temporary worktree`)
   const root = await mkdtemp(path.join(os.tmpdir(), 'ticket-booking-baseline-'))
   await run('git', ['worktree', 'add', '--detach', root, ref], projectRoot)
-  let baselineServer: Awaited<ReturnType<typeof startServer>> | undefined
+  const servers: Array<Awaited<ReturnType<typeof startServer>>> = []
   try {
     await symlink(path.join(projectRoot, 'node_modules'), path.join(root, 'node_modules'))
     await run(path.join(projectRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'scripts/tsconfig.build.json'], root)
-    baselineServer = await startServer(await siblingDatabase(databaseUrl, `bench_baseline_${randomBytes(4).toString('hex')}`), root)
-    const sides = [await prepareSide(`previous (${ref})`, baselineServer.base), await prepareSide('this release', currentBase)]
+    // Both on fresh databases of their own, so that neither meets the other's (or the run's) history.
+    const currentDatabase = await siblingDatabase(databaseUrl, `bench_current_${randomBytes(4).toString('hex')}`)
+    const baselineServer = await startServer(await siblingDatabase(databaseUrl, `bench_baseline_${randomBytes(4).toString('hex')}`), root)
+    servers.push(baselineServer)
+    const currentServer = await startServer(currentDatabase)
+    servers.push(currentServer)
+    const currentSql = createSql(currentDatabase, { max: 2 })
+    const sides = [await prepareSide(`previous (${ref})`, baselineServer.base), await prepareSide('this release', currentServer.base)]
     const scenarios: Array<{ name: string, measure: (side: Side) => Promise<number> }> = [
       {
         name: 'hot tier, POST /api/bookings @64',
@@ -299,13 +305,14 @@ async function compareWithBaseline (ref: string, databaseUrl: string, currentBas
       console.log(`  ${line}`)
       table.push(line)
     }
-    console.log(await oversellCheck(sql, [current.hotTier, ...current.spreadTiers]))
+    console.log(await oversellCheck(currentSql, [current.hotTier, ...current.spreadTiers]))
+    await currentSql.end()
     console.log(`\n| per second (two runs each) | ${baseline.label} | ${current.label} | this / previous |`)
     console.log('|---|---:|---:|---:|')
     for (const line of table) console.log(line)
     console.log('')
   } finally {
-    await baselineServer?.stop()
+    for (const server of servers) await server.stop()
     await run('git', ['worktree', 'remove', '--force', root], projectRoot).catch(() => {})
   }
 }
@@ -406,7 +413,7 @@ async function main (): Promise<void> {
       })
     }
 
-    if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url, server.base, sql)
+    if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url)
 
     const cpus = os.cpus()
     console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`)

@@ -4,6 +4,7 @@ import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../src/app.js'
 import { createSql, type Sql } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { pino } from 'pino'
 import { ADMIN_KEY, readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { loadDocumented, type Documented } from '../support/documented.js'
@@ -33,6 +34,8 @@ let role: string
 let proxy: TcpProxy
 let appSql: Sql
 let app: App
+/** What the service logged as errors: the cause of any 500, to name it when the test fails. */
+const serverErrors: string[] = []
 let documented: Documented
 let integratorHeaders: { authorization: string }
 let eventId: string
@@ -56,7 +59,7 @@ beforeAll(async () => {
   appUrl.password = password
   appUrl.host = `127.0.0.1:${proxy.port}`
   appSql = createSql(appUrl.toString(), { max: 8 })
-  app = await readyApp(appSql)
+  app = await readyApp(appSql, { logger: pino({ level: 'error' }, { write: (line: string) => { serverErrors.push(line) } }) })
   documented = await loadDocumented()
 
   integratorHeaders = { authorization: `Bearer ${(await createIntegratorsRepository(db.sql).createWithKey('Refusal')).key.key}` }
@@ -173,36 +176,40 @@ describe('a database that refuses the service for a while', () => {
       }
     })
 
-    for (const refusal of refusals) {
-      const bookedBefore = acknowledged.size
-      await waitUntil(() => acknowledged.size > bookedBefore, `${refusal.name}: the load books before the refusal`)
-      const refusedBefore = refused.size
-      await refusal.refuse()
-      // In force: no session of the service is left (for a refusal that lets some through, the load has met it).
-      await waitUntil(async () => refusal.total === false ? refused.size > refusedBefore : await sessionsOfRole() === 0, `${refusal.name}: in force`)
-      const probed = await everyOperation()
-      if (refusal.total !== false) {
-        expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
-        for (const result of probed) {
-          expect(result, `${refusal.name}: ${result.what}`).toMatchObject({ status: 503, type: problemType('service-unavailable') })
+    try {
+      for (const refusal of refusals) {
+        const bookedBefore = acknowledged.size
+        await waitUntil(() => acknowledged.size > bookedBefore, `${refusal.name}: the load books before the refusal`)
+        const refusedBefore = refused.size
+        await refusal.refuse()
+        // In force: no session of the service is left (for a refusal that lets some through, the load has met it).
+        await waitUntil(async () => refusal.total === false ? refused.size > refusedBefore : await sessionsOfRole() === 0, `${refusal.name}: in force`)
+        const probed = await everyOperation()
+        if (refusal.total !== false) {
+          expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
+          for (const result of probed) {
+            expect(result, `${refusal.name}: ${result.what}; last errors logged: ${serverErrors.slice(-3).map((line) => line.slice(0, 600)).join(' | ')}`).toMatchObject({ status: 503, type: problemType('service-unavailable') })
+          }
+        } else {
+          expect(probed.filter((result) => result.status === 503).length, refusal.name).toBeGreaterThan(0)
         }
-      } else {
-        expect(probed.filter((result) => result.status === 503).length, refusal.name).toBeGreaterThan(0)
-      }
-      results.push(...probed)
-      await refusal.restore()
+        results.push(...probed)
+        await refusal.restore()
 
-      await waitUntil(async () => {
-        const [checked, booked] = await Promise.all([
-          app.inject({ method: 'GET', url: '/api/health' }),
-          app.inject({ method: 'POST', url: '/api/bookings', headers: integratorHeaders, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
-        ])
-        if (booked.statusCode === 201) acknowledged.add(`(no key) ${booked.json().id as string}`)
-        return checked.statusCode === 200 && booked.statusCode === 201
-      }, `${refusal.name}: recovered`, { timeoutMs: 15_000, intervalMs: 100 })
+        await waitUntil(async () => {
+          const [checked, booked] = await Promise.all([
+            app.inject({ method: 'GET', url: '/api/health' }),
+            app.inject({ method: 'POST', url: '/api/bookings', headers: integratorHeaders, payload: { eventId, items: [{ ticketTierId, quantity: 1 }] } })
+          ])
+          if (booked.statusCode === 201) acknowledged.add(`(no key) ${booked.json().id as string}`)
+          return checked.statusCode === 200 && booked.statusCode === 201
+        }, `${refusal.name}: recovered`, { timeoutMs: 15_000, intervalMs: 100 })
+      }
+    } finally {
+      // Also when an expectation failed: the load must not outlive the app.
+      running = false
+      await Promise.all(load)
     }
-    running = false
-    await Promise.all(load)
 
     for (const result of results) {
       if (result.status < 500) continue

@@ -76,9 +76,12 @@ export function isDatabaseUnavailable (error: unknown): boolean {
     return error.severity === 'FATAL' || error.severity === 'PANIC' || isUnavailableSqlState(error.code)
   }
   const { code, syscall } = error as { code?: unknown, syscall?: unknown }
-  if (typeof code === 'string' && DRIVER_CONNECTION_CODES.has(code)) return true
-  // Node's system errors (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENOTFOUND, ...) name the call that failed.
-  return typeof syscall === 'string' && typeof code === 'string' && code.startsWith('E')
+  if (typeof code !== 'string') return false
+  if (DRIVER_CONNECTION_CODES.has(code)) return true
+  // The socket's own layers: Node's system errors (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT,
+  // EHOSTUNREACH, ENOTFOUND, ...) name the call that failed; its socket and stream errors
+  // (ERR_SOCKET_*, ERR_STREAM_*: a write to a socket already destroyed) say the connection is gone.
+  return (typeof syscall === 'string' && code.startsWith('E')) || code.startsWith('ERR_SOCKET_') || code.startsWith('ERR_STREAM_')
 }
 
 /** The keys of `values` that are set: the columns a partial update writes, as in `sql(values, definedColumns(values))`. */

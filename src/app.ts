@@ -10,6 +10,8 @@ import { healthFeature } from './features/health/index.js'
 import { integratorsFeature } from './features/integrators/index.js'
 import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
 import { ticketTiersFeature } from './features/ticket-tiers/index.js'
+import { createTicketCodes } from './features/tickets/codes.js'
+import { ticketsFeature } from './features/tickets/index.js'
 import { webhookDispatcher, type WebhookDispatcherTuning } from './features/webhooks/dispatcher.js'
 import { webhooksFeature } from './features/webhooks/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
@@ -28,10 +30,11 @@ import { eventSchemas } from './schemas/events.js'
 import { HealthSchema } from './schemas/health.js'
 import { integratorSchemas } from './schemas/integrators.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
+import { ticketSchemas } from './schemas/tickets.js'
 import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -83,7 +86,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
     app.addSchema(schema)
   }
 
@@ -96,6 +99,9 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   const integrators = createIntegratorsRepository(sql)
   app.register(auth, { adminKeys: config.adminApiKeys, findIntegratorKey: async (token) => await integrators.findLiveKey(token) })
 
+  // Ticket codes are signed where bookings change (bookings) and where tickets are reissued (tickets).
+  const codes = createTicketCodes(sql, config.ticketSigningKeys)
+
   // The API: its own scope, so load shedding, rate limits and 405s apply to its routes only.
   app.register(async function api (scope) {
     const methodNotAllowed = trackMethodsForNotAllowed(scope)
@@ -105,13 +111,14 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
     scope.register(feature(eventsFeature, 'events'), { sql })
     scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })
     scope.register(feature(integratorsFeature, 'integrators'), { sql })
-    scope.register(feature(bookingsFeature, 'bookings'), { sql, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
+    scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
+    scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
     scope.register(methodNotAllowed)
   }, { prefix: '/api' })
 
   // Background work, tied to the app's life.
-  app.register(holdSweeper, { sql, intervalMs: holdSweepIntervalMs })
+  app.register(holdSweeper, { sql, codes, intervalMs: holdSweepIntervalMs })
   if (dispatcher !== false) {
     app.register(webhookDispatcher, { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
   }

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import path from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { Value, type ValueError } from '@sinclair/typebox/value'
@@ -17,8 +18,51 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 6000 }),
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
   CORS_ORIGINS: Type.String({ default: '' }),
-  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' })
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  TICKET_SIGNING_KEYS: Type.Optional(Type.String())
 })
+
+/** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
+export interface PrivateTicketKey {
+  kty: 'OKP'
+  crv: 'Ed25519'
+  x: string
+  d: string
+  kid: string
+}
+
+const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * TICKET_SIGNING_KEYS: a JSON array of Ed25519 private JWKs, each with its own `kid`; the first
+ * signs new codes. Errors name the entry, never a value (they are private keys).
+ */
+function parseTicketSigningKeys (text: string | undefined): PrivateTicketKey[] {
+  if (text === undefined) return []
+  const fail = (why: string): never => { throw new ConfigError(`Invalid configuration: TICKET_SIGNING_KEYS: ${why}`) }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return fail('must be a JSON array of Ed25519 private JWKs')
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) return fail('must be a non-empty JSON array of Ed25519 private JWKs')
+  const keys = parsed.map((entry: unknown, index): PrivateTicketKey => {
+    const jwk = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>
+    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') return fail(`entry ${index}: must have kty "OKP" and crv "Ed25519"`)
+    if (typeof jwk.x !== 'string' || !BASE64URL_32_BYTES.test(jwk.x) || typeof jwk.d !== 'string' || !BASE64URL_32_BYTES.test(jwk.d)) {
+      return fail(`entry ${index}: must have x and d, each 32 bytes in base64url`)
+    }
+    if (typeof jwk.kid !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(jwk.kid)) return fail(`entry ${index}: must have a kid of 1 to 100 visible ASCII characters`)
+    const key = { kty: 'OKP' as const, crv: 'Ed25519' as const, x: jwk.x, d: jwk.d, kid: jwk.kid }
+    if (createPublicKey(createPrivateKey({ key, format: 'jwk' })).export({ format: 'jwk' }).x !== key.x) {
+      return fail(`entry ${index}: x is not the public key of d`)
+    }
+    return key
+  })
+  if (new Set(keys.map((key) => key.kid)).size !== keys.length) return fail('each key must have a kid of its own')
+  return keys
+}
 
 export const MIN_ADMIN_KEY_LENGTH = 16
 
@@ -39,6 +83,8 @@ export interface Config {
   corsOrigins: string[]
   /** Deliver webhooks to loopback, private and other non-public addresses too (local development). */
   webhookAllowPrivateNetworks: boolean
+  /** Operator-supplied ticket signing keys, the first current; empty: the service generates and keeps its own. */
+  ticketSigningKeys: PrivateTicketKey[]
 }
 
 export class ConfigError extends Error {
@@ -56,7 +102,7 @@ function describe (error: ValueError): string {
 
 /**
  * Reads and validates the configuration once, at start-up. Nothing else reads `process.env`.
- * Values are never echoed back in errors: DATABASE_URL and ADMIN_API_KEYS hold secrets.
+ * Values are never echoed back in errors: DATABASE_URL, ADMIN_API_KEYS and TICKET_SIGNING_KEYS hold secrets.
  */
 export function loadConfig (env: NodeJS.ProcessEnv): Config {
   const known = Object.keys(EnvSchema.properties)
@@ -108,6 +154,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     rateLimitRequestsPerMinute: valid.RATE_LIMIT_REQUESTS_PER_MINUTE,
     rateLimitBookingsPerMinute: valid.RATE_LIMIT_BOOKINGS_PER_MINUTE,
     corsOrigins,
-    webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true'
+    webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
+    ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS)
   }
 }

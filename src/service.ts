@@ -6,6 +6,7 @@ import { migrate } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
 import { createSql, type Sql } from './db/sql.js'
 import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
+import { createTicketCodes } from './features/tickets/codes.js'
 
 /** Lapsed holds are expired in the database within this long (clients see them expired at once). */
 const HOLD_SWEEP_INTERVAL_MS = 5_000
@@ -74,6 +75,10 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
       if (created) logger.info('seeded the demo event "The Demo Tour: Live"')
       if (embedded.created) demoKey = await createDemoIntegrator(sql)
     }
+
+    // Valid tickets made before codes existed get theirs before anyone can read them.
+    const signed = await createTicketCodes(sql, config.ticketSigningKeys).signMissingCodes()
+    if (signed > 0) logger.info({ signed }, 'signed the codes of earlier tickets')
 
     app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
     await app.listen({ port: config.port, host: config.host })

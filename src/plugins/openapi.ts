@@ -188,6 +188,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         { name: 'Events', description: 'Concerts and other events that sell tickets.' },
         { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' },
         { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable. Made with an integrator key.' },
+        { name: 'Tickets', description: 'One ticket per admitted person, with a code any scanner verifies offline (Ed25519 JWS), its QR code, reissue, the public keys and the revocations feed.' },
         { name: 'Integrators', description: 'The API\'s customers and their keys (operators only).' },
         { name: 'Webhooks', description: 'Signed notifications of changes to your bookings, sent to endpoints you register (see the `webhooks` section for what they receive).' }
       ],

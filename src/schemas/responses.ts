@@ -55,6 +55,20 @@ export function jsonResponse<T extends TSchema> (schema: T, description: string,
   }
 }
 
+/** A success response that is not JSON (an image, say), with an example. */
+export function mediaResponse (mediaType: string, description: string, example: string, headers: Headers = {}) {
+  return {
+    description,
+    headers: { ...requestIdHeader, ...rateLimitHeaders, ...headers },
+    content: { [mediaType]: { schema: { type: 'string', maxLength: 100_000 }, example } }
+  }
+}
+
+/** `304 Not Modified`: the representation the client holds (its `If-None-Match`) is still current. */
+export function notModifiedResponse (description: string, headers: Headers = {}) {
+  return { description, type: 'null', headers: { ...requestIdHeader, ...rateLimitHeaders, ...headers } }
+}
+
 /** A success response without a body (`204`). */
 export function emptyResponse (description: string) {
   return { description, type: 'null', headers: { ...requestIdHeader, ...rateLimitHeaders } }

@@ -3,6 +3,8 @@ import type { Queryable } from '../../db/sql.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
 import { lockStock, type StockedTier } from '../ticket-tiers/stock.js'
+import type { TicketCodes } from '../tickets/codes.js'
+import type { PreparedTicket } from '../tickets/issuing.js'
 import { readBooking } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { createBookings, type NewBooking } from './lifecycle.js'
@@ -107,7 +109,7 @@ async function claimKeys (tx: Queryable, requests: BookingRequest[]) {
  * another transaction is "in flight"; a key used earlier in the same batch replays (or refuses)
  * exactly as if the first request had committed before.
  */
-export async function decideBatch (tx: Queryable, requests: BookingRequest[]): Promise<BatchOutcome[]> {
+export async function decideBatch (tx: Queryable, codes: TicketCodes, requests: Array<BookingRequest & { tickets: PreparedTicket[] }>): Promise<BatchOutcome[]> {
   const outcomes: (BatchOutcome | undefined)[] = requests.map(() => undefined)
   const fail = (index: number, problem: ProblemError): void => { outcomes[index] = { outcome: 'failed', problem } }
 
@@ -144,12 +146,12 @@ export async function decideBatch (tx: Queryable, requests: BookingRequest[]): P
       tier.remaining -= item.quantity
       return { ticketTierId: tier.id, tierName: tier.name, quantity: item.quantity, unitPrice: tier.price }
     })
-    const booking = { index, id: randomUUID(), request, currency, lines }
+    const booking = { index, id: randomUUID(), request, currency, lines, tickets: request.tickets }
     planned.push(booking)
     if (key !== undefined) bookedHere.set(key, { id: booking.id, fingerprint: request.fingerprint })
   })
 
-  const created = await createBookings(tx, planned)
+  const created = await createBookings(tx, codes, planned)
   const byId = new Map(created.map((booking) => [booking.id, booking]))
   planned.forEach((booking, position) => {
     outcomes[booking.index] = { outcome: 'created', booking: created[position] as Booking }

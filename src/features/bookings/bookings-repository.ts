@@ -5,8 +5,10 @@ import { decideBatch, type BatchOutcome } from './booking-batch.js'
 import { listBookings, readBooking, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { changeStatus } from './lifecycle.js'
+import type { TicketCodes } from '../tickets/codes.js'
+import { prepareTickets } from '../tickets/issuing.js'
 
-export function createBookingsRepository (sql: Sql) {
+export function createBookingsRepository (sql: Sql, codes: TicketCodes) {
   return {
     async list (principal: Principal, filter: BookingFilter, limit: number, after?: { at: Date, id: string }) {
       return await listBookings(sql, principal, filter, limit, after)
@@ -19,20 +21,22 @@ export function createBookingsRepository (sql: Sql) {
     /**
      * Decides a batch of booking requests in one transaction, in arrival order; each is still
      * all-or-nothing. Client errors come back as `failed` outcomes; an unexpected database error
-     * rejects the whole batch, which then rolled back.
+     * rejects the whole batch, which then rolled back. Tickets (and the codes of bookings
+     * confirmed at once) are prepared first, so signing holds no lock.
      */
     async createBatch (requests: BookingRequest[]): Promise<BatchOutcome[]> {
-      return await sql.begin(async (tx) => await decideBatch(tx, requests))
+      const prepared = await Promise.all(requests.map(async (request) => ({ ...request, tickets: await prepareTickets(codes, request) })))
+      return await sql.begin(async (tx) => await decideBatch(tx, codes, prepared))
     },
 
     /** Confirms a live hold (see changeStatus); undefined when the principal has no such booking. */
     async confirm (id: string, principal: Principal): Promise<Booking | undefined> {
-      return await sql.begin(async (tx) => await changeStatus(tx, id, 'confirmed', principal))
+      return await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'confirmed', principal))
     },
 
     /** Cancels a held or confirmed booking, once (see changeStatus); undefined when the principal has no such booking. */
     async cancel (id: string, principal: Principal): Promise<Booking | undefined> {
-      return await sql.begin(async (tx) => await changeStatus(tx, id, 'cancelled', principal))
+      return await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'cancelled', principal))
     }
   }
 }

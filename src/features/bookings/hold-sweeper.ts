@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Sql } from '../../db/sql.js'
+import type { TicketCodes } from '../tickets/codes.js'
 import { changeStatus } from './lifecycle.js'
 
 const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
@@ -10,7 +11,7 @@ const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
  * a transaction of its own. A session advisory lock, on a connection reserved for it, lets one
  * process sweep at a time; the others skip the round. Returns the number of holds expired.
  */
-export async function sweepLapsedHolds (sql: Sql, limit = 500): Promise<number> {
+export async function sweepLapsedHolds (sql: Sql, codes: TicketCodes, limit = 500): Promise<number> {
   const session = await sql.reserve()
   try {
     const [lock] = await session<{ acquired: boolean }[]>`
@@ -26,7 +27,7 @@ export async function sweepLapsedHolds (sql: Sql, limit = 500): Promise<number> 
       `
       let expired = 0
       for (const { id } of lapsed) {
-        if (await sql.begin(async (tx) => await changeStatus(tx, id, 'expired')) !== undefined) expired++
+        if (await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'expired')) !== undefined) expired++
       }
       return expired
     } finally {
@@ -39,6 +40,7 @@ export async function sweepLapsedHolds (sql: Sql, limit = 500): Promise<number> 
 
 export interface HoldSweeperOptions {
   sql: Sql
+  codes: TicketCodes
   /** How often to look for lapsed holds; 0 turns the sweep off. */
   intervalMs: number
 }
@@ -47,12 +49,12 @@ export interface HoldSweeperOptions {
  * Records the expiry of lapsed holds in the background. Clients never wait for it: reads and
  * bookings treat a hold as expired the instant it lapses. Several processes may run it.
  */
-export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, intervalMs }: HoldSweeperOptions) {
+export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, codes, intervalMs }: HoldSweeperOptions) {
   if (intervalMs <= 0) return
   let running: Promise<void> | undefined
   const timer = setInterval(() => {
     if (running !== undefined) return
-    running = sweepLapsedHolds(sql)
+    running = sweepLapsedHolds(sql, codes)
       .then((expired) => { if (expired > 0) app.log.info({ expired }, 'expired lapsed holds') })
       .catch((error: unknown) => { app.log.error({ err: error }, 'hold sweep failed') })
       .finally(() => { running = undefined })

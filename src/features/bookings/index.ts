@@ -6,6 +6,7 @@ import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import type { Principal } from '../../domain/principal.js'
 import { integratorIdOf } from '../../plugins/auth.js'
+import type { TicketCodes } from '../tickets/codes.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
 import { createBookingsRepository } from './bookings-repository.js'
@@ -21,14 +22,16 @@ function principalOf (principal: Principal | null): Principal {
 
 export interface BookingsFeatureOptions {
   sql: Sql
+  /** Signs the codes of tickets (shared with the tickets feature). */
+  codes: TicketCodes
   /** Booking creations per key (else per client address) per minute, counted apart; 0: the general limit applies. */
   rateLimitPerMinute: number
   /** Booking requests that may wait for a transaction slot before new ones get a 503. */
   maxQueued?: number
 }
 
-export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, rateLimitPerMinute, maxQueued = 1000 }) => {
-  const bookings = createBookingsRepository(sql)
+export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, rateLimitPerMinute, maxQueued = 1000 }) => {
+  const bookings = createBookingsRepository(sql, codes)
   const batcher = createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
 
   app.post('/bookings', {

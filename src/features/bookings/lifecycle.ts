@@ -4,6 +4,8 @@ import { ProblemError, problemKinds } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
 import type { WebhookEventType } from '../../schemas/webhooks.js'
 import { lockTiers, returnTickets, settleHold, takeTickets } from '../ticket-tiers/stock.js'
+import type { TicketCodes } from '../tickets/codes.js'
+import { insertTickets, ticketsFollow, type PreparedTicket } from '../tickets/issuing.js'
 import { recordBookingEvents } from '../webhooks/outbox.js'
 import { readBooking, toBooking, visibleTo } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
@@ -42,9 +44,13 @@ function webhookEventOf ({ from, booking }: BookingChange): WebhookEventType {
 
 /**
  * The one step after every booking change, in the change's transaction: whatever must commit or
- * roll back with it goes here (today the webhook outbox).
+ * roll back with it goes here: the tickets follow the booking (a new booking's came with it), and
+ * the webhook outbox records the event.
  */
-async function afterChange (tx: Queryable, changes: BookingChange[]): Promise<void> {
+async function afterChange (tx: Queryable, codes: TicketCodes, changes: BookingChange[]): Promise<void> {
+  for (const { from, booking } of changes) {
+    if (from !== null) await ticketsFollow(tx, codes, from, booking)
+  }
   await recordBookingEvents(tx, changes.map((change) => ({ type: webhookEventOf(change), booking: change.booking })))
 }
 
@@ -55,13 +61,15 @@ export interface NewBooking {
   currency: string
   /** In the request's item order. */
   lines: Array<{ ticketTierId: string, tierName: string, quantity: number, unitPrice: number }>
+  /** One per booked unit, in item order, with codes when the booking is confirmed at once (issuing.ts). */
+  tickets: PreparedTicket[]
 }
 
 /**
- * Writes decided bookings, `held` with a hold, else `confirmed`: their tickets leave the tiers'
- * stock (locked by the caller), with one statement per table for any number of bookings.
+ * Writes decided bookings, `held` with a hold, else `confirmed`, with their tickets: these leave
+ * the tiers' stock (locked by the caller), with one statement per table for any number of bookings.
  */
-export async function createBookings (tx: Queryable, planned: NewBooking[]): Promise<Booking[]> {
+export async function createBookings (tx: Queryable, codes: TicketCodes, planned: NewBooking[]): Promise<Booking[]> {
   if (planned.length === 0) return []
   const totals = planned.map((booking) => booking.lines.reduce((sum, line) => sum + line.quantity * line.unitPrice, 0))
   await takeTickets(tx, planned.flatMap((booking) => booking.lines.map((line) => ({ ...line, held: booking.request.hold !== undefined }))))
@@ -97,6 +105,7 @@ export async function createBookings (tx: Queryable, planned: NewBooking[]): Pro
     ) as x(booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
     join bookings b on b.id = x.booking_id
   `
+  await insertTickets(tx, planned)
   const times = new Map(inserted.map((row) => [row.id, row]))
   const bookings = planned.map((booking, index) => {
     const row = times.get(booking.id)
@@ -113,7 +122,7 @@ export async function createBookings (tx: Queryable, planned: NewBooking[]): Pro
       cancelledAt: null
     }, booking.lines.map((line) => ({ ...line, lineTotal: line.quantity * line.unitPrice })))
   })
-  await afterChange(tx, bookings.map((booking) => ({ from: null, booking })))
+  await afterChange(tx, codes, bookings.map((booking) => ({ from: null, booking })))
   return bookings
 }
 
@@ -138,7 +147,7 @@ function refusal (id: string, from: BookingStatus, to: BookingStatus): ProblemEr
  * move the state machine refuses is a 409. Undefined when the principal has no such booking.
  * For the hold sweep (no principal, `to` = `expired`): undefined unless it is a lapsed hold.
  */
-export async function changeStatus (tx: Queryable, id: string, to: 'confirmed' | 'cancelled' | 'expired', principal?: Principal): Promise<Booking | undefined> {
+export async function changeStatus (tx: Queryable, codes: TicketCodes, id: string, to: 'confirmed' | 'cancelled' | 'expired', principal?: Principal): Promise<Booking | undefined> {
   const scope = principal === undefined ? tx`true` : visibleTo(tx, principal)
   const items = await tx<{ ticketTierId: string }[]>`
     select distinct i.ticket_tier_id from booking_items i join bookings b on b.id = i.booking_id
@@ -174,6 +183,6 @@ export async function changeStatus (tx: Queryable, id: string, to: 'confirmed' |
 
   const booking = await readBooking(tx, id)
   if (booking === undefined) throw new Error(`booking ${id} vanished while it changed`)
-  await afterChange(tx, [{ from, booking }])
+  await afterChange(tx, codes, [{ from, booking }])
   return booking
 }

@@ -9,12 +9,13 @@ import { PROBLEM_TYPE_PREFIX } from '../../../src/problems.js'
 import { createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTiers, problemType, remaining } from '../../support/fixtures.js'
 import { holdInTransaction } from '../../support/locks.js'
+import { createTicketCodes } from '../../../src/features/tickets/codes.js'
 
 let t: TestApp
 let repository: ReturnType<typeof createBookingsRepository>
 beforeAll(async () => {
   t = await createTestApp()
-  repository = createBookingsRepository(t.sql)
+  repository = createBookingsRepository(t.sql, createTicketCodes(t.sql))
 })
 afterAll(async () => { await t.close() })
 
@@ -131,7 +132,7 @@ describe('the batcher', () => {
     const { eventId, tiers: { a } } = await setUp({ a: 150 })
     const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
     const batchers = pools.map((pool) => {
-      const bookings = createBookingsRepository(pool)
+      const bookings = createBookingsRepository(pool, createTicketCodes(pool))
       return createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 })
     })
     try {

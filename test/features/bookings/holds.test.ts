@@ -6,6 +6,7 @@ import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTier, ledger, problemType } from '../../support/fixtures.js'
 import { holdInTransaction, waitForLockWaiters } from '../../support/locks.js'
 import { waitUntil } from '../../support/wait.js'
+import { createTicketCodes } from '../../../src/features/tickets/codes.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
@@ -88,7 +89,7 @@ describe('a hold', () => {
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 0, held: 0 })
     expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
 
-    await sweepLapsedHolds(t.sql)
+    await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))
     const [stored] = await t.sql`select status from bookings where id = ${held.id}`
     expect(stored?.status).toBe('expired')
     expect(await ledger(t.sql, tierId)).toMatchObject({ remaining: 0, confirmed: 4, unreleased: 0 })
@@ -103,7 +104,7 @@ describe('a hold', () => {
       expect(response.statusCode, action).toBe(409)
       expect(response.json().type).toBe(problemType('hold-expired'))
     }
-    await sweepLapsedHolds(t.sql)
+    await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))
     expect((await post(`/api/bookings/${held.id}/confirm`)).json().type).toBe(problemType('hold-expired'))
     expect(await tier(eventId, tierId)).toMatchObject({ remaining: 5, held: 0 })
     await ledger(t.sql, tierId)
@@ -202,7 +203,7 @@ async function confirmAndSweepBehindTierLock (tierId: string, bookingId: string,
     const confirming = post(`/api/bookings/${bookingId}/confirm`)
     await waitForLockWaiters(t.sql, 1)
     await meanwhile()
-    const sweeping = sweepLapsedHolds(t.sql)
+    const sweeping = sweepLapsedHolds(t.sql, createTicketCodes(t.sql))
     await waitForLockWaiters(t.sql, 2)
     racing = Promise.all([confirming, sweeping])
   } finally {
@@ -223,7 +224,7 @@ describe('holds under concurrency', () => {
       ...lapsing.map(async (each) => { await lapse(each.id); return undefined }),
       ...confirming.map(async (each) => await post(`/api/bookings/${each.id}/confirm`)),
       ...Array.from({ length: 60 }, async () => await book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })),
-      sweepLapsedHolds(t.sql).then(() => undefined)
+      sweepLapsedHolds(t.sql, createTicketCodes(t.sql)).then(() => undefined)
     ])
     const statuses = responses.filter((response) => response !== undefined).map((response) => response.statusCode)
     expect(statuses.every((status) => status === 200 || status === 201 || status === 409)).toBe(true)
@@ -248,11 +249,11 @@ describe('holds under concurrency', () => {
       await new Promise((resolve) => setTimeout(resolve, round % 20))
       const [confirm] = await Promise.all([
         post(`/api/bookings/${held.id}/confirm`),
-        sweepLapsedHolds(t.sql),
+        sweepLapsedHolds(t.sql, createTicketCodes(t.sql)),
         book({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
       ])
       // A refused confirmation saw the hold lapsed, so this sweep finds it lapsed too and records the expiry.
-      await sweepLapsedHolds(t.sql)
+      await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))
       const [stored] = await t.sql<{ status: string }[]>`select status from bookings where id = ${held.id}`
       // Either outcome, but the one the client was told is the one stored (the two tests below force each).
       if (confirm.statusCode === 200) {
@@ -289,7 +290,7 @@ describe('holds under concurrency', () => {
     expect(expired).toBe(1)
     // Its expiry time passing after the confirmation changes nothing.
     await lapse(live.id)
-    expect(await sweepLapsedHolds(t.sql)).toBe(0)
+    expect(await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))).toBe(0)
     const stored = await t.sql<{ id: string, status: string }[]>`select id, status from bookings where id in ${t.sql([live.id, lapsed.id])} order by status`
     expect(stored).toEqual([{ id: live.id, status: 'confirmed' }, { id: lapsed.id, status: 'expired' }])
     expect(await ledger(t.sql, tierId)).toMatchObject({ capacity: 10, remaining: 9, confirmed: 1, unreleased: 0 })
@@ -301,7 +302,7 @@ describe('holds under concurrency', () => {
     for (const each of holds) await lapse(each.id)
     const pools = [createSql(t.databaseUrl, { max: 4 }), createSql(t.databaseUrl, { max: 4 })]
     try {
-      const counts = await Promise.all([...pools, ...pools].map(async (pool) => await sweepLapsedHolds(pool)))
+      const counts = await Promise.all([...pools, ...pools].map(async (pool) => await sweepLapsedHolds(pool, createTicketCodes(pool))))
       expect(counts.reduce((sum, count) => sum + count, 0)).toBe(30)
     } finally {
       await Promise.all(pools.map(async (pool) => { await pool.end() }))
@@ -359,7 +360,7 @@ describe('the state machine in the database', () => {
     const lapsed = await bookingIn('held')
     await lapse(lapsed)
     await expect(t.sql`update bookings set status = 'confirmed' where id = ${lapsed}`).rejects.toMatchObject({ code: '23514' })
-    await sweepLapsedHolds(t.sql)
+    await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))
     await expect(t.sql`update bookings set status = 'held' where id = ${lapsed}`).rejects.toMatchObject({ code: '23514' })
   })
 

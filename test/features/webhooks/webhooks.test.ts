@@ -5,6 +5,7 @@ import { asAdmin, createTestApp, type TestApp, type TestIntegrator } from '../..
 import { createEventWithTier, problemType } from '../../support/fixtures.js'
 import { startReceiver, type Received, type Receiver } from '../../support/receiver.js'
 import { waitForSettledDeliveries } from '../../support/webhooks.js'
+import { createTicketCodes } from '../../../src/features/tickets/codes.js'
 
 const ALL_EVENTS = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired']
 
@@ -248,7 +249,7 @@ describe('webhook deliveries', () => {
     const lapsing = await book(who, { hold: { ttlSeconds: 60 } })
     await t.sql`update bookings set expires_at = clock_timestamp() - interval '1 second' where id = ${lapsing.id}`
     await t.sql`update booking_items set hold_expires_at = clock_timestamp() - interval '1 second' where booking_id = ${lapsing.id}`
-    expect(await sweepLapsedHolds(t.sql)).toBeGreaterThanOrEqual(1)
+    expect(await sweepLapsedHolds(t.sql, createTicketCodes(t.sql))).toBeGreaterThanOrEqual(1)
 
     const expected: [string, string, string][] = [
       [confirmed.id, 'booking.created', 'confirmed'],

@@ -1,0 +1,209 @@
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose'
+import type { PrivateTicketKey } from '../../config.js'
+import type { Queryable, Sql } from '../../db/sql.js'
+import { ProblemError, problemKinds } from '../../problems.js'
+
+/*
+ * Ticket codes: compact JWS (RFC 7515), Ed25519 (`alg: EdDSA`, RFC 8037), `kid` in the protected
+ * header, payload `{ tid, eid, tier, ver }` and nothing personal. Codes are signed once, when a
+ * ticket becomes valid or is reissued, and stored with the kid that signed them, so a code never
+ * changes and every key that signed a valid code can be listed for scanners.
+ *
+ * Keys: without TICKET_SIGNING_KEYS the service generates a key on first use and keeps it in
+ * `ticket_signing_keys` (private JWK included); with it, the operator's keys sign (the first one is
+ * current), and only their public parts are written to the database. Private keys are never
+ * logged and never leave this module except to sign.
+ */
+
+export interface TicketClaims {
+  /** Ticket id. */
+  tid: string
+  /** Event id. */
+  eid: string
+  /** Ticket tier id. */
+  tier: string
+  /** Code version: 1 at issue, one more at each reissue. */
+  ver: number
+}
+
+/** The public JWK of a signing key, as the JWK Set lists it. */
+export interface PublicTicketKey {
+  kty: 'OKP'
+  crv: 'Ed25519'
+  x: string
+  kid: string
+  alg: 'EdDSA'
+  use: 'sig'
+}
+
+export interface SignedCode {
+  code: string
+  kid: string
+}
+
+/** How long a process trusts its idea of the current key (another process may rotate it). */
+const CURRENT_KEY_TTL_MS = 1_000
+const KEYS_LOCK = 'ticket-booking:ticket-signing-keys'
+
+function publicPart (jwk: JWK, kid: string): PublicTicketKey {
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error(`ticket signing key ${kid} is not an Ed25519 key`)
+  return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid, alg: 'EdDSA', use: 'sig' }
+}
+
+/** A short, stable kid: the start of the key's RFC 7638 thumbprint (codes must stay under 400 characters). */
+async function kidOf (jwk: JWK): Promise<string> {
+  return (await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'sha256')).slice(0, 16)
+}
+
+async function newKey (): Promise<{ kid: string, publicJwk: PublicTicketKey, privateJwk: JWK }> {
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+  const privateJwk = await exportJWK(privateKey)
+  const kid = await kidOf(privateJwk)
+  return { kid, publicJwk: publicPart(privateJwk, kid), privateJwk: { ...privateJwk, kid } }
+}
+
+function keyObject (jwk: JWK): KeyObject {
+  // node:crypto imports the JWK as it is; jose signs with the KeyObject.
+  return createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })
+}
+
+export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] = []) {
+  const configured = new Map(configuredKeys.map((jwk) => [jwk.kid, keyObject(jwk)]))
+  const privateKeys = new Map<string, KeyObject>(configured)
+  let current: { kid: string, key: KeyObject, until: number } | undefined
+  let setUp: Promise<void> | undefined
+
+  /** Writes the operator's public keys (the first current), or the first generated key, once per process. */
+  async function ensureKeys (): Promise<void> {
+    setUp ??= sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtextextended(${KEYS_LOCK}, 0))`
+      if (configuredKeys.length > 0) {
+        for (const jwk of configuredKeys) {
+          await tx`
+            insert into ticket_signing_keys (kid, public_jwk) values (${jwk.kid}, ${tx.json(publicPart(jwk, jwk.kid) as unknown as postgresJson)})
+            on conflict (kid) do nothing
+          `
+        }
+        await tx`update ticket_signing_keys set current = false where current and kid <> ${configuredKeys[0]?.kid ?? ''}`
+        await tx`update ticket_signing_keys set current = true where kid = ${configuredKeys[0]?.kid ?? ''}`
+        return
+      }
+      const [row] = await tx`select 1 from ticket_signing_keys where current`
+      if (row === undefined) await insertKey(tx)
+    }).catch((error: unknown) => {
+      setUp = undefined
+      throw error
+    })
+    await setUp
+  }
+
+  async function insertKey (tx: Queryable): Promise<PublicTicketKey> {
+    const key = await newKey()
+    await tx`update ticket_signing_keys set current = false where current`
+    await tx`
+      insert into ticket_signing_keys (kid, public_jwk, private_jwk, current)
+      values (${key.kid}, ${tx.json(key.publicJwk as unknown as postgresJson)}, ${tx.json(key.privateJwk as unknown as postgresJson)}, true)
+    `
+    return key.publicJwk
+  }
+
+  async function privateKey (q: Queryable, kid: string): Promise<KeyObject> {
+    const known = privateKeys.get(kid)
+    if (known !== undefined) return known
+    const [row] = await q<{ privateJwk: JWK | null }[]>`select private_jwk from ticket_signing_keys where kid = ${kid}`
+    if (row?.privateJwk == null) throw new Error(`no private key for ticket signing key ${kid}: it was supplied in TICKET_SIGNING_KEYS and is no longer there`)
+    const key = keyObject(row.privateJwk)
+    privateKeys.set(kid, key)
+    return key
+  }
+
+  /** The key that signs new codes (looked up at most once a second per process). */
+  async function currentKey (q: Queryable): Promise<{ kid: string, key: KeyObject }> {
+    if (current !== undefined && current.until > Date.now()) return current
+    await ensureKeys()
+    const [row] = await q<{ kid: string }[]>`select kid from ticket_signing_keys where current`
+    if (row === undefined) throw new Error('no current ticket signing key')
+    current = { kid: row.kid, key: await privateKey(q, row.kid), until: Date.now() + CURRENT_KEY_TTL_MS }
+    return current
+  }
+
+  async function signWith (signer: { kid: string, key: KeyObject }, claims: TicketClaims): Promise<SignedCode> {
+    const payload = { tid: claims.tid, eid: claims.eid, tier: claims.tier, ver: claims.ver }
+    const code = await new CompactSign(Buffer.from(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid })
+      .sign(signer.key)
+    return { code, kid: signer.kid }
+  }
+
+  return {
+    /** Signs codes with the current key, in order. `q` is where to look the key up (a transaction, or the pool). */
+    async sign (claims: TicketClaims[], q: Queryable = sql): Promise<SignedCode[]> {
+      if (claims.length === 0) return []
+      const signer = await currentKey(q)
+      return await Promise.all(claims.map(async (claim) => await signWith(signer, claim)))
+    },
+
+    /** The JWK Set: the current key and every key that signed a code still valid. */
+    async publicKeys (): Promise<PublicTicketKey[]> {
+      await ensureKeys()
+      const rows = await sql<{ publicJwk: PublicTicketKey }[]>`
+        select k.public_jwk from ticket_signing_keys k
+        where k.current or exists (select 1 from tickets t where t.code_kid = k.kid and t.status = 'valid')
+        order by k.current desc, k.created_at desc, k.kid
+      `
+      return rows.map((row) => row.publicJwk)
+    },
+
+    /** Makes a new key current (generated keys only); codes already issued keep theirs. */
+    async rotate (): Promise<PublicTicketKey> {
+      if (configuredKeys.length > 0) {
+        throw new ProblemError(problemKinds.keysConfigured, 'The signing keys come from TICKET_SIGNING_KEYS: rotate them there (put the new key first) and restart.')
+      }
+      await ensureKeys()
+      const key = await sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(hashtextextended(${KEYS_LOCK}, 0))`
+        return await insertKey(tx)
+      })
+      current = undefined
+      return key
+    },
+
+    /**
+     * Signs the valid tickets that have no code yet (those of bookings made before tickets
+     * existed), in batches; the service runs this at start, before it serves.
+     */
+    async signMissingCodes (batchSize = 500): Promise<number> {
+      let signed = 0
+      for (;;) {
+        const done = await sql.begin(async (tx) => {
+          const rows = await tx<{ id: string, eventId: string, ticketTierId: string, codeVersion: number }[]>`
+            select id, event_id, ticket_tier_id, code_version from tickets
+            where status = 'valid' and code is null
+            limit ${batchSize} for update skip locked
+          `
+          const codes = await this.sign(rows.map((row) => ({ tid: row.id, eid: row.eventId, tier: row.ticketTierId, ver: row.codeVersion })), tx)
+          await storeCodes(tx, rows.map((row) => row.id), codes)
+          return rows.length
+        })
+        signed += done
+        if (done < batchSize) return signed
+      }
+    }
+  }
+}
+
+/** postgres.js's JSON parameter type. */
+type postgresJson = Parameters<Sql['json']>[0]
+
+/** Makes tickets valid with their signed codes (same order), one statement. */
+export async function storeCodes (tx: Queryable, ticketIds: string[], codes: SignedCode[]): Promise<void> {
+  if (ticketIds.length === 0) return
+  await tx`
+    update tickets t set status = 'valid', code = c.code, code_kid = c.kid
+    from unnest(${ticketIds}::uuid[], ${codes.map((code) => code.code)}::text[], ${codes.map((code) => code.kid)}::text[]) as c(id, code, kid)
+    where t.id = c.id
+  `
+}
+
+export type TicketCodes = ReturnType<typeof createTicketCodes>

@@ -52,6 +52,13 @@ export function createSql (databaseUrl: string, options: SqlOptions = {}): Sql {
 const DRIVER_CONNECTION_CODES = new Set(['CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED'])
 
 /**
+ * Socket errno codes that mean the connection is gone, which Node sometimes raises without a
+ * `syscall` (a write after the server ended the socket is EPIPE, "This socket has been ended by
+ * the other party").
+ */
+const SOCKET_GONE_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'])
+
+/**
  * SQLSTATE classes in which the server says it cannot serve this session now, whatever the query:
  * 08 connection exception, 53 insufficient resources (too many connections, disk full, out of
  * memory), 57P operator intervention (shutting down, crashed, starting up, database dropped), and
@@ -77,7 +84,7 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   }
   const { code, syscall } = error as { code?: unknown, syscall?: unknown }
   if (typeof code !== 'string') return false
-  if (DRIVER_CONNECTION_CODES.has(code)) return true
+  if (DRIVER_CONNECTION_CODES.has(code) || SOCKET_GONE_CODES.has(code)) return true
   // The socket's own layers: Node's system errors (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT,
   // EHOSTUNREACH, ENOTFOUND, ...) name the call that failed; its socket and stream errors
   // (ERR_SOCKET_*, ERR_STREAM_*: a write to a socket already destroyed) say the connection is gone.

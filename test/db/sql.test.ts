@@ -27,7 +27,7 @@ async function closedPort (): Promise<number> {
 }
 
 describe('telling an unavailable database from a failed query', () => {
-  it('takes real connection failures as unavailable: refused, a database that does not exist (FATAL), a terminated session, a write to a destroyed socket', async () => {
+  it('takes real connection failures as unavailable: refused, a database that does not exist (FATAL), a terminated session, a write to a destroyed socket or to one the server ended', async () => {
     const refused = postgres(`postgres://postgres@127.0.0.1:${await closedPort()}/x`, { max: 1, connect_timeout: 2, onnotice: () => {} })
     expect(isDatabaseUnavailable(await failure(async () => await refused`select 1`))).toBe(true)
     await refused.end({ timeout: 1 })
@@ -54,6 +54,19 @@ describe('telling an unavailable database from a failed query', () => {
     const destroyed = await new Promise<unknown>((resolve) => { socket.write('x', resolve) })
     expect(destroyed).toMatchObject({ code: 'ERR_STREAM_DESTROYED' })
     expect(isDatabaseUnavailable(destroyed)).toBe(true)
+
+    // The server ends the connection (as PostgreSQL does to a terminated session); a write after
+    // that is Node's EPIPE without a syscall: "This socket has been ended by the other party".
+    const ending = net.createServer((peer) => { peer.end() })
+    await new Promise<void>((resolve) => ending.listen(0, '127.0.0.1', resolve))
+    const ended = net.connect({ port: (ending.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: false })
+    ended.on('error', () => {})
+    await new Promise<void>((resolve) => ended.once('end', () => { resolve() }))
+    const afterEnd = await new Promise<unknown>((resolve) => { ended.write('x', resolve) })
+    expect(afterEnd).toMatchObject({ code: 'EPIPE', message: 'This socket has been ended by the other party' })
+    expect(isDatabaseUnavailable(afterEnd)).toBe(true)
+    ended.destroy()
+    await new Promise<void>((resolve) => ending.close(() => { resolve() }))
   })
 
   it('does not take query errors as unavailable: a constraint, a missing table, a syntax error, a cancelled statement (that is a timeout)', async () => {

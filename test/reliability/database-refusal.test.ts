@@ -134,7 +134,7 @@ function resultOf (response: { statusCode: number, headers: Record<string, unkno
     type: response.statusCode >= 400 ? response.json().type : undefined,
     retryAfter: response.headers['retry-after'] as string | undefined,
     contentType: response.headers['content-type'] as string | undefined,
-    what
+    what: response.statusCode === 500 ? `${what} (request ${String(response.headers['x-request-id'])})` : what
   }
 }
 
@@ -188,7 +188,7 @@ describe('a database that refuses the service for a while', () => {
         if (refusal.total !== false) {
           expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)
           for (const result of probed) {
-            expect(result, `${refusal.name}: ${result.what}; last errors logged: ${serverErrors.slice(-3).map((line) => line.slice(0, 600)).join(' | ')}`).toMatchObject({ status: 503, type: problemType('service-unavailable') })
+            expect(result, `${refusal.name}: ${result.what}; last errors logged: ${serverErrors.filter((line) => result.status !== 500 || line.includes(result.what.match(/request ([^)]+)/)?.[1] ?? '-')).slice(-3).map((line) => line.slice(0, 600)).join(' | ')}`).toMatchObject({ status: 503, type: problemType('service-unavailable') })
           }
         } else {
           expect(probed.filter((result) => result.status === 503).length, refusal.name).toBeGreaterThan(0)

@@ -16,6 +16,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
+import { CompactSign, compactVerify, generateKeyPair } from 'jose'
 import postgres from 'postgres'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
@@ -126,10 +127,29 @@ async function createEvent (base: string, name: string): Promise<string> {
   return event.id
 }
 
-async function createTier (base: string, eventId: string, capacity: number): Promise<string> {
-  const tier = await api<{ id: string }>(base, 'POST', `/api/events/${eventId}/ticket-tiers`, { name: `Tier ${randomUUID().slice(0, 8)}`, price: 5000, capacity, maxPerBooking: 10 })
+async function createTier (base: string, eventId: string, capacity: number, maxPerBooking = 10): Promise<string> {
+  const tier = await api<{ id: string }>(base, 'POST', `/api/events/${eventId}/ticket-tiers`, { name: `Tier ${randomUUID().slice(0, 8)}`, price: 5000, capacity, maxPerBooking })
   return tier.id
 }
+
+/** Signs and verifies codes as the service and a scanner do, and reports the cost of one of each and its length. */
+async function measureCodes (): Promise<void> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' })
+  const claims = (): Uint8Array => Buffer.from(JSON.stringify({ tid: randomUUID(), eid: randomUUID(), tier: randomUUID(), ver: 1 }))
+  const rounds = 5000
+  const codes: string[] = []
+  let start = performance.now()
+  for (let i = 0; i < rounds; i++) codes.push(await new CompactSign(claims()).setProtectedHeader({ alg: 'EdDSA', kid: 'RrmAD8L33qti0Dhm' }).sign(privateKey))
+  const signUs = (performance.now() - start) * 1000 / rounds
+  start = performance.now()
+  for (const code of codes) await compactVerify(code, publicKey)
+  const verifyUs = (performance.now() - start) * 1000 / rounds
+  const length = Math.max(...codes.map((code) => code.length))
+  codeCost = `one code: signing ${signUs.toFixed(0)} µs, verifying ${verifyUs.toFixed(0)} µs (mean of ${rounds}, one core), ${length} characters`
+  console.log(`  ${codeCost}`)
+}
+
+let codeCost = ''
 
 function statuses (result: autocannon.Result): string {
   const codes = Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => `${stat.count}×${code}`)
@@ -197,6 +217,11 @@ async function reference (databaseUrl: string, sql: Sql, base: string, eventId: 
         await tx`
           insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
           values (${booking?.id ?? null}, 0, ${tierId}, 'Tier', 1, 5000)
+        `
+        // Its ticket, as every booking has one per unit (the code is left out: signing is the API's work).
+        await tx`
+          insert into tickets (id, booking_id, event_id, ticket_tier_id, tier_name, item_position, position, status)
+          values (${randomUUID()}, ${booking?.id ?? null}, ${eventId}, ${tierId}, 'Tier', 0, 1, 'valid')
         `
         booked++
       })
@@ -413,6 +438,34 @@ async function main (): Promise<void> {
       })
     }
 
+    console.log('Tickets: reading one booking\'s 200 tickets (with codes), concurrency 64')
+    {
+      const tierIds = [await createTier(server.base, readEventId, 1000, 100), await createTier(server.base, readEventId, 1000, 100)]
+      const booking = await fetch(`${server.base}/api/bookings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventId: readEventId, items: tierIds.map((ticketTierId) => ({ ticketTierId, quantity: 100 })) })
+      })
+      const { id } = await booking.json() as { id: string }
+      const url = `/api/bookings/${id}/tickets`
+      const first = await (await fetch(`${server.base}${url}`, { headers: { authorization: `Bearer ${integratorKey}` } })).json() as { data: Array<{ code: string | null }> }
+      const withCodes = first.data.filter((ticket) => ticket.code !== null).length
+      if (withCodes !== 200) failed = true
+      const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${integratorKey}` } })
+      record({
+        scenario: 'API: GET /api/bookings/{bookingId}/tickets (200 tickets)',
+        concurrency: 64,
+        perSecond: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        statuses: statuses(result),
+        check: withCodes === 200 ? '200 tickets with codes' : `ONLY ${withCodes} CODES`
+      })
+    }
+
+    console.log('Ticket codes: what one costs, in this process (jose, Ed25519)')
+    await measureCodes()
+
     if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url)
 
     const cpus = os.cpus()
@@ -424,6 +477,7 @@ async function main (): Promise<void> {
     for (const row of rows) {
       console.log(`| ${row.scenario} | ${row.concurrency} | ${row.perSecond.toFixed(0)} | ${row.p50} | ${row.p99} | ${row.statuses} | ${row.check} |`)
     }
+    console.log(`\nTicket code: ${codeCost}`)
   } finally {
     await server.stop()
     await sql.end()

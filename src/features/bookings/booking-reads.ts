@@ -5,9 +5,11 @@ import type { Booking } from '../../schemas/bookings.js'
 /**
  * The bookings a principal may see: an integrator its own, an operator (admin key) all. Every
  * query on bookings for a request goes through this, so no route can leak another's booking.
+ * In a query that joins bookings, `bookingsAlias` names them.
  */
-export function visibleTo (q: Queryable, principal: Principal) {
-  return principal.kind === 'admin' ? q`true` : q`integrator_id = ${principal.integratorId}`
+export function visibleTo (q: Queryable, principal: Principal, bookingsAlias?: string) {
+  if (principal.kind === 'admin') return q`true`
+  return bookingsAlias === undefined ? q`integrator_id = ${principal.integratorId}` : q`${q(bookingsAlias)}.integrator_id = ${principal.integratorId}`
 }
 
 export interface BookingRow {

@@ -5,6 +5,7 @@ import type { Sql } from '../../db/sql.js'
 import type { Principal } from '../../domain/principal.js'
 import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
+import type { Ticket } from '../../schemas/tickets.js'
 import type { TicketCodes } from './codes.js'
 import {
   getTicketOperation, getTicketQrOperation, listBookingTicketsOperation, listRevocationsOperation, listTicketKeysOperation, reissueTicketOperation,
@@ -34,10 +35,13 @@ export const ticketsFeature: FastifyPluginAsyncTypebox<TicketsFeatureOptions> = 
   app.get('/bookings/:bookingId/tickets', {
     onRequest: app.authenticate({ scope: 'bookings:read', admin: true }),
     schema: listBookingTicketsOperation
-  }, async function listBookingTickets (request) {
-    const data = await tickets.listByBooking(request.params.bookingId, principalOf(request.principal))
-    if (data === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
-    return { data }
+  }, async function listBookingTickets (request, reply) {
+    const serialize = reply.getSerializationFunction('200', 'application/json')
+    if (serialize === undefined) throw new Error('listBookingTickets has no serializer for its 200 response')
+    const body = await tickets.listByBooking(request.params.bookingId, principalOf(request.principal), serialize)
+    if (body === undefined) throw notFoundProblem(`Booking ${request.params.bookingId} does not exist.`)
+    // Serialized by this route's own serializer (and maybe cached): a Buffer is sent as it is.
+    return await reply.type('application/json; charset=utf-8').send(body as unknown as { data: Ticket[] })
   })
 
   app.get('/tickets/:ticketId', {

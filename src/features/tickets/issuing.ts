@@ -64,21 +64,52 @@ async function issueCodes (tx: Queryable, codes: TicketCodes, bookingId: string)
   await storeCodes(tx, pending.map((ticket) => ticket.id), signed)
 }
 
-/** Voids a booking's tickets; codes that were valid (a confirmed booking's) are revoked in the same statement. */
+export interface Revocation {
+  ticketId: string
+  /** The code version revoked. */
+  version: number
+  reason: 'reissued' | 'cancelled'
+}
+
+/**
+ * Appends revocations to their event's feed, in the caller's transaction, numbered after the
+ * event's last: the event's feed row stays locked until the transaction ends, so numbers become
+ * visible in the order they were given (see the tickets migration). `at`: when they were revoked
+ * (default: now).
+ */
+export async function revoke (tx: Queryable, eventId: string, entries: Revocation[], at?: Date): Promise<void> {
+  if (entries.length === 0) return
+  await tx`
+    with feed as (
+      insert into ticket_revocation_feeds as f (event_id, last_seq) values (${eventId}, ${entries.length})
+      on conflict (event_id) do update set last_seq = f.last_seq + excluded.last_seq
+      returning last_seq
+    )
+    insert into ticket_revocations (event_id, seq, ticket_id, version, reason, revoked_at)
+    select ${eventId}, feed.last_seq - ${entries.length} + e.ordinality, e.ticket_id, e.version, e.reason, coalesce(${at ?? null}::timestamptz, clock_timestamp())
+    from feed, unnest(
+      ${entries.map((entry) => entry.ticketId)}::uuid[],
+      ${entries.map((entry) => entry.version)}::int[],
+      ${entries.map((entry) => entry.reason)}::text[]
+    ) with ordinality as e(ticket_id, version, reason, ordinality)
+  `
+}
+
+/** Voids a booking's tickets; codes that were valid (a confirmed booking's) are revoked. */
 async function voidTickets (tx: Queryable, bookingId: string, wasConfirmed: boolean): Promise<void> {
   if (!wasConfirmed) {
     await tx`update tickets set status = 'void' where booking_id = ${bookingId} and status = 'pending'`
     return
   }
-  await tx`
-    with voided as (
-      update tickets set status = 'void', code = null, code_kid = null
-      where booking_id = ${bookingId} and status = 'valid'
-      returning id, event_id, code_version
-    )
-    insert into ticket_revocations (event_id, ticket_id, version, reason)
-    select event_id, id, code_version, 'cancelled' from voided
+  const voided = await tx<{ id: string, eventId: string, codeVersion: number, position: number }[]>`
+    update tickets set status = 'void', code = null, code_kid = null
+    where booking_id = ${bookingId} and status = 'valid'
+    returning id, event_id, code_version, position
   `
+  const eventId = voided[0]?.eventId
+  if (eventId === undefined) return
+  voided.sort((a, b) => a.position - b.position)
+  await revoke(tx, eventId, voided.map((ticket) => ({ ticketId: ticket.id, version: ticket.codeVersion, reason: 'cancelled' })))
 }
 
 /** Moves a booking's tickets after its status moved from `from` (not for a booking just created: its tickets come with it). */

@@ -4,6 +4,8 @@ import { ProblemError, problemKinds, validationProblem } from '../../problems.js
 import type { Ticket } from '../../schemas/tickets.js'
 import { visibleTo } from '../bookings/booking-reads.js'
 import type { TicketCodes } from './codes.js'
+import { revoke } from './issuing.js'
+import { createTicketListCache, type TicketListCache } from './ticket-list-cache.js'
 
 interface TicketRow {
   id: string
@@ -59,33 +61,44 @@ function withoutCode (row: TicketRow): ProblemError {
     : new ProblemError(problemKinds.ticketPending, `Ticket ${row.id} has no code while its booking is held; confirm the booking first.`)
 }
 
-/** Where a reader of the revocations feed stands: the last entry it saw, by (transaction id, entry id). */
-interface FeedPosition { xid: string, id: string }
-
-const FEED_START: FeedPosition = { xid: '0', id: '0' }
-
-function encodeFeedCursor (position: FeedPosition): string {
-  return Buffer.from(`${position.xid}.${position.id}`).toString('base64url')
+/** Revocations feed cursors are opaque to clients: base64url of the last entry's number in its event's feed. */
+function encodeFeedCursor (seq: string): string {
+  return Buffer.from(`r${seq}`).toString('base64url')
 }
 
-function decodeFeedCursor (cursor: string | undefined): FeedPosition {
-  if (cursor === undefined) return FEED_START
-  const match = /^(\d{1,20})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (match === null || BigInt(match[1] as string) >= 2n ** 64n || BigInt(match[2] as string) >= 2n ** 63n) {
+/** The number after which to read; 0 (the start) without a cursor. */
+function decodeFeedCursor (cursor: string | undefined): string {
+  if (cursor === undefined) return '0'
+  const match = /^r(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  if (match?.[1] === undefined || BigInt(match[1]) >= 2n ** 63n) {
     throw validationProblem(
       [{ path: '/cursor', message: 'is not a cursor returned by this API' }],
       'The query string is not valid: /cursor is not a cursor returned by this API.'
     )
   }
-  return { xid: match[1] as string, id: match[2] as string }
+  return match[1]
 }
 
-export function createTicketsRepository (sql: Sql, codes: TicketCodes) {
+export function createTicketsRepository (sql: Sql, codes: TicketCodes, cache: TicketListCache = createTicketListCache()) {
+  /**
+   * Locks the booking of a ticket the principal may see, then the ticket: the lock order of every
+   * change of tickets (a booking's status change holds its booking's lock when it moves them), and
+   * the ticket's change moves the booking's tickets_version. Undefined when there is no such ticket.
+   */
+  async function lockTicket (tx: Queryable, id: string, principal: Principal): Promise<TicketRow | undefined> {
+    const [booking] = await tx`
+      select id from bookings where id = (select booking_id from tickets where id = ${id}) and ${visibleTo(tx, principal)}
+      for update
+    `
+    if (booking === undefined) return undefined
+    return await ticketRow(tx, id, principal, true)
+  }
+
   /** A ticket the principal may see, locked when `lock` (its row only: no lock order to keep with bookings). */
   async function ticketRow (q: Queryable, id: string, principal: Principal, lock = false): Promise<TicketRow | undefined> {
     const [row] = await q<TicketRow[]>`
       select ${ticketColumns(q)} from tickets t join bookings b on b.id = t.booking_id
-      where t.id = ${id} and ${visibleTo(q, principal)}
+      where t.id = ${id} and ${visibleTo(q, principal, 'b')}
       ${lock ? q`for update of t` : q``}
     `
     return row
@@ -97,14 +110,33 @@ export function createTicketsRepository (sql: Sql, codes: TicketCodes) {
   }
 
   return {
-    /** A booking's tickets in position order; undefined when the principal has no such booking (every booking has tickets). */
-    async listByBooking (bookingId: string, principal: Principal): Promise<Ticket[] | undefined> {
-      const rows = await sql<TicketRow[]>`
-        select ${ticketColumns(sql)} from tickets t join bookings b on b.id = t.booking_id
-        where t.booking_id = ${bookingId} and ${visibleTo(sql, principal)}
+    /**
+     * A booking's tickets in position order, serialized by `serialize` (and encoded); undefined when the
+     * principal has no such booking. A list whose booking is settled (not held: a hold's tickets
+     * turn void at its expiry, with no write) is served from `cache` while its tickets_version is
+     * the one the database has.
+     */
+    async listByBooking (bookingId: string, principal: Principal, serialize: (list: { data: Ticket[] }) => string): Promise<Buffer | undefined> {
+      const [booking] = await sql<{ ticketsVersion: number, held: boolean }[]>`
+        select tickets_version, status = 'held' as held from bookings where id = ${bookingId} and ${visibleTo(sql, principal)}
+      `
+      if (booking === undefined) return undefined
+      if (!booking.held) {
+        const cached = cache.get(bookingId, booking.ticketsVersion)
+        if (cached !== undefined) return cached
+      }
+      // The tickets and the version they are at, in one statement (one snapshot).
+      const rows = await sql<(TicketRow & { ticketsVersion: number, held: boolean })[]>`
+        select ${ticketColumns(sql)}, b.tickets_version, b.status = 'held' as held
+        from tickets t join bookings b on b.id = t.booking_id
+        where t.booking_id = ${bookingId} and ${visibleTo(sql, principal, 'b')}
         order by t.position
       `
-      return rows.length === 0 ? undefined : rows.map(toTicket)
+      const first = rows[0]
+      if (first === undefined) return undefined
+      const body = Buffer.from(serialize({ data: rows.map(toTicket) }))
+      if (!first.held) cache.set(bookingId, first.ticketsVersion, body)
+      return body
     },
 
     async findById (id: string, principal: Principal): Promise<Ticket | undefined> {
@@ -122,7 +154,7 @@ export function createTicketsRepository (sql: Sql, codes: TicketCodes) {
     /** Names (or un-names) a pending or valid ticket's holder; a void ticket is a 409. */
     async name (id: string, principal: Principal, attendeeName: string | null): Promise<Ticket | undefined> {
       return await sql.begin(async (tx) => {
-        const row = await ticketRow(tx, id, principal, true)
+        const row = await lockTicket(tx, id, principal)
         if (row === undefined) return undefined
         if (row.status === 'void') throw voidTicket(id)
         await tx`update tickets set attendee_name = ${attendeeName} where id = ${id}`
@@ -133,45 +165,41 @@ export function createTicketsRepository (sql: Sql, codes: TicketCodes) {
     /** A new code for a valid ticket (`ver` + 1); the old one is revoked in the same transaction. */
     async reissue (id: string, principal: Principal): Promise<Ticket | undefined> {
       return await sql.begin(async (tx) => {
-        const row = await ticketRow(tx, id, principal, true)
+        const row = await lockTicket(tx, id, principal)
         if (row === undefined) return undefined
         if (row.status !== 'valid') throw withoutCode(row)
         const [signed] = await codes.sign([{ tid: row.id, eid: row.eventId, tier: row.ticketTierId, ver: row.codeVersion + 1 }], tx)
         if (signed === undefined) throw new Error('no code was signed')
-        await tx`
+        const [reissued] = await tx<{ reissuedAt: Date }[]>`
           update tickets set code = ${signed.code}, code_kid = ${signed.kid}, code_version = code_version + 1, reissued_at = clock_timestamp()
           where id = ${id}
+          returning reissued_at
         `
-        await tx`
-          insert into ticket_revocations (event_id, ticket_id, version, reason)
-          values (${row.eventId}, ${id}, ${row.codeVersion}, 'reissued')
-        `
+        // The old code is revoked at the instant the new one is issued.
+        await revoke(tx, row.eventId, [{ ticketId: id, version: row.codeVersion, reason: 'reissued' }], reissued?.reissuedAt)
         return await readTicket(tx, id, principal)
       })
     },
 
     /**
      * The event's revocations after `cursor`, oldest first, and the cursor to ask again with;
-     * undefined when the event does not exist. Only entries of transactions older than every one
-     * still running are read, so an entry never commits behind a cursor already handed out.
+     * undefined when the event does not exist. Entries are numbered per event in commit order
+     * (tickets migration), so none ever becomes visible behind a cursor already handed out.
      */
     async revocations (eventId: string, limit: number, cursor: string | undefined) {
       const after = decodeFeedCursor(cursor)
       const [event] = await sql`select 1 from events where id = ${eventId}`
       if (event === undefined) return undefined
-      const rows = await sql<{ id: string, xid: string, ticketId: string, ver: number, reason: 'reissued' | 'cancelled', revokedAt: Date }[]>`
-        select id::text, xid::text, ticket_id, version as ver, reason, revoked_at
+      const rows = await sql<{ seq: string, ticketId: string, ver: number, reason: 'reissued' | 'cancelled', revokedAt: Date }[]>`
+        select seq::text, ticket_id, version as ver, reason, revoked_at
         from ticket_revocations
-        where event_id = ${eventId}
-          and (xid, id) > (${after.xid}::xid8, ${after.id}::bigint)
-          and xid < pg_snapshot_xmin(pg_current_snapshot())
-        order by xid, id
+        where event_id = ${eventId} and seq > ${after}::bigint
+        order by seq
         limit ${limit}
       `
-      const last = rows.at(-1)
       return {
         data: rows.map((row) => ({ ticketId: row.ticketId, ver: row.ver, reason: row.reason, revokedAt: row.revokedAt.toISOString() })),
-        nextCursor: encodeFeedCursor(last === undefined ? after : { xid: last.xid, id: last.id })
+        nextCursor: encodeFeedCursor(rows.at(-1)?.seq ?? after)
       }
     }
   }

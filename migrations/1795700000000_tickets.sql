@@ -44,23 +44,59 @@ CREATE TABLE tickets (
 -- Which keys still sign a code that may be presented (the JWK Set lists them).
 CREATE INDEX tickets_valid_kid_idx ON tickets (code_kid) WHERE status = 'valid';
 
+-- Valid tickets still without a code (those of bookings older than tickets, until the service signs
+-- them at start): empty once signed, so the start-up look-up costs nothing on a large table.
+CREATE INDEX tickets_missing_code_idx ON tickets (booking_id) WHERE status = 'valid' AND code IS NULL;
+
 -- The ticket status a booking status allows.
 CREATE FUNCTION ticket_status_of(booking_status text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE booking_status WHEN 'held' THEN 'pending' WHEN 'confirmed' THEN 'valid' ELSE 'void' END
 $$;
 
+-- Refuses a booking item with another number of tickets than its quantity.
+CREATE FUNCTION tickets_check_item_count(booking uuid, item smallint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  units integer;
+  ticket_count integer;
+BEGIN
+  SELECT quantity INTO units FROM booking_items WHERE booking_id = booking AND position = item;
+  SELECT count(*) INTO ticket_count FROM tickets WHERE booking_id = booking AND item_position = item;
+  IF ticket_count IS DISTINCT FROM units THEN
+    RAISE EXCEPTION 'item % of booking % has % tickets for % booked units', item, booking, ticket_count, units
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
+  END IF;
+END
+$$;
+
 -- A booking and its tickets never disagree: checked at commit (the booking and its tickets change
 -- in one transaction, one statement after the other), for every ticket written and every booking
--- whose status changed.
+-- whose status changed. A ticket written (or moved) is also of its booking's event and its item's
+-- tier, and its item has one ticket per unit, no more (added later) and no fewer (moved away).
 CREATE FUNCTION tickets_check_agree_with_booking() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   booking_status text;
+  booking_event uuid;
+  item_tier uuid;
 BEGIN
-  SELECT status INTO booking_status FROM bookings WHERE id = NEW.booking_id;
+  SELECT status, event_id INTO booking_status, booking_event FROM bookings WHERE id = NEW.booking_id;
   IF ticket_status_of(booking_status) IS DISTINCT FROM NEW.status THEN
     RAISE EXCEPTION 'ticket % is % but its booking is %', NEW.id, NEW.status, booking_status
       USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
   END IF;
+  IF TG_OP = 'UPDATE' THEN
+    IF (NEW.booking_id, NEW.item_position, NEW.event_id, NEW.ticket_tier_id) IS NOT DISTINCT FROM (OLD.booking_id, OLD.item_position, OLD.event_id, OLD.ticket_tier_id) THEN
+      RETURN NULL;
+    END IF;
+    IF (NEW.booking_id, NEW.item_position) IS DISTINCT FROM (OLD.booking_id, OLD.item_position) THEN
+      PERFORM tickets_check_item_count(OLD.booking_id, OLD.item_position);
+    END IF;
+  END IF;
+  SELECT ticket_tier_id INTO item_tier FROM booking_items WHERE booking_id = NEW.booking_id AND position = NEW.item_position;
+  IF NEW.event_id IS DISTINCT FROM booking_event OR NEW.ticket_tier_id IS DISTINCT FROM item_tier THEN
+    RAISE EXCEPTION 'ticket % is not of its booking''s event and item''s tier', NEW.id
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
+  END IF;
+  PERFORM tickets_check_item_count(NEW.booking_id, NEW.item_position);
   RETURN NULL;
 END
 $$;
@@ -107,21 +143,43 @@ $$;
 CREATE TRIGGER tickets_not_removed BEFORE DELETE ON tickets
   FOR EACH ROW EXECUTE FUNCTION tickets_refuse_delete();
 
--- Revoked codes, for offline scanners, written in the transaction that revoked them. A reader walks
--- them by (xid, id) and sees only entries of transactions older than every one still running
--- (pg_snapshot_xmin), so an entry can never appear behind a cursor a scanner already holds.
+-- Revoked codes, for offline scanners, written in the transaction that revoked them and numbered
+-- per event in commit order: a revoking transaction takes the next numbers from its event's row in
+-- ticket_revocation_feeds, whose lock it holds until it ends, so the one after it waits and numbers
+-- after it. A reader that has seen number n has seen every entry below n: nothing ever appears
+-- behind a cursor a scanner already holds, whatever else the database is running.
+CREATE TABLE ticket_revocation_feeds (
+  event_id uuid PRIMARY KEY REFERENCES events (id),
+  last_seq bigint NOT NULL CHECK (last_seq >= 0)
+);
+
 CREATE TABLE ticket_revocations (
-  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  xid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
   event_id   uuid NOT NULL REFERENCES events (id),
+  seq        bigint NOT NULL CHECK (seq >= 1),
   ticket_id  uuid NOT NULL REFERENCES tickets (id),
   version    integer NOT NULL,
   reason     text NOT NULL CHECK (reason IN ('reissued', 'cancelled')),
   revoked_at timestamptz(3) NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (event_id, seq),
   CONSTRAINT ticket_revocations_once UNIQUE (ticket_id, version)
 );
 
-CREATE INDEX ticket_revocations_feed_idx ON ticket_revocations (event_id, xid, id);
+-- A booking's tickets_version moves whenever any of its tickets changes (a code issued, voided or
+-- reissued, a holder named), in the statement that changed them: readers cache a booking's ticket
+-- list under it and need only this one number to know the list is still current.
+ALTER TABLE bookings ADD COLUMN tickets_version integer NOT NULL DEFAULT 1;
+
+CREATE FUNCTION tickets_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE bookings SET tickets_version = tickets_version + 1
+  WHERE id IN (SELECT DISTINCT booking_id FROM changed);
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER tickets_bump_version AFTER UPDATE ON tickets
+  REFERENCING NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION tickets_bump_version();
 
 -- Tickets of the bookings made before this migration, one per booked unit in item order.
 -- Confirmed ones are valid without a code yet: the service signs them at start, before it serves.
@@ -136,10 +194,15 @@ CROSS JOIN LATERAL generate_series(1, i.quantity) AS unit;
 -- Down Migration
 
 DROP TABLE ticket_revocations;
+DROP TABLE ticket_revocation_feeds;
+DROP TRIGGER tickets_bump_version ON tickets;
+DROP FUNCTION tickets_bump_version();
+ALTER TABLE bookings DROP COLUMN tickets_version;
 DROP TRIGGER bookings_tickets_agree ON bookings;
 DROP FUNCTION bookings_check_tickets_agree();
 DROP TABLE tickets;
 DROP FUNCTION tickets_check_agree_with_booking();
+DROP FUNCTION tickets_check_item_count(uuid, smallint);
 DROP FUNCTION tickets_refuse_delete();
 DROP FUNCTION ticket_status_of(text);
 DROP TABLE ticket_signing_keys;

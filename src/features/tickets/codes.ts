@@ -63,6 +63,20 @@ async function newKey (): Promise<{ kid: string, publicJwk: PublicTicketKey, pri
   return { kid, publicJwk: publicPart(privateJwk, kid), privateJwk: { ...privateJwk, kid } }
 }
 
+/**
+ * Runs writes to `ticket_signing_keys`. PostgreSQL quotes a whole row in the `detail` of some
+ * errors ("Failing row contains (…)"), private JWK included; that detail is dropped before the
+ * error travels on (to a 500's error log), so a failed write cannot log a private key.
+ */
+async function withoutRowDetail<T> (write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && 'detail' in error) delete (error as { detail?: unknown }).detail
+    throw error
+  }
+}
+
 function keyObject (jwk: JWK): KeyObject {
   // node:crypto imports the JWK as it is; jose signs with the KeyObject.
   return createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })
@@ -73,10 +87,15 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
   const privateKeys = new Map<string, KeyObject>(configured)
   let current: { kid: string, key: KeyObject, until: number } | undefined
   let setUp: Promise<void> | undefined
+  /** The set-up committed (made through the pool): it need not be checked again in this process. */
+  let ready = false
 
-  /** Writes the operator's public keys (the first current), or the first generated key, once per process. */
-  async function ensureKeys (): Promise<void> {
-    setUp ??= sql.begin(async (tx) => {
+  /**
+   * Writes the operator's public keys (the first current), or generates a key when none that this
+   * service can sign with is current (the first use, or TICKET_SIGNING_KEYS was removed).
+   */
+  async function setUpKeys (tx: Queryable): Promise<void> {
+    await withoutRowDetail(async () => {
       await tx`select pg_advisory_xact_lock(hashtextextended(${KEYS_LOCK}, 0))`
       if (configuredKeys.length > 0) {
         for (const jwk of configuredKeys) {
@@ -89,9 +108,24 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
         await tx`update ticket_signing_keys set current = true where kid = ${configuredKeys[0]?.kid ?? ''}`
         return
       }
-      const [row] = await tx`select 1 from ticket_signing_keys where current`
+      const [row] = await tx`select 1 from ticket_signing_keys where current and private_jwk is not null`
       if (row === undefined) await insertKey(tx)
-    }).catch((error: unknown) => {
+    })
+  }
+
+  /**
+   * Sets the keys up once per process. A caller inside a transaction (`q` is not the pool) has it
+   * done in that transaction: waiting for a second pool connection while holding one can wait for
+   * ever when every connection is held by such a caller. Only a set-up made through the pool is
+   * remembered, since the caller's transaction may still roll back.
+   */
+  async function ensureKeys (q: Queryable = sql): Promise<void> {
+    if (ready) return
+    if (q !== sql) {
+      await setUpKeys(q)
+      return
+    }
+    setUp ??= sql.begin(async (tx) => { await setUpKeys(tx) }).then(() => { ready = true }, (error: unknown) => {
       setUp = undefined
       throw error
     })
@@ -100,11 +134,13 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
 
   async function insertKey (tx: Queryable): Promise<PublicTicketKey> {
     const key = await newKey()
-    await tx`update ticket_signing_keys set current = false where current`
-    await tx`
-      insert into ticket_signing_keys (kid, public_jwk, private_jwk, current)
-      values (${key.kid}, ${tx.json(key.publicJwk as unknown as postgresJson)}, ${tx.json(key.privateJwk as unknown as postgresJson)}, true)
-    `
+    await withoutRowDetail(async () => {
+      await tx`update ticket_signing_keys set current = false where current`
+      await tx`
+        insert into ticket_signing_keys (kid, public_jwk, private_jwk, current)
+        values (${key.kid}, ${tx.json(key.publicJwk as unknown as postgresJson)}, ${tx.json(key.privateJwk)}, true)
+      `
+    })
     return key.publicJwk
   }
 
@@ -118,13 +154,19 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
     return key
   }
 
-  /** The key that signs new codes (looked up at most once a second per process). */
+  /**
+   * The key that signs new codes (looked up at most once a second per process): the current one; for
+   * a process given TICKET_SIGNING_KEYS, its own first key while the current one is not among them
+   * (another process, started with other keys, made its own current: during a rolling restart).
+   */
   async function currentKey (q: Queryable): Promise<{ kid: string, key: KeyObject }> {
     if (current !== undefined && current.until > Date.now()) return current
-    await ensureKeys()
+    await ensureKeys(q)
     const [row] = await q<{ kid: string }[]>`select kid from ticket_signing_keys where current`
-    if (row === undefined) throw new Error('no current ticket signing key')
-    current = { kid: row.kid, key: await privateKey(q, row.kid), until: Date.now() + CURRENT_KEY_TTL_MS }
+    const kid = configured.size === 0 || (row !== undefined && configured.has(row.kid)) ? row?.kid : configuredKeys[0]?.kid
+    if (kid === undefined) throw new Error('no current ticket signing key')
+    // A set-up made in the caller's transaction is not trusted beyond it (it may roll back).
+    current = { kid, key: await privateKey(q, kid), until: ready ? Date.now() + CURRENT_KEY_TTL_MS : 0 }
     return current
   }
 
@@ -177,16 +219,23 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
       let signed = 0
       for (;;) {
         const done = await sql.begin(async (tx) => {
+          // Their bookings first (the lock order of every change of tickets), a batch of them at a time.
+          const bookings = await tx<{ id: string }[]>`
+            select id from bookings
+            where id in (select booking_id from tickets where status = 'valid' and code is null)
+            order by id
+            limit ${batchSize} for update skip locked
+          `
+          if (bookings.length === 0) return 0
           const rows = await tx<{ id: string, eventId: string, ticketTierId: string, codeVersion: number }[]>`
             select id, event_id, ticket_tier_id, code_version from tickets
-            where status = 'valid' and code is null
-            limit ${batchSize} for update skip locked
+            where booking_id in ${tx(bookings.map((booking) => booking.id))} and status = 'valid' and code is null
           `
           const codes = await this.sign(rows.map((row) => ({ tid: row.id, eid: row.eventId, tier: row.ticketTierId, ver: row.codeVersion })), tx)
           await storeCodes(tx, rows.map((row) => row.id), codes)
-          return rows.length
+          signed += rows.length
+          return bookings.length
         })
-        signed += done
         if (done < batchSize) return signed
       }
     }

@@ -439,7 +439,7 @@ export interface paths {
         };
         /**
          * List an event's revoked codes
-         * @description For offline scanners: every code of the event that no longer admits anyone (reissued, or its booking cancelled after it was confirmed), oldest first. `nextCursor` is never `null`: keep the last one and ask again with it later for what came since. Each entry is written in the transaction that revoked the code, and appears here once every transaction that began before it has finished, so none is ever behind a cursor you hold. A hold's tickets never had a code, so its expiry or cancellation revokes nothing. Operators (admin key) read it; scanner keys come with check-in.
+         * @description For offline scanners: every code of the event that no longer admits anyone (reissued, or its booking cancelled after it was confirmed), oldest first. `nextCursor` is never `null`: keep the last one and ask again with it later for what came since. Each entry is written in the transaction that revoked the code, and entries are numbered in the order those transactions commit, so none ever appears behind a cursor you hold. A hold's tickets never had a code, so its expiry or cancellation revokes nothing. Operators (admin key) read it; scanner keys come with check-in.
          */
         get: operations["listRevocations"];
         put?: never;
@@ -1236,7 +1236,11 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the code was last reissued, or `null`. */
+            /**
+             * Format: date-time
+             * @description When the code was last reissued, or `null`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             reissuedAt: string | null;
         };
         /** @description A booking's tickets. */
@@ -6072,7 +6076,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An SVG image of the QR code. */
+            /** @description An SVG image of the QR code (the example's path data is shortened). */
             200: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -6088,7 +6092,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 73 73" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h73v73H0z"/><path stroke="#000000" d="M4 4.5h7m3 0h1…"/></svg> */
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 85 85" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h85v85H0z"/><path stroke="#000000" d="M4 4.5h7m3 0h1…"/></svg> */
                     "image/svg+xml": string;
                 };
             };
@@ -6483,6 +6487,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `ETag` of the key set you hold (or several, comma-separated): while it is still the current one the answer is `304` without a body. */
+                "if-none-match"?: string;
                 /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
                 "x-request-id"?: string;
             };
@@ -6506,7 +6512,7 @@ export interface operations {
                     "RateLimit-Reset"?: number;
                     /** @description The key set may be cached for five minutes; fetch it again at once on a code whose `kid` it lacks. */
                     "Cache-Control"?: string;
-                    /** @description Names this version of the key set; send it back as `If-None-Match` to get `304` while nothing changed. */
+                    /** @description Names this version of the key set (a strong entity tag); send it back as `If-None-Match` to get `304` while nothing changed. */
                     ETag?: string;
                     [name: string]: unknown;
                 };
@@ -6543,7 +6549,7 @@ export interface operations {
                     "RateLimit-Reset"?: number;
                     /** @description The key set may be cached for five minutes; fetch it again at once on a code whose `kid` it lacks. */
                     "Cache-Control"?: string;
-                    /** @description Names this version of the key set; send it back as `If-None-Match` to get `304` while nothing changed. */
+                    /** @description Names this version of the key set (a strong entity tag); send it back as `If-None-Match` to get `304` while nothing changed. */
                     ETag?: string;
                     [name: string]: unknown;
                 };
@@ -6813,7 +6819,7 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100; 20 when left out. */
                 limit?: number;
-                /** @description The `nextCursor` of the previous page; leave it out for the first. */
+                /** @description A `nextCursor` this feed returned; leave it out to read from the start. */
                 cursor?: string;
             };
             header?: {
@@ -6854,7 +6860,7 @@ export interface operations {
                      *           "revokedAt": "2026-11-26T09:30:00.000Z"
                      *         }
                      *       ],
-                     *       "nextCursor": "MTIzNC41Ng"
+                     *       "nextCursor": "cjQy"
                      *     }
                      */
                     "application/json": components["schemas"]["RevocationPage"];

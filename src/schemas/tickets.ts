@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TString } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
 import { MAX_ITEMS_PER_BOOKING, MAX_QUANTITY, bookingExample } from './bookings.js'
 import { DateTimeSchema, MAX_PAGE_SIZE, NameSchema, Nullable, UuidSchema, described, pageQueryFields, ref } from './common.js'
@@ -6,7 +6,22 @@ import { DateTimeSchema, MAX_PAGE_SIZE, NameSchema, Nullable, UuidSchema, descri
 /** A booking's tickets: one per booked unit, at most every item at its highest quantity. */
 export const MAX_TICKETS_PER_BOOKING = MAX_ITEMS_PER_BOOKING * MAX_QUANTITY
 export const MAX_CODE_LENGTH = 400
-const MAX_CURSOR_LENGTH = 500
+/**
+ * A revocations cursor is base64url of `r<entry number>`: at most 1 + 19 = 20 bytes, 27 characters;
+ * the shortest, `r0`, is 3. The feed accepts no other (tickets-repository.ts).
+ */
+const MIN_FEED_CURSOR_LENGTH = 3
+const MAX_FEED_CURSOR_LENGTH = 27
+const FeedCursorSchema = { minLength: MIN_FEED_CURSOR_LENGTH, maxLength: MAX_FEED_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$' }
+
+/**
+ * A string or null, as `type: ["string", "null"]` rather than `anyOf`: the serializer writes such a
+ * field directly, where an `anyOf` makes it validate every value to pick a branch (a list of 200
+ * tickets took milliseconds longer to serialize).
+ */
+function NullableString (schema: TString, description: string) {
+  return Type.Unsafe<string | null>({ ...schema, type: ['string', 'null'], description })
+}
 
 export const TICKET_STATUSES = ['pending', 'valid', 'void'] as const
 
@@ -53,10 +68,10 @@ export const TicketSchema = Type.Object({
   tierName: described(NameSchema, 'The tier\'s name when the booking was made.'),
   position: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_TICKETS_PER_BOOKING, description: 'Numbers the booking\'s tickets from 1, in the order of its items.' }),
   status: ref(TicketStatusSchema),
-  code: Nullable(TicketCodeSchema, 'The code to show at the door while the ticket is `valid`; `null` while it is `pending` or `void`.'),
-  attendeeName: Nullable(AttendeeNameSchema, 'Who the ticket is for, or `null` while nobody is named.'),
+  code: NullableString(TicketCodeSchema, 'The code to show at the door while the ticket is `valid`; `null` while it is `pending` or `void`.'),
+  attendeeName: NullableString(AttendeeNameSchema, 'Who the ticket is for, or `null` while nobody is named.'),
   createdAt: described(DateTimeSchema, 'When the ticket was made (with its booking), in UTC.'),
-  reissuedAt: Nullable(DateTimeSchema, 'When the code was last reissued, or `null`.')
+  reissuedAt: NullableString(DateTimeSchema, 'When the code was last reissued, or `null`.')
 }, {
   $id: 'Ticket',
   additionalProperties: false,
@@ -113,6 +128,16 @@ export const TicketKeySetSchema = Type.Object({
   examples: [{ keys: [publicKeyExample] }]
 })
 
+export const qrExample = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 85 85" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h85v85H0z"/><path stroke="#000000" d="M4 4.5h7m3 0h1…"/></svg>'
+
+export const TicketKeysHeadersSchema = Type.Object({
+  'if-none-match': Type.Optional(Type.String({
+    maxLength: 1000,
+    description: 'The `ETag` of the key set you hold (or several, comma-separated): while it is still the current one the answer is `304` without a body.',
+    examples: ['"Nq3b0Tb6Xx5XtR1F1mS8kQ"']
+  }))
+})
+
 export const REVOCATION_REASONS = ['reissued', 'cancelled'] as const
 
 export const revocationExample = {
@@ -132,13 +157,18 @@ export const RevocationSchema = Type.Object({
 export const RevocationPageSchema = Type.Object({
   data: Type.Array(ref(RevocationSchema), { maxItems: MAX_PAGE_SIZE, description: 'Up to `limit` revocations, oldest first.' }),
   nextCursor: Type.String({
-    maxLength: MAX_CURSOR_LENGTH,
-    pattern: '^[A-Za-z0-9_-]+$',
+    ...FeedCursorSchema,
     description: 'Never `null`: keep it, and ask again with it later for the revocations written since. A page shorter than `limit` means you are up to date.'
   })
 }, { $id: 'RevocationPage', additionalProperties: false, description: 'Revocations of one event\'s codes, oldest first.' })
 
-export const RevocationQuerySchema = Type.Object(pageQueryFields(), { additionalProperties: false })
+export const RevocationQuerySchema = Type.Object({
+  limit: pageQueryFields().limit,
+  cursor: Type.Optional(Type.String({
+    ...FeedCursorSchema,
+    description: 'A `nextCursor` this feed returned; leave it out to read from the start.'
+  }))
+}, { additionalProperties: false })
 
 export const ticketSchemas = [TicketStatusSchema, TicketSchema, TicketListSchema, TicketUpdateSchema, TicketPublicKeySchema, TicketKeySetSchema, RevocationSchema, RevocationPageSchema]
 

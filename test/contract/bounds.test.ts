@@ -69,6 +69,13 @@ beforeAll(async () => {
   const spareTier = (await createTier(t.app, tierEvent, { name: 'Spare', price: 100, capacity: 10 })).id
   const integrator = (await post('/api/integrators', { name: 'Bounds' })).id
   const endpoint = (await post('/api/webhook-endpoints', { url: 'https://example.com/hooks', events: ['booking.created'] }, t.asIntegrator)).id
+  // A confirmed booking of the integrator's, and one of its (valid) tickets: named at every bound of attendeeName.
+  const booking = (await post('/api/bookings', { eventId: event, items: [{ ticketTierId: tiers[0], quantity: 2 }] }, t.asIntegrator)).id
+  const bookingTickets = await t.app.inject({ method: 'GET', url: `/api/bookings/${booking}/tickets`, headers: t.asIntegrator })
+  expect(bookingTickets.statusCode, bookingTickets.body).toBe(200)
+  const ticket = bookingTickets.json<{ data: { id: string, status: string }[] }>().data[0]
+  expect(ticket?.status).toBe('valid')
+  const ticketId = ticket?.id ?? ''
 
   const admin = { ...asAdmin }
   const integratorKey = { ...t.asIntegrator }
@@ -94,6 +101,14 @@ beforeAll(async () => {
     getBooking: () => request(integratorKey, { bookingId: randomUUID() }),
     cancelBooking: () => request(integratorKey, { bookingId: randomUUID() }),
     confirmBooking: () => request(integratorKey, { bookingId: randomUUID() }),
+    listBookingTickets: () => request(integratorKey, { bookingId: booking }),
+    getTicket: () => request(integratorKey, { ticketId }),
+    updateTicket: () => request(integratorKey, { ticketId }, { attendeeName: 'Bounds' }),
+    getTicketQr: () => request(integratorKey, { ticketId }),
+    reissueTicket: () => request(integratorKey, { ticketId }),
+    listTicketKeys: () => request({}),
+    rotateTicketKey: () => request(admin),
+    listRevocations: () => request(admin, { eventId: event }),
     createWebhookEndpoint: () => request(integratorKey, {}, { url: 'https://example.com/hooks', events: ['booking.created'] }),
     listWebhookEndpoints: () => request(integratorKey),
     getWebhookEndpoint: () => request(integratorKey, { endpointId: endpoint }),
@@ -150,6 +165,11 @@ function stringOf (input: BoundedInput, length: number): string {
   }
   if (schema.pattern === '^[A-Z]{3}$') return 'EURO'.slice(0, length)
   if (schema.format === 'uri') return `https://example.com/${'a'.repeat(length - 20)}`
+  if (name === 'cursor' && input.operation.operationId === 'listRevocations') {
+    // A real feed cursor (base64url of `r<entry number>`), its number zero-padded to the length asked for.
+    const text = Buffer.from(`r${'1'.padStart(Math.floor(length * 3 / 4) - 1, '0')}`).toString('base64url')
+    return text.length === length ? text : `${text}${'A'.repeat(length - text.length)}`
+  }
   if (name === 'cursor') {
     // A real cursor (base64url of [time, id]) padded with JSON whitespace to the length asked for.
     const json = (pad: number) => `["2026-01-01T00:00:00.000Z",${' '.repeat(pad)}"${randomUUID()}"]`
@@ -247,7 +267,8 @@ describe('the bounds the document declares', () => {
     expect(names.length).toBeGreaterThan(60)
     expect(names).toEqual(expect.arrayContaining([
       'createBooking body /items', 'createBooking body /items/0/quantity', 'createBooking header idempotency-key',
-      'listEvents query limit', 'listEvents query cursor', 'getEvent path eventId', 'createWebhookEndpoint body /url'
+      'listEvents query limit', 'listEvents query cursor', 'getEvent path eventId', 'createWebhookEndpoint body /url',
+      'updateTicket body /attendeeName', 'getTicketQr path ticketId', 'listRevocations query cursor', 'listTicketKeys header if-none-match'
     ]))
   })
 

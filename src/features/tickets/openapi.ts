@@ -8,8 +8,8 @@ import {
   publicSecurity
 } from '../../schemas/responses.js'
 import {
-  RevocationPageSchema, RevocationQuerySchema, TicketKeySetSchema, TicketListSchema, TicketParamsSchema, TicketPublicKeySchema, TicketSchema,
-  TicketUpdateSchema, publicKeyExample, revocationExample, ticketExample
+  RevocationPageSchema, RevocationQuerySchema, TicketKeySetSchema, TicketKeysHeadersSchema, TicketListSchema, TicketParamsSchema, TicketPublicKeySchema, TicketSchema,
+  TicketUpdateSchema, publicKeyExample, qrExample, revocationExample, ticketExample
 } from '../../schemas/tickets.js'
 
 const TAGS = ['Tickets']
@@ -24,8 +24,20 @@ const pendingExample = {
 }
 
 const cacheHeaders = {
-  'Cache-Control': { description: 'The key set may be cached for five minutes; fetch it again at once on a code whose `kid` it lacks.', type: 'string' as const, maxLength: 100, example: 'public, max-age=300' },
-  ETag: { description: 'Names this version of the key set; send it back as `If-None-Match` to get `304` while nothing changed.', type: 'string' as const, maxLength: 100, example: '"Nq3b0Tb6Xx5XtR1F1mS8kQ"' }
+  'Cache-Control': {
+    description: 'The key set may be cached for five minutes; fetch it again at once on a code whose `kid` it lacks.',
+    type: 'string' as const,
+    maxLength: 100,
+    pattern: '^public, max-age=[0-9]{1,9}$',
+    example: 'public, max-age=300'
+  },
+  ETag: {
+    description: 'Names this version of the key set (a strong entity tag); send it back as `If-None-Match` to get `304` while nothing changed.',
+    type: 'string' as const,
+    maxLength: 100,
+    pattern: '^"[A-Za-z0-9_-]{1,98}"$',
+    example: '"Nq3b0Tb6Xx5XtR1F1mS8kQ"'
+  }
 }
 
 export const listBookingTicketsOperation = {
@@ -82,7 +94,7 @@ export const getTicketQrOperation = {
   params: TicketParamsSchema,
   querystring: NoQuerySchema,
   response: {
-    200: mediaResponse('image/svg+xml', 'An SVG image of the QR code.', '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 73 73" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h73v73H0z"/><path stroke="#000000" d="M4 4.5h7m3 0h1…"/></svg>'),
+    200: mediaResponse('image/svg+xml', 'An SVG image of the QR code (the example\'s path data is shortened).', qrExample),
     ...problems(400, 401, 403, 404),
     409: problemResponse(ref(ProblemSchema), 'The ticket has no code: it is `pending` (its booking is held) or `void`.', [pendingExample, voidExample])
   }
@@ -117,6 +129,7 @@ export const listTicketKeysOperation = {
   ].join(' '),
   security: publicSecurity(),
   querystring: NoQuerySchema,
+  headers: TicketKeysHeadersSchema,
   response: {
     200: jsonResponse(ref(TicketKeySetSchema), 'The key set.', { keys: [publicKeyExample] }, cacheHeaders),
     304: notModifiedResponse('The key set is the one named in `If-None-Match`.', cacheHeaders),
@@ -152,14 +165,14 @@ export const listRevocationsOperation = {
   description: [
     'For offline scanners: every code of the event that no longer admits anyone (reissued, or its booking cancelled after it was confirmed), oldest first.',
     '`nextCursor` is never `null`: keep the last one and ask again with it later for what came since. Each entry is written in the transaction that',
-    'revoked the code, and appears here once every transaction that began before it has finished, so none is ever behind a cursor you hold.',
+    'revoked the code, and entries are numbered in the order those transactions commit, so none ever appears behind a cursor you hold.',
     'A hold\'s tickets never had a code, so its expiry or cancellation revokes nothing. Operators (admin key) read it; scanner keys come with check-in.'
   ].join(' '),
   security: adminSecurity(),
   params: EventParamsSchema,
   querystring: RevocationQuerySchema,
   response: {
-    200: jsonResponse(ref(RevocationPageSchema), 'Revocations after `cursor`.', { data: [revocationExample], nextCursor: 'MTIzNC41Ng' }),
+    200: jsonResponse(ref(RevocationPageSchema), 'Revocations after `cursor`.', { data: [revocationExample], nextCursor: 'cjQy' }),
     ...problems(400, 401, 404)
   }
 } satisfies FastifySchema

@@ -1,8 +1,19 @@
+import { generateKeyPairSync } from 'node:crypto'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig, type PrivateTicketKey } from '../src/config.js'
 import { projectRoot } from '../src/paths.js'
 import { spawnServer } from './support/process.js'
+
+/** A new Ed25519 private JWK, as an operator would put in TICKET_SIGNING_KEYS. */
+function ed25519Jwk (kid: string): PrivateTicketKey {
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
+  if (typeof jwk.x !== 'string' || typeof jwk.d !== 'string') throw new Error('node:crypto exported no x or d')
+  return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid }
+}
+
+const first = ed25519Jwk('2026-12')
+const second = ed25519Jwk('2026-06')
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -17,7 +28,8 @@ describe('loadConfig', () => {
       rateLimitRequestsPerMinute: 6000,
       rateLimitBookingsPerMinute: 600,
       corsOrigins: [],
-      webhookAllowPrivateNetworks: false
+      webhookAllowPrivateNetworks: false,
+      ticketSigningKeys: []
     })
   })
 
@@ -33,7 +45,8 @@ describe('loadConfig', () => {
       RATE_LIMIT_REQUESTS_PER_MINUTE: '100',
       RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      TICKET_SIGNING_KEYS: JSON.stringify([first, second])
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       port: 8080,
@@ -45,7 +58,8 @@ describe('loadConfig', () => {
       rateLimitRequestsPerMinute: 100,
       rateLimitBookingsPerMinute: 0,
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
-      webhookAllowPrivateNetworks: true
+      webhookAllowPrivateNetworks: true,
+      ticketSigningKeys: [first, second]
     })
   })
 
@@ -88,6 +102,60 @@ describe('loadConfig', () => {
   })
 })
 
+describe('TICKET_SIGNING_KEYS', () => {
+  const keys = (value: unknown): PrivateTicketKey[] => loadConfig({ TICKET_SIGNING_KEYS: typeof value === 'string' ? value : JSON.stringify(value) }).ticketSigningKeys
+
+  it('takes a JSON array of Ed25519 private JWKs with kids, in order (the first signs), keeping only what a key is', () => {
+    expect(keys([first])).toEqual([first])
+    expect(keys([second, first])).toEqual([second, first])
+    expect(keys([{ ...first, alg: 'EdDSA', use: 'sig', key_ops: ['sign'] }])).toEqual([first])
+    expect(keys(` ${JSON.stringify([first])}\n`)).toEqual([first])
+  })
+
+  const other = ed25519Jwk('other')
+  it.each([
+    ['not JSON', `[${JSON.stringify(first)}`],
+    ['a JWK rather than an array', JSON.stringify(first)],
+    ['an empty array', '[]'],
+    ['a string entry', JSON.stringify([first.d])],
+    ['null', 'null'],
+    ['kty RSA', [{ ...first, kty: 'RSA' }]],
+    ['kty EC', [{ ...first, kty: 'EC', crv: 'P-256' }]],
+    ['crv X25519', [{ ...first, crv: 'X25519' }]],
+    ['crv Ed448', [{ ...first, crv: 'Ed448' }]],
+    ['no crv', [{ ...first, crv: undefined }]],
+    ['a public key only', [{ ...first, d: undefined }]],
+    ['no x', [{ ...first, x: undefined }]],
+    ['x too short', [{ ...first, x: first.x.slice(1) }]],
+    ['x in plain base64', [{ ...first, x: `${first.x.slice(0, 42)}+` }]],
+    ['d too long', [{ ...first, d: `${first.d}A` }]],
+    ['d as a number', [{ ...first, d: 12345 }]],
+    ['x that is not the public key of d', [{ ...first, x: other.x }]],
+    ['x and d of different keys, the second entry', [first, { ...other, d: second.d }]],
+    ['no kid', [{ ...first, kid: undefined }]],
+    ['an empty kid', [{ ...first, kid: '' }]],
+    ['a kid with spaces', [{ ...first, kid: 'my key' }]],
+    ['a kid of 101 characters', [{ ...first, kid: 'k'.repeat(101) }]],
+    ['the same kid twice', [first, { ...second, kid: first.kid }]],
+    ['the same key twice', [first, first]]
+  ])('refuses %s, naming the variable and never the key material', (_what, value) => {
+    let error: unknown
+    try {
+      keys(value)
+    } catch (thrown) {
+      error = thrown
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    const message = (error as Error).message
+    expect(message).toMatch(/^Invalid configuration: TICKET_SIGNING_KEYS: /)
+    for (const key of [first, second, other]) {
+      expect(message).not.toContain(key.d)
+      expect(message).not.toContain(key.x)
+      expect(message).not.toContain(key.d.slice(0, 12))
+    }
+  })
+})
+
 describe('starting with a bad configuration', () => {
   it('exits non-zero with a message naming the variable', async () => {
     const server = spawnServer({ PORT: 'not-a-port', ADMIN_API_KEYS: 'secret-admin-key-0123456789' })
@@ -95,6 +163,16 @@ describe('starting with a bad configuration', () => {
     expect(code).toBe(1)
     expect(server.output()).toContain('Invalid configuration: PORT')
     expect(server.output()).not.toContain('secret-admin-key')
+    expect(server.output()).not.toMatch(/\n\s+at /)
+  })
+
+  it('exits non-zero on a bad TICKET_SIGNING_KEYS without printing the key', async () => {
+    const server = spawnServer({ PORT: '0', TICKET_SIGNING_KEYS: JSON.stringify([{ ...first, x: second.x }]) })
+    const { code } = await server.exited
+    expect(code).toBe(1)
+    expect(server.output()).toContain('Invalid configuration: TICKET_SIGNING_KEYS: entry 0: x is not the public key of d')
+    expect(server.output()).not.toContain(first.d)
+    expect(server.output()).not.toContain(second.x)
     expect(server.output()).not.toMatch(/\n\s+at /)
   })
 })

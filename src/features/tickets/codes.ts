@@ -117,11 +117,13 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
    * Sets the keys up once per process. A caller inside a transaction (`q` is not the pool) has it
    * done in that transaction: waiting for a second pool connection while holding one can wait for
    * ever when every connection is held by such a caller. Only a set-up made through the pool is
-   * remembered, since the caller's transaction may still roll back.
+   * remembered, since the caller's transaction may still roll back; the caller starts that one
+   * too, without waiting for it.
    */
   async function ensureKeys (q: Queryable = sql): Promise<void> {
     if (ready) return
     if (q !== sql) {
+      ensureKeys().catch(() => {}) // a failure is retried by the next caller
       await setUpKeys(q)
       return
     }
@@ -155,15 +157,25 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
   }
 
   /**
-   * The key that signs new codes (looked up at most once a second per process): the current one; for
-   * a process given TICKET_SIGNING_KEYS, its own first key while the current one is not among them
-   * (another process, started with other keys, made its own current: during a rolling restart).
+   * The key that signs new codes (looked up at most once a second per process): the current one,
+   * unless this process holds no private part of it, as during a rolling restart onto other keys,
+   * when another process made its own current: then a process given TICKET_SIGNING_KEYS signs
+   * with its own first key, and one without them with the newest key the service generated.
    */
   async function currentKey (q: Queryable): Promise<{ kid: string, key: KeyObject }> {
     if (current !== undefined && current.until > Date.now()) return current
     await ensureKeys(q)
-    const [row] = await q<{ kid: string }[]>`select kid from ticket_signing_keys where current`
-    const kid = configured.size === 0 || (row !== undefined && configured.has(row.kid)) ? row?.kid : configuredKeys[0]?.kid
+    let kid: string | undefined
+    if (configured.size > 0) {
+      const [row] = await q<{ kid: string }[]>`select kid from ticket_signing_keys where current`
+      kid = row !== undefined && configured.has(row.kid) ? row.kid : configuredKeys[0]?.kid
+    } else {
+      const [row] = await q<{ kid: string }[]>`
+        select kid from ticket_signing_keys where private_jwk is not null
+        order by current desc, created_at desc limit 1
+      `
+      kid = row?.kid
+    }
     if (kid === undefined) throw new Error('no current ticket signing key')
     // A set-up made in the caller's transaction is not trusted beyond it (it may roll back).
     current = { kid, key: await privateKey(q, kid), until: ready ? Date.now() + CURRENT_KEY_TTL_MS : 0 }

@@ -19,20 +19,25 @@ CREATE UNIQUE INDEX ticket_signing_keys_one_current ON ticket_signing_keys (curr
 -- is cancelled or expired.
 CREATE TABLE tickets (
   id             uuid PRIMARY KEY,
-  booking_id     uuid NOT NULL REFERENCES bookings (id),
-  event_id       uuid NOT NULL REFERENCES events (id),
-  ticket_tier_id uuid NOT NULL REFERENCES ticket_tiers (id),
+  booking_id     uuid NOT NULL,
+  event_id       uuid NOT NULL,
+  ticket_tier_id uuid NOT NULL,
   tier_name      text NOT NULL,
   item_position  smallint NOT NULL,
   position       integer NOT NULL CHECK (position >= 1),
   status         text NOT NULL CHECK (status IN ('pending', 'valid', 'void')),
   code_version   integer NOT NULL DEFAULT 1 CHECK (code_version >= 1),
-  code_kid       text REFERENCES ticket_signing_keys (kid),
+  code_kid       text,
   code           text CHECK (char_length(code) <= 400),
   attendee_name  text CHECK (char_length(attendee_name) BETWEEN 1 AND 200),
   created_at     timestamptz(3) NOT NULL DEFAULT clock_timestamp(),
   reissued_at    timestamptz(3),
   CONSTRAINT tickets_position_unique UNIQUE (booking_id, position),
+  -- The one foreign key: the booking item (and so the booking) a ticket belongs to. Its event and
+  -- tier are those of its booking and item (checked below, with the statement that writes it), so
+  -- they need no keys of their own; nor does code_kid, which only the service writes, with a key it
+  -- holds (keys are never deleted). Each key here locks its parent row in every booking's
+  -- transaction, and on a hot tier those transactions are the bottleneck.
   CONSTRAINT tickets_item_fk FOREIGN KEY (booking_id, item_position) REFERENCES booking_items (booking_id, position),
   -- Only a valid ticket has a code (codes of valid tickets that predate this table are signed by
   -- the service at start, before it serves).
@@ -53,73 +58,82 @@ CREATE FUNCTION ticket_status_of(booking_status text) RETURNS text LANGUAGE sql 
   SELECT CASE booking_status WHEN 'held' THEN 'pending' WHEN 'confirmed' THEN 'valid' ELSE 'void' END
 $$;
 
--- Refuses a booking item with another number of tickets than its quantity.
-CREATE FUNCTION tickets_check_item_count(booking uuid, item smallint) RETURNS void LANGUAGE plpgsql AS $$
+-- A booking and its tickets never disagree. The tickets' side is checked set-wise at the end of
+-- every statement that writes tickets (one query per statement, however many tickets: a batch of
+-- bookings writes all its tickets in one), so a ticket is always written after its booking took the
+-- status it follows: a ticket agrees with its booking's status, is of its booking's event and its
+-- item's tier, and its item has exactly one ticket per unit (none added later, none missing).
+CREATE FUNCTION tickets_check_written() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  units integer;
-  ticket_count integer;
+  bad record;
 BEGIN
-  SELECT quantity INTO units FROM booking_items WHERE booking_id = booking AND position = item;
-  SELECT count(*) INTO ticket_count FROM tickets WHERE booking_id = booking AND item_position = item;
-  IF ticket_count IS DISTINCT FROM units THEN
-    RAISE EXCEPTION 'item % of booking % has % tickets for % booked units', item, booking, ticket_count, units
-      USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
-  END IF;
-END
-$$;
-
--- A booking and its tickets never disagree: checked at commit (the booking and its tickets change
--- in one transaction, one statement after the other), for every ticket written and every booking
--- whose status changed. A ticket written (or moved) is also of its booking's event and its item's
--- tier, and its item has one ticket per unit, no more (added later) and no fewer (moved away).
-CREATE FUNCTION tickets_check_agree_with_booking() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  booking_status text;
-  booking_event uuid;
-  item_tier uuid;
-BEGIN
-  SELECT status, event_id INTO booking_status, booking_event FROM bookings WHERE id = NEW.booking_id;
-  IF ticket_status_of(booking_status) IS DISTINCT FROM NEW.status THEN
-    RAISE EXCEPTION 'ticket % is % but its booking is %', NEW.id, NEW.status, booking_status
+  SELECT w.id, w.status, b.status AS booking_status INTO bad
+  FROM written w JOIN bookings b ON b.id = w.booking_id
+  WHERE w.status IS DISTINCT FROM ticket_status_of(b.status)
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'ticket % is % but its booking is %', bad.id, bad.status, bad.booking_status
       USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
   END IF;
   IF TG_OP = 'UPDATE' THEN
-    IF (NEW.booking_id, NEW.item_position, NEW.event_id, NEW.ticket_tier_id) IS NOT DISTINCT FROM (OLD.booking_id, OLD.item_position, OLD.event_id, OLD.ticket_tier_id) THEN
-      RETURN NULL;
-    END IF;
-    IF (NEW.booking_id, NEW.item_position) IS DISTINCT FROM (OLD.booking_id, OLD.item_position) THEN
-      PERFORM tickets_check_item_count(OLD.booking_id, OLD.item_position);
-    END IF;
+    RETURN NULL; -- what a ticket is of never changes (tickets_identity_fixed)
   END IF;
-  SELECT ticket_tier_id INTO item_tier FROM booking_items WHERE booking_id = NEW.booking_id AND position = NEW.item_position;
-  IF NEW.event_id IS DISTINCT FROM booking_event OR NEW.ticket_tier_id IS DISTINCT FROM item_tier THEN
-    RAISE EXCEPTION 'ticket % is not of its booking''s event and item''s tier', NEW.id
+  SELECT w.id INTO bad
+  FROM written w
+  JOIN bookings b ON b.id = w.booking_id
+  JOIN booking_items i ON i.booking_id = w.booking_id AND i.position = w.item_position
+  WHERE w.event_id <> b.event_id OR w.ticket_tier_id <> i.ticket_tier_id
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'ticket % is not of its booking''s event and its item''s tier', bad.id
       USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
   END IF;
-  PERFORM tickets_check_item_count(NEW.booking_id, NEW.item_position);
+  SELECT i.booking_id, i.position, i.quantity, count(t.id) AS tickets INTO bad
+  FROM (SELECT DISTINCT booking_id FROM written) w
+  JOIN booking_items i ON i.booking_id = w.booking_id
+  LEFT JOIN tickets t ON t.booking_id = i.booking_id AND t.item_position = i.position
+  GROUP BY i.booking_id, i.position, i.quantity
+  HAVING count(t.id) <> i.quantity
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'item % of booking % has % tickets for % booked units', bad.position, bad.booking_id, bad.tickets, bad.quantity
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_agree_with_booking';
+  END IF;
   RETURN NULL;
 END
 $$;
 
-CREATE CONSTRAINT TRIGGER tickets_agree_with_booking
-  AFTER INSERT OR UPDATE ON tickets
-  DEFERRABLE INITIALLY DEFERRED
-  FOR EACH ROW EXECUTE FUNCTION tickets_check_agree_with_booking();
+CREATE TRIGGER tickets_agree_with_booking AFTER INSERT ON tickets
+  REFERENCING NEW TABLE AS written
+  FOR EACH STATEMENT EXECUTE FUNCTION tickets_check_written();
 
+CREATE TRIGGER tickets_agree_with_booking_on_update AFTER UPDATE ON tickets
+  REFERENCING NEW TABLE AS written
+  FOR EACH STATEMENT EXECUTE FUNCTION tickets_check_written();
+
+-- What a ticket is of (its id, booking, item, position, event and tier) never changes.
+CREATE FUNCTION tickets_check_identity() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (NEW.id, NEW.booking_id, NEW.item_position, NEW.position, NEW.event_id, NEW.ticket_tier_id)
+     IS DISTINCT FROM (OLD.id, OLD.booking_id, OLD.item_position, OLD.position, OLD.event_id, OLD.ticket_tier_id) THEN
+    RAISE EXCEPTION 'ticket % cannot become another booking''s, item''s, event''s or tier''s', OLD.id
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tickets_identity_fixed';
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER tickets_identity_fixed BEFORE UPDATE OF id, booking_id, item_position, position, event_id, ticket_tier_id ON tickets
+  FOR EACH ROW EXECUTE FUNCTION tickets_check_identity();
+
+-- The booking's side, at commit (its tickets follow it in later statements of the transaction): a
+-- booking whose status changed has tickets that agree with the new status.
 CREATE FUNCTION bookings_check_tickets_agree() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  units integer;
   disagreeing integer;
-  ticket_count integer;
 BEGIN
-  SELECT coalesce(sum(quantity), 0) INTO units FROM booking_items WHERE booking_id = NEW.id;
-  SELECT count(*), count(*) FILTER (WHERE status IS DISTINCT FROM ticket_status_of(NEW.status))
-    INTO ticket_count, disagreeing
-  FROM tickets WHERE booking_id = NEW.id;
-  IF ticket_count <> units THEN
-    RAISE EXCEPTION 'booking % has % tickets for % booked units', NEW.id, ticket_count, units
-      USING ERRCODE = 'check_violation', CONSTRAINT = 'bookings_tickets_agree';
-  END IF;
+  SELECT count(*) INTO disagreeing FROM tickets
+  WHERE booking_id = NEW.id AND status IS DISTINCT FROM ticket_status_of(NEW.status);
   IF disagreeing > 0 THEN
     RAISE EXCEPTION 'booking % is % but % of its tickets disagree', NEW.id, NEW.status, disagreeing
       USING ERRCODE = 'check_violation', CONSTRAINT = 'bookings_tickets_agree';
@@ -129,9 +143,14 @@ END
 $$;
 
 CREATE CONSTRAINT TRIGGER bookings_tickets_agree
-  AFTER INSERT OR UPDATE OF status ON bookings
+  AFTER UPDATE OF status ON bookings
   DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION bookings_check_tickets_agree();
+
+-- And a new booking has tickets: at commit it must have its first one (a foreign key, checked by the
+-- database itself, cheaply, for every booking of a batch); the tickets' checks above make that one
+-- ticket per booked unit, in every item, since tickets are written a booking at a time.
+ALTER TABLE bookings ADD COLUMN first_ticket integer NOT NULL DEFAULT 1 CONSTRAINT bookings_first_ticket_is_1 CHECK (first_ticket = 1);
 
 CREATE FUNCTION tickets_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -191,8 +210,12 @@ FROM bookings b
 JOIN booking_items i ON i.booking_id = b.id
 CROSS JOIN LATERAL generate_series(1, i.quantity) AS unit;
 
+ALTER TABLE bookings ADD CONSTRAINT bookings_have_tickets
+  FOREIGN KEY (id, first_ticket) REFERENCES tickets (booking_id, position) DEFERRABLE INITIALLY DEFERRED;
+
 -- Down Migration
 
+ALTER TABLE bookings DROP CONSTRAINT bookings_have_tickets, DROP COLUMN first_ticket;
 DROP TABLE ticket_revocations;
 DROP TABLE ticket_revocation_feeds;
 DROP TRIGGER tickets_bump_version ON tickets;
@@ -201,8 +224,8 @@ ALTER TABLE bookings DROP COLUMN tickets_version;
 DROP TRIGGER bookings_tickets_agree ON bookings;
 DROP FUNCTION bookings_check_tickets_agree();
 DROP TABLE tickets;
-DROP FUNCTION tickets_check_agree_with_booking();
-DROP FUNCTION tickets_check_item_count(uuid, smallint);
+DROP FUNCTION tickets_check_written();
+DROP FUNCTION tickets_check_identity();
 DROP FUNCTION tickets_refuse_delete();
 DROP FUNCTION ticket_status_of(text);
 DROP TABLE ticket_signing_keys;

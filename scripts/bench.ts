@@ -27,6 +27,10 @@ const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const HOT_CONCURRENCY = [16, 64, 256]
 const BASELINE = process.env.BENCH_BASELINE
+/** Rounds of the before/after comparison, each measuring baseline, this, this, baseline. */
+const COMPARE_ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 1)
+/** BENCH_ONLY=compare runs the before/after comparison alone. */
+const ONLY_COMPARE = process.env.BENCH_ONLY === 'compare'
 
 interface Row {
   scenario: string
@@ -324,15 +328,17 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
     const table: string[] = []
     for (const scenario of scenarios) {
       const figures = new Map<Side, number[]>([[baseline, []], [current, []]])
-      for (const side of [baseline, current, current, baseline]) figures.get(side)?.push(await scenario.measure(side))
-      const mean = (side: Side): number => (figures.get(side) ?? []).reduce((sum, value) => sum + value, 0) / 2
+      for (let round = 0; round < COMPARE_ROUNDS; round++) {
+        for (const side of [baseline, current, current, baseline]) figures.get(side)?.push(await scenario.measure(side))
+      }
+      const mean = (side: Side): number => (figures.get(side) ?? []).reduce((sum, value) => sum + value, 0) / (2 * COMPARE_ROUNDS)
       const line = `| ${scenario.name} | ${(figures.get(baseline) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(figures.get(current) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(mean(current) / mean(baseline)).toFixed(2)} |`
       console.log(`  ${line}`)
       table.push(line)
     }
     console.log(await oversellCheck(currentSql, [current.hotTier, ...current.spreadTiers]))
     await currentSql.end()
-    console.log(`\n| per second (two runs each) | ${baseline.label} | ${current.label} | this / previous |`)
+    console.log(`\n| per second (${2 * COMPARE_ROUNDS} runs each) | ${baseline.label} | ${current.label} | this / previous |`)
     console.log('|---|---:|---:|---:|')
     for (const line of table) console.log(line)
     console.log('')
@@ -357,114 +363,116 @@ async function main (): Promise<void> {
     const eventId = await createEvent(server.base, 'Bench night')
     integratorKey = await newIntegratorKey(server.base)
 
-    console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
-    for (const connections of HOT_CONCURRENCY) {
-      await reference(database.url, sql, server.base, eventId, connections)
-      const tierId = await createTier(server.base, eventId, 1_000_000)
-      const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
-      const result = await bookingLoad(server.base, connections, () => body, { seconds: SECONDS })
-      record({
-        scenario: 'API: hot tier, POST /api/bookings',
-        concurrency: connections,
-        perSecond: count(result, '201') / result.duration,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: statuses(result),
-        check: await oversellCheck(sql, [tierId])
-      })
-    }
+    if (!ONLY_COMPARE) {
+      console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
+      for (const connections of HOT_CONCURRENCY) {
+        await reference(database.url, sql, server.base, eventId, connections)
+        const tierId = await createTier(server.base, eventId, 1_000_000)
+        const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        const result = await bookingLoad(server.base, connections, () => body, { seconds: SECONDS })
+        record({
+          scenario: 'API: hot tier, POST /api/bookings',
+          concurrency: connections,
+          perSecond: count(result, '201') / result.duration,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: await oversellCheck(sql, [tierId])
+        })
+      }
 
-    console.log('Sell-out: capacity 1,000, 5,000 requests at concurrency 256')
-    {
-      const tierId = await createTier(server.base, eventId, 1000)
-      const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
-      const result = await bookingLoad(server.base, 256, () => body, { amount: 5000 })
-      const exact = count(result, '201') === 1000 && count(result, '409') === 4000
-      if (!exact) failed = true
-      record({
-        scenario: 'API: sell-out, capacity 1000',
-        concurrency: 256,
-        perSecond: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: statuses(result),
-        check: `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`
-      })
-    }
+      console.log('Sell-out: capacity 1,000, 5,000 requests at concurrency 256')
+      {
+        const tierId = await createTier(server.base, eventId, 1000)
+        const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        const result = await bookingLoad(server.base, 256, () => body, { amount: 5000 })
+        const exact = count(result, '201') === 1000 && count(result, '409') === 4000
+        if (!exact) failed = true
+        record({
+          scenario: 'API: sell-out, capacity 1000',
+          concurrency: 256,
+          perSecond: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`
+        })
+      }
 
-    console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
-    {
-      const tierIds: string[] = []
-      for (let i = 0; i < 50; i++) tierIds.push(await createTier(server.base, eventId, 100_000))
-      const result = await bookingLoad(server.base, 64, () => JSON.stringify({
-        eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
-      }), { seconds: SECONDS })
-      record({
-        scenario: 'API: spread over 50 tiers',
-        concurrency: 64,
-        perSecond: count(result, '201') / result.duration,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: statuses(result),
-        check: await oversellCheck(sql, tierIds)
-      })
-    }
+      console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
+      {
+        const tierIds: string[] = []
+        for (let i = 0; i < 50; i++) tierIds.push(await createTier(server.base, eventId, 100_000))
+        const result = await bookingLoad(server.base, 64, () => JSON.stringify({
+          eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
+        }), { seconds: SECONDS })
+        record({
+          scenario: 'API: spread over 50 tiers',
+          concurrency: 64,
+          perSecond: count(result, '201') / result.duration,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: await oversellCheck(sql, tierIds)
+        })
+      }
 
-    console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds')
-    const readEventId = await createEvent(server.base, 'Read night')
-    const readTiers: string[] = []
-    for (let i = 0; i < 4; i++) readTiers.push(await createTier(server.base, readEventId, 500))
-    for (let i = 0; i < 40; i++) {
-      await fetch(`${server.base}/api/bookings`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
-      })
-    }
-    // The write scenarios left ~150k fresh rows; settle them as autovacuum would in the background,
-    // so the reads measure a steady database rather than vacuum catching up alongside them.
-    await sql`vacuum analyze`
-    await sql`checkpoint`
-    for (const url of [`/api/events/${readEventId}/ticket-tiers`, '/api/events']) {
-      const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS })
-      record({
-        scenario: `API: GET ${url.replace(readEventId, '{eventId}')}`,
-        concurrency: 64,
-        perSecond: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: statuses(result),
-        check: ''
-      })
-    }
+      console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds')
+      const readEventId = await createEvent(server.base, 'Read night')
+      const readTiers: string[] = []
+      for (let i = 0; i < 4; i++) readTiers.push(await createTier(server.base, readEventId, 500))
+      for (let i = 0; i < 40; i++) {
+        await fetch(`${server.base}/api/bookings`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
+        })
+      }
+      // The write scenarios left ~150k fresh rows; settle them as autovacuum would in the background,
+      // so the reads measure a steady database rather than vacuum catching up alongside them.
+      await sql`vacuum analyze`
+      await sql`checkpoint`
+      for (const url of [`/api/events/${readEventId}/ticket-tiers`, '/api/events']) {
+        const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS })
+        record({
+          scenario: `API: GET ${url.replace(readEventId, '{eventId}')}`,
+          concurrency: 64,
+          perSecond: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: ''
+        })
+      }
 
-    console.log('Tickets: reading one booking\'s 200 tickets (with codes), concurrency 64')
-    {
-      const tierIds = [await createTier(server.base, readEventId, 1000, 100), await createTier(server.base, readEventId, 1000, 100)]
-      const booking = await fetch(`${server.base}/api/bookings`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ eventId: readEventId, items: tierIds.map((ticketTierId) => ({ ticketTierId, quantity: 100 })) })
-      })
-      const { id } = await booking.json() as { id: string }
-      const url = `/api/bookings/${id}/tickets`
-      const first = await (await fetch(`${server.base}${url}`, { headers: { authorization: `Bearer ${integratorKey}` } })).json() as { data: Array<{ code: string | null }> }
-      const withCodes = first.data.filter((ticket) => ticket.code !== null).length
-      if (withCodes !== 200) failed = true
-      const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${integratorKey}` } })
-      record({
-        scenario: 'API: GET /api/bookings/{bookingId}/tickets (200 tickets)',
-        concurrency: 64,
-        perSecond: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: statuses(result),
-        check: withCodes === 200 ? '200 tickets with codes' : `ONLY ${withCodes} CODES`
-      })
-    }
+      console.log('Tickets: reading one booking\'s 200 tickets (with codes), concurrency 64')
+      {
+        const tierIds = [await createTier(server.base, readEventId, 1000, 100), await createTier(server.base, readEventId, 1000, 100)]
+        const booking = await fetch(`${server.base}/api/bookings`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${integratorKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ eventId: readEventId, items: tierIds.map((ticketTierId) => ({ ticketTierId, quantity: 100 })) })
+        })
+        const { id } = await booking.json() as { id: string }
+        const url = `/api/bookings/${id}/tickets`
+        const first = await (await fetch(`${server.base}${url}`, { headers: { authorization: `Bearer ${integratorKey}` } })).json() as { data: Array<{ code: string | null }> }
+        const withCodes = first.data.filter((ticket) => ticket.code !== null).length
+        if (withCodes !== 200) failed = true
+        const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${integratorKey}` } })
+        record({
+          scenario: 'API: GET /api/bookings/{bookingId}/tickets (200 tickets)',
+          concurrency: 64,
+          perSecond: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: withCodes === 200 ? '200 tickets with codes' : `ONLY ${withCodes} CODES`
+        })
+      }
 
-    console.log('Ticket codes: what one costs, in this process (jose, Ed25519)')
-    await measureCodes()
+      console.log('Ticket codes: what one costs, in this process (jose, Ed25519)')
+      await measureCodes()
+    }
 
     if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url)
 
@@ -477,7 +485,7 @@ async function main (): Promise<void> {
     for (const row of rows) {
       console.log(`| ${row.scenario} | ${row.concurrency} | ${row.perSecond.toFixed(0)} | ${row.p50} | ${row.p99} | ${row.statuses} | ${row.check} |`)
     }
-    console.log(`\nTicket code: ${codeCost}`)
+    if (codeCost !== '') console.log(`\nTicket code: ${codeCost}`)
   } finally {
     await server.stop()
     await sql.end()

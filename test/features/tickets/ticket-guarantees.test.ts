@@ -13,7 +13,7 @@ import { createTicketCodes } from '../../../src/features/tickets/codes.js'
 import { migrationsDir } from '../../../src/paths.js'
 import { ADMIN_KEY, createTestApp, readyApp, type TestApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
-import { createEventWithTier, createEventWithTiers, ledger, overHttp, problemType } from '../../support/fixtures.js'
+import { createEventWithTier, createEventWithTiers, createTier, ledger, overHttp, problemType } from '../../support/fixtures.js'
 import { spawnServer, type ServerProcess } from '../../support/process.js'
 import { waitUntil } from '../../support/wait.js'
 
@@ -93,14 +93,14 @@ describe('the database refuses tickets that disagree with their booking', () => 
   /**
    * Runs `change` in a transaction that then commits, and expects the database to refuse it with
    * `constraint`: at commit for the deferred checks (`when: 'commit'`: every statement of `change`
-   * went through), else at once.
+   * went through), else at once (the tickets' checks run at the end of the statement that writes them).
    */
-  async function expectRefused (change: (tx: Tx) => Promise<unknown>, constraint: string, when: 'commit' | 'at once'): Promise<void> {
+  async function expectRefused (change: (tx: Tx) => Promise<unknown>, constraint: string, when: 'commit' | 'at once', code = '23514'): Promise<void> {
     let statementsPassed = false
     await expect(t.sql.begin(async (tx) => {
       await change(tx)
       statementsPassed = true
-    })).rejects.toMatchObject({ code: '23514', constraint_name: constraint })
+    })).rejects.toMatchObject({ code, constraint_name: constraint })
     expect(statementsPassed, `refused ${when}`).toBe(when === 'commit')
   }
 
@@ -123,26 +123,26 @@ describe('the database refuses tickets that disagree with their booking', () => 
     for (const ticket of tickets) expect(ticket.code === null).toBe(ticketStatus !== 'valid')
   }
 
-  it('refuses a valid ticket (with a code) on a held booking, at commit', async () => {
+  it('refuses a valid ticket (with a code) on a held booking, at once', async () => {
     const booking = await held()
     const [ticket] = await ticketsOf(t.sql, booking.id)
-    await expectRefused(async (tx) => await tx`update tickets set status = 'valid', code = 'a.b.c', code_kid = ${kid} where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'commit')
-    await expectRefused(async (tx) => await tx`update tickets set status = 'valid' where booking_id = ${booking.id}`, 'tickets_agree_with_booking', 'commit')
+    await expectRefused(async (tx) => await tx`update tickets set status = 'valid', code = 'a.b.c', code_kid = ${kid} where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'at once')
+    await expectRefused(async (tx) => await tx`update tickets set status = 'valid' where booking_id = ${booking.id}`, 'tickets_agree_with_booking', 'at once')
     await expectUnchanged(booking.id, 'held', 'pending')
   })
 
-  it('refuses a pending or void ticket on a confirmed booking, at commit', async () => {
+  it('refuses a pending or void ticket on a confirmed booking, at once', async () => {
     const booking = await confirmed()
     const [ticket] = await ticketsOf(t.sql, booking.id)
     for (const status of ['pending', 'void']) {
-      await expectRefused(async (tx) => await tx`update tickets set status = ${status}, code = null, code_kid = null where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'commit')
+      await expectRefused(async (tx) => await tx`update tickets set status = ${status}, code = null, code_kid = null where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'at once')
     }
     await expectUnchanged(booking.id, 'confirmed', 'valid')
   })
 
-  it('refuses a ticket brought back from void while its booking stays cancelled, at commit', async () => {
+  it('refuses a ticket brought back from void while its booking stays cancelled, at once', async () => {
     const booking = await voided()
-    await expectRefused(async (tx) => await tx`update tickets set status = 'pending' where booking_id = ${booking.id}`, 'tickets_agree_with_booking', 'commit')
+    await expectRefused(async (tx) => await tx`update tickets set status = 'pending' where booking_id = ${booking.id}`, 'tickets_agree_with_booking', 'at once')
     await expectUnchanged(booking.id, 'cancelled', 'void')
   })
 
@@ -168,11 +168,15 @@ describe('the database refuses tickets that disagree with their booking', () => 
     await expectUnchanged(booking.id, 'held', 'pending')
   })
 
-  it('accepts a booking and its tickets changed together, in either order (the checks refuse only disagreement)', async () => {
+  it('accepts a booking and its tickets changed together, the booking first (as the service does), and refuses the tickets first', async () => {
     const hold = await held()
-    await expectAccepted(async (tx) => {
+    await expectRefused(async (tx) => {
       await tx`update tickets set status = 'void' where booking_id = ${hold.id}`
       await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${hold.id}`
+    }, 'tickets_agree_with_booking', 'at once')
+    await expectAccepted(async (tx) => {
+      await tx`update bookings set status = 'cancelled', cancelled_at = clock_timestamp() where id = ${hold.id}`
+      await tx`update tickets set status = 'void' where booking_id = ${hold.id}`
     })
     const booking = await confirmed()
     await expectAccepted(async (tx) => {
@@ -194,48 +198,60 @@ describe('the database refuses tickets that disagree with their booking', () => 
     for (const [position, quantity] of quantities.entries()) {
       await tx`insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price) values (${id}, ${position}, ${tiers[position]?.id ?? ''}, 'T', ${quantity}, 0)`
     }
-    const itemOf = quantities.flatMap((quantity, position) => Array.from({ length: quantity }, () => position))
-    for (let n = 0; n < tickets; n++) {
+    // All in one statement, as the service writes a booking's tickets.
+    const itemOf = quantities.flatMap((quantity, position) => Array.from({ length: quantity }, () => position)).slice(0, tickets)
+    while (itemOf.length < tickets) itemOf.push(0)
+    if (tickets > 0) {
       await tx`
         insert into tickets (id, booking_id, event_id, ticket_tier_id, tier_name, item_position, position, status)
-        select ${randomUUID()}, ${id}, ${eventId}, ticket_tier_id, tier_name, position, ${n + 1}, 'valid'
-        from booking_items where booking_id = ${id} and position = ${itemOf[n] ?? 0}
+        select gen_random_uuid(), ${id}, ${eventId}, i.ticket_tier_id, i.tier_name, i.position, n.position, 'valid'
+        from unnest(${itemOf}::smallint[]) with ordinality as n(item, position)
+        join booking_items i on i.booking_id = ${id} and i.position = n.item
       `
     }
     return id
   }
 
-  it('refuses a booking inserted with fewer (or more) tickets than booked units, at commit', async () => {
+  it('refuses a booking inserted with fewer (or more) tickets than booked units: at once, or at commit with none at all', async () => {
     await createEventWithTiers(t.app, [{ name: 'second' }]) // another event's tier must not count
-    await expectRefused(async (tx) => await insertBooking(tx, [3], 2), 'bookings_tickets_agree', 'commit')
-    await expectRefused(async (tx) => await insertBooking(tx, [2], 0), 'bookings_tickets_agree', 'commit')
-    await expectRefused(async (tx) => await insertBooking(tx, [1], 2), 'bookings_tickets_agree', 'commit')
+    await createTier(t.app, eventId, { name: 'Balcony' }) // a second tier of this event, for a booking of two items
+    await expectRefused(async (tx) => await insertBooking(tx, [3], 2), 'tickets_agree_with_booking', 'at once')
+    await expectRefused(async (tx) => await insertBooking(tx, [1], 2), 'tickets_agree_with_booking', 'at once')
+    await expectRefused(async (tx) => await insertBooking(tx, [2, 1], 2), 'tickets_agree_with_booking', 'at once') // an item without tickets
+    await expectRefused(async (tx) => await insertBooking(tx, [2], 0), 'bookings_have_tickets', 'commit', '23503')
     await expectAccepted(async (tx) => await insertBooking(tx, [3], 3))
   })
 
-  it('refuses a ticket added to a booking that already has one per unit, at commit', async () => {
+  it('refuses a ticket added to a booking that already has one per unit, at once', async () => {
     const booking = await confirmed(2)
     const [first] = await ticketsOf(t.sql, booking.id)
     await expectRefused(async (tx) => await tx`
       insert into tickets (id, booking_id, event_id, ticket_tier_id, tier_name, item_position, position, status)
       values (${randomUUID()}, ${booking.id}, ${eventId}, ${tierId}, 'GA', ${first?.itemPosition ?? 0}, 3, 'valid')
-    `, 'tickets_agree_with_booking', 'commit')
+    `, 'tickets_agree_with_booking', 'at once')
     expect(await ticketsOf(t.sql, booking.id)).toHaveLength(2)
   })
 
-  it('refuses a ticket moved to another booking, at commit', async () => {
+  it('refuses a ticket moved to another booking, at once', async () => {
     const [from, to] = [await confirmed(2), await confirmed(2)]
     const [ticket] = await ticketsOf(t.sql, from.id)
-    await expectRefused(async (tx) => await tx`update tickets set booking_id = ${to.id}, position = 3 where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'commit')
+    await expectRefused(async (tx) => await tx`update tickets set booking_id = ${to.id}, position = 3 where id = ${ticket?.id ?? ''}`, 'tickets_identity_fixed', 'at once')
     expect(await ticketsOf(t.sql, from.id)).toHaveLength(2)
   })
 
-  it('refuses a ticket of another tier or event than its booking item, at commit', async () => {
+  it('refuses a ticket of another tier or event than its booking item, written or changed, at once', async () => {
     const booking = await confirmed(1)
     const [ticket] = await ticketsOf(t.sql, booking.id)
     const other = await createEventWithTier(t.app)
-    await expectRefused(async (tx) => await tx`update tickets set ticket_tier_id = ${other.tierId} where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'commit')
-    await expectRefused(async (tx) => await tx`update tickets set event_id = ${other.eventId} where id = ${ticket?.id ?? ''}`, 'tickets_agree_with_booking', 'commit')
+    await expectRefused(async (tx) => await tx`update tickets set ticket_tier_id = ${other.tierId} where id = ${ticket?.id ?? ''}`, 'tickets_identity_fixed', 'at once')
+    await expectRefused(async (tx) => await tx`update tickets set event_id = ${other.eventId} where id = ${ticket?.id ?? ''}`, 'tickets_identity_fixed', 'at once')
+    await expectRefused(async (tx) => {
+      const id = await insertBooking(tx, [1], 0)
+      await tx`
+        insert into tickets (id, booking_id, event_id, ticket_tier_id, tier_name, item_position, position, status)
+        values (${randomUUID()}, ${id}, ${other.eventId}, ${other.tierId}, 'T', 0, 1, 'valid')
+      `
+    }, 'tickets_agree_with_booking', 'at once')
     expect(await ticketsOf(t.sql, booking.id)).toMatchObject([{ ticketTierId: tierId, eventId }])
   })
 

@@ -26,6 +26,12 @@ declare module 'fastify' {
 
 const BEARER = /^bearer +(\S+) *$/i
 
+/** The principal a route's authentication hook set; for routes that have one. */
+export function principalOf (principal: Principal | null): Principal {
+  if (principal === null) throw new Error('a route that needs a principal ran without authentication')
+  return principal
+}
+
 /** The integrator behind a request to an integrator-only route (its hook refused admin keys). */
 export function integratorIdOf (principal: Principal | null): string {
   if (principal?.kind !== 'integrator') throw new Error('an integrator-only route ran without an integrator key')

@@ -4,8 +4,7 @@ import { notFoundProblem } from '../../problems.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
-import type { Principal } from '../../domain/principal.js'
-import { integratorIdOf } from '../../plugins/auth.js'
+import { integratorIdOf, principalOf } from '../../plugins/auth.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { toBookingRequest } from './booking-request.js'
 import { createBookingBatcher } from './booking-batcher.js'
@@ -13,12 +12,6 @@ import { createBookingsRepository } from './bookings-repository.js'
 import {
   cancelBookingOperation, confirmBookingOperation, createBookingOperation, getBookingOperation, listBookingsOperation
 } from './openapi.js'
-
-/** The principal the route's authentication hook set; every booking route has one. */
-function principalOf (principal: Principal | null): Principal {
-  if (principal === null) throw new Error('booking route without authentication')
-  return principal
-}
 
 export interface BookingsFeatureOptions {
   sql: Sql

@@ -225,7 +225,9 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
 
     /**
      * Signs the valid tickets that have no code yet (those of bookings made before tickets
-     * existed), in batches; the service runs this at start, before it serves.
+     * existed), in batches; the service runs this at start, before it serves. A process starting at
+     * the same time as another waits for the batches the other holds (no SKIP LOCKED), so neither
+     * serves before every such ticket has its code.
      */
     async signMissingCodes (batchSize = 500): Promise<number> {
       let signed = 0
@@ -236,7 +238,7 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
             select id from bookings
             where id in (select booking_id from tickets where status = 'valid' and code is null)
             order by id
-            limit ${batchSize} for update skip locked
+            limit ${batchSize} for update
           `
           if (bookings.length === 0) return 0
           const rows = await tx<{ id: string, eventId: string, ticketTierId: string, codeVersion: number }[]>`

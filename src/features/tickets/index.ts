@@ -2,22 +2,16 @@ import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import QRCode from 'qrcode'
 import type { Sql } from '../../db/sql.js'
-import type { Principal } from '../../domain/principal.js'
 import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import type { Ticket } from '../../schemas/tickets.js'
+import { principalOf } from '../../plugins/auth.js'
 import type { TicketCodes } from './codes.js'
 import {
   getTicketOperation, getTicketQrOperation, listBookingTicketsOperation, listRevocationsOperation, listTicketKeysOperation, reissueTicketOperation,
   rotateTicketKeyOperation, updateTicketOperation
 } from './openapi.js'
 import { createTicketsRepository } from './tickets-repository.js'
-
-/** The principal the route's authentication hook set; every ticket route but the key set has one. */
-function principalOf (principal: Principal | null): Principal {
-  if (principal === null) throw new Error('ticket route without authentication')
-  return principal
-}
 
 function missingTicket (id: string): Error {
   return notFoundProblem(`Ticket ${id} does not exist.`)

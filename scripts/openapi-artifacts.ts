@@ -43,12 +43,15 @@ const COLLECTION_TESTS = [
 /**
  * Requests that hand an id on to later ones, so that a run (folders in order) works on a real
  * booking and its tickets rather than on example ids that do not exist: "Book tickets" keeps its
- * booking's id, "List a booking's tickets" the first ticket's. Cancel and confirm keep the example
+ * booking's id, "List a booking's tickets" the first ticket's; the check-in requests read the list
+ * and revoke the scanner key the run made. Cancel and confirm keep the example
  * id: cancelling the run's booking would void its tickets before the ticket requests run.
  */
 const CHAIN_SETS: Record<string, { variable: string, value: string }> = {
   createBooking: { variable: 'bookingId', value: 'pm.response.json().id' },
-  listBookingTickets: { variable: 'ticketId', value: 'pm.response.json().data[0].id' }
+  listBookingTickets: { variable: 'ticketId', value: 'pm.response.json().data[0].id' },
+  createCheckInList: { variable: 'checkInListId', value: 'pm.response.json().id' },
+  createScannerKey: { variable: 'keyId', value: 'pm.response.json().id' }
 }
 const CHAIN_USES: Record<string, string[]> = {
   getBooking: ['bookingId'],
@@ -56,11 +59,15 @@ const CHAIN_USES: Record<string, string[]> = {
   getTicket: ['ticketId'],
   updateTicket: ['ticketId'],
   getTicketQr: ['ticketId'],
-  reissueTicket: ['ticketId']
+  reissueTicket: ['ticketId'],
+  getCheckInList: ['checkInListId'],
+  revokeScannerKey: ['keyId']
 }
 const CHAIN_DESCRIPTIONS: Record<string, string> = {
   bookingId: 'The booking the ticket requests use: set by "Book tickets" (the example id until then).',
-  ticketId: 'The ticket the ticket requests use: set by "List a booking\'s tickets" (the example id until then).'
+  ticketId: 'The ticket the ticket requests use: set by "List a booking\'s tickets" (the example id until then).',
+  checkInListId: 'The check-in list "Get a check-in list" reads: set by "Create a check-in list for an event (admin)" (the example id until then).',
+  keyId: 'The scanner key "Revoke a scanner key (admin)" revokes: set by "Create a scanner key for an event (admin)" (the example id until then).'
 }
 
 function withoutGeneratedIds (node: unknown): unknown {

@@ -5,6 +5,8 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import type { Sql } from './db/sql.js'
 import { bookingsFeature } from './features/bookings/index.js'
+import { createCheckInRepository } from './features/check-in/check-in-repository.js'
+import { checkInFeature } from './features/check-in/index.js'
 import { eventsFeature } from './features/events/index.js'
 import { healthFeature } from './features/health/index.js'
 import { integratorsFeature } from './features/integrators/index.js'
@@ -25,6 +27,7 @@ import openapi from './plugins/openapi.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
 import { bookingSchemas } from './schemas/bookings.js'
+import { checkInSchemas } from './schemas/check-in.js'
 import { commonSchemas } from './schemas/common.js'
 import { eventSchemas } from './schemas/events.js'
 import { HealthSchema } from './schemas/health.js'
@@ -86,7 +89,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
+  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...checkInSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
     app.addSchema(schema)
   }
 
@@ -97,7 +100,12 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(httpPolicies, { corsOrigins: config.corsOrigins ?? [] })
   app.register(openapi, { publicUrl: config.publicUrl })
   const integrators = createIntegratorsRepository(sql)
-  app.register(auth, { adminKeys: config.adminApiKeys, findIntegratorKey: async (token) => await integrators.findLiveKey(token) })
+  const checkIn = createCheckInRepository(sql)
+  app.register(auth, {
+    adminKeys: config.adminApiKeys,
+    findIntegratorKey: async (token) => await integrators.findLiveKey(token),
+    findScannerKey: async (token) => await checkIn.findLiveKey(token)
+  })
 
   // Ticket codes are signed where bookings change (bookings) and where tickets are reissued (tickets).
   const codes = createTicketCodes(sql, config.ticketSigningKeys)
@@ -113,6 +121,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
     scope.register(feature(integratorsFeature, 'integrators'), { sql })
     scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
     scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
+    scope.register(feature(checkInFeature, 'check-in'), { checkIn })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
     scope.register(methodNotAllowed)
   }, { prefix: '/api' })

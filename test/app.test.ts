@@ -10,13 +10,14 @@ import problems from '../src/plugins/problems.js'
 import { createTestDatabase } from './support/database.js'
 
 const findIntegratorKey = async () => undefined
+const findScannerKey = async () => undefined
 
 /** What buildApp gets right, done wrong: each mistake must stop the start, not drop a hook in silence. */
 describe('plugins registered in the wrong order', () => {
   it('fails at start-up when an infrastructure plugin comes before the error handler it needs', async () => {
     for (const register of [
       (app: ReturnType<typeof Fastify>) => app.register(jsonBody),
-      (app: ReturnType<typeof Fastify>) => app.register(auth, { adminKeys: [], findIntegratorKey }),
+      (app: ReturnType<typeof Fastify>) => app.register(auth, { adminKeys: [], findIntegratorKey, findScannerKey }),
       (app: ReturnType<typeof Fastify>) => app.register(rateLimits, { requestsPerMinute: 10 }),
       (app: ReturnType<typeof Fastify>) => app.register(loadShedding, { maxInFlight: 10 })
     ]) {
@@ -34,7 +35,7 @@ describe('plugins registered in the wrong order', () => {
       const app = Fastify()
       app.register(problems)
       app.register(httpPolicies, { corsOrigins: [] })
-      app.register(auth, { adminKeys: [], findIntegratorKey })
+      app.register(auth, { adminKeys: [], findIntegratorKey, findScannerKey })
       app.register(async (scope) => {
         scope.register(loadShedding, { maxInFlight: 10 })
         scope.register(feature(eventsFeature, 'events'), { sql: db.sql })

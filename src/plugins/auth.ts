@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { IntegratorKey, Principal } from '../domain/principal.js'
+import type { IntegratorKey, Principal, ScannerKey } from '../domain/principal.js'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Scope } from '../schemas/integrators.js'
 
@@ -18,6 +18,11 @@ declare module 'fastify' {
     verifyAdminKey: (request: FastifyRequest) => Promise<void>
     /** An onRequest hook that authenticates an integrator key with `scope` (or an admin key, when allowed). */
     authenticate: (requirement: Requirement) => (request: FastifyRequest) => Promise<void>
+    /**
+     * onRequest hook for check-in operations: accepts an admin key or a live scanner key (of any
+     * event: the route answers 404 for another event's resources, see `scannerMaySee`).
+     */
+    verifyAdminOrScannerKey: (request: FastifyRequest) => Promise<void>
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -36,6 +41,12 @@ export function principalOf (principal: Principal | null): Principal {
 export function integratorIdOf (principal: Principal | null): string {
   if (principal?.kind !== 'integrator') throw new Error('an integrator-only route ran without an integrator key')
   return principal.integratorId
+}
+
+/** Whether the caller may see a resource of `eventId`: admin keys see every event, a scanner key its own only. */
+export function scannerMaySee (principal: Principal | null, eventId: string): boolean {
+  const caller = principalOf(principal)
+  return caller.kind === 'admin' || (caller.kind === 'scanner' && caller.eventId === eventId)
 }
 
 export function bearerToken (header: string | undefined): string | undefined {
@@ -61,15 +72,19 @@ export interface AuthOptions {
   adminKeys: string[]
   /** The live integrator key a token is, if any (the integrators feature owns the keys). */
   findIntegratorKey: (token: string) => Promise<IntegratorKey | undefined>
+  /** The live scanner key a token is, if any (the check-in feature owns the keys). */
+  findScannerKey: (token: string) => Promise<ScannerKey | undefined>
 }
 
 /**
- * Bearer authentication for the two kinds of key. Admin keys (ADMIN_API_KEYS) are compared as
+ * Bearer authentication for the three kinds of key. Admin keys (ADMIN_API_KEYS) are compared as
  * SHA-256 digests with timingSafeEqual against every configured key. Integrator keys are found by
- * `findIntegratorKey`, and must carry the operation's scope.
+ * `findIntegratorKey`, and must carry the operation's scope. Scanner keys are found by
+ * `findScannerKey` on every request (so a revocation holds from the next one), and only
+ * `verifyAdminOrScannerKey` accepts them.
  * @see https://datatracker.ietf.org/doc/html/rfc6750#section-3
  */
-export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, findIntegratorKey }: AuthOptions) {
+export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, findIntegratorKey, findScannerKey }: AuthOptions) {
   const adminDigests = adminKeys.map((key) => createHash('sha256').update(key).digest())
 
   function isAdminKey (token: string): boolean {
@@ -86,6 +101,18 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
     if (token === undefined) throw unauthorized(false, 'admin')
     if (!isAdminKey(token)) throw unauthorized(true, 'admin')
     request.principal = { kind: 'admin' }
+  })
+
+  app.decorate('verifyAdminOrScannerKey', async function verifyAdminOrScannerKey (request: FastifyRequest) {
+    const token = bearerToken(request.headers.authorization)
+    if (token === undefined) throw unauthorized(false, 'scanner')
+    if (isAdminKey(token)) {
+      request.principal = { kind: 'admin' }
+      return
+    }
+    const key = await findScannerKey(token)
+    if (key === undefined) throw unauthorized(true, 'scanner')
+    request.principal = { kind: 'scanner', eventId: key.eventId, keyId: key.id }
   })
 
   app.decorate('authenticate', function authenticate (requirement: Requirement) {

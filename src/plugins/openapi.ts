@@ -189,6 +189,7 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
         { name: 'Ticket tiers', description: 'Priced classes of tickets of an event, with their inventory.' },
         { name: 'Bookings', description: 'Tickets of one event, booked all together, idempotently, and cancellable. Made with an integrator key.' },
         { name: 'Tickets', description: 'One ticket per admitted person, with a code any scanner verifies offline (Ed25519 JWS), its QR code, reissue, the public keys and the revocations feed.' },
+        { name: 'Check-in', description: 'Check-in lists (which tickets a door admits) and the keys of scanning devices, one event each (operators; scanners read their event\'s lists).' },
         { name: 'Integrators', description: 'The API\'s customers and their keys (operators only).' },
         { name: 'Webhooks', description: 'Signed notifications of changes to your bookings, sent to endpoints you register (see the `webhooks` section for what they receive).' }
       ],
@@ -204,6 +205,11 @@ export default fp(async function openapiPlugin (app: FastifyInstance, options: O
             type: 'http',
             scheme: 'bearer',
             description: 'An integrator\'s API key (`tbk_…`), created with `POST /api/integrators/{integratorId}/keys`. The role listed on an operation is the scope the key needs.'
+          },
+          scannerKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A scanning device\'s key (`tbs_…`) for one event, created with `POST /api/events/{eventId}/scanner-keys`. It works for check-in operations and the revocations feed of its own event only; another event\'s resources are a `404`.'
           }
         }
       }

@@ -180,6 +180,11 @@ export function integratorSecurity (scope: string, adminToo = false): Record<str
   return adminToo ? [{ integratorKey: [scope] }, { adminKey: [] }] : [{ integratorKey: [scope] }]
 }
 
+/** `security` of check-in operations: an admin key, or a scanner key of the operation's event. */
+export function scannerSecurity (): Record<string, string[]>[] {
+  return [{ adminKey: [] }, { scannerKey: [] }]
+}
+
 /** `security` of public operations: none, stated explicitly. */
 export function publicSecurity () {
   return []

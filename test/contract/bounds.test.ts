@@ -76,6 +76,9 @@ beforeAll(async () => {
   const ticket = bookingTickets.json<{ data: { id: string, status: string }[] }>().data[0]
   expect(ticket?.status).toBe('valid')
   const ticketId = ticket?.id ?? ''
+  const checkInEvent = await newEvent()
+  const checkInTier = (await createTier(t.app, checkInEvent, { name: 'Door tier' })).id
+  const checkInList = (await post(`/api/events/${checkInEvent}/check-in-lists`, { name: 'Door' })).id
 
   const admin = { ...asAdmin }
   const integratorKey = { ...t.asIntegrator }
@@ -109,6 +112,12 @@ beforeAll(async () => {
     listTicketKeys: () => request({}),
     rotateTicketKey: () => request(admin),
     listRevocations: () => request(admin, { eventId: event }),
+    createCheckInList: () => request(admin, { eventId: checkInEvent }, { name: 'Door', ticketTierIds: [checkInTier] }),
+    getCheckInList: () => request(admin, { checkInListId: checkInList }),
+    listCheckInLists: () => request(admin, { eventId: checkInEvent }),
+    createScannerKey: () => request(admin, { eventId: checkInEvent }, { name: 'Gate' }),
+    listScannerKeys: () => request(admin, { eventId: checkInEvent }),
+    revokeScannerKey: () => request(admin, { eventId: checkInEvent, keyId: randomUUID() }),
     createWebhookEndpoint: () => request(integratorKey, {}, { url: 'https://example.com/hooks', events: ['booking.created'] }),
     listWebhookEndpoints: () => request(integratorKey),
     getWebhookEndpoint: () => request(integratorKey, { endpointId: endpoint }),
@@ -185,6 +194,8 @@ function stringOf (input: BoundedInput, length: number): string {
 function arrayOf (input: BoundedInput, size: number): unknown[] {
   if (input.name === '/items') return tiers.slice(0, size).map((ticketTierId) => ({ ticketTierId, quantity: 1 }))
   if (input.name === '/scopes') return ['bookings:read', 'bookings:write', 'webhooks:manage', 'bookings:read'].slice(0, size)
+  // Tiers of no event: a list of them is refused with a 422 (not a 400) while its size is within bounds.
+  if (input.name === '/ticketTierIds') return Array.from({ length: size }, () => randomUUID())
   if (input.name === '/events') return ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired', 'booking.created'].slice(0, size)
   throw new Error(`no items for the array ${input.operation.operationId} ${input.name}`)
 }
@@ -328,6 +339,25 @@ describe('the collection limits behind the bounded lists', () => {
     expect(tooMany.json()).toMatchObject({ type: problemType('limit-reached'), limit: 1000 })
     const list = await t.app.inject({ method: 'GET', url: `/api/integrators/${integratorId}/keys`, headers: asAdmin })
     expect(list.json().data).toHaveLength(1000)
+  })
+
+  it('lets an event have 100 check-in lists and 1000 scanner keys, revoked ones included, and refuses more with a 409', async () => {
+    const eventId = (await createEvent(t.app, { name: 'Many doors' })).id
+    await t.sql`insert into check_in_lists (event_id, name) select ${eventId}, 'Door ' || n from generate_series(1, 99) as n`
+    await t.sql`
+      insert into scanner_keys (event_id, name, prefix, key_hash, revoked_at)
+      select ${eventId}, 'Old ' || n, 'tbs_old', sha256(('old key ' || n || ${eventId})::bytea), now() from generate_series(1, 999) as n
+    `
+    for (const [path, payload, limit] of [['check-in-lists', { name: 'Last door' }, 100], ['scanner-keys', { name: 'Last gate' }, 1000]] as const) {
+      const url = `/api/events/${eventId}/${path}`
+      const last = await t.app.inject({ method: 'POST', url, headers: asAdmin, payload })
+      expect(last.statusCode, last.body).toBe(201)
+      const tooMany = await t.app.inject({ method: 'POST', url, headers: asAdmin, payload })
+      expect(tooMany.statusCode, tooMany.body).toBe(409)
+      expect(tooMany.json()).toMatchObject({ type: problemType('limit-reached'), limit })
+      const list = await t.app.inject({ method: 'GET', url, headers: asAdmin })
+      expect(list.json<{ data: unknown[] }>().data).toHaveLength(limit)
+    }
   })
 
   it('lets an integrator have 20 webhook endpoints and refuses the 21st with a 409', async () => {

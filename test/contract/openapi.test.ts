@@ -44,14 +44,18 @@ describe('the committed OpenAPI artifacts', () => {
 describe('the generated document', () => {
   it('documents every operation of the contract', () => {
     expect(operations().map((op) => op.name).sort()).toEqual([
+      'DELETE /api/events/{eventId}/scanner-keys/{keyId}',
       'DELETE /api/integrators/{integratorId}/keys/{keyId}',
       'DELETE /api/webhook-endpoints/{endpointId}',
       'GET /api/bookings',
       'GET /api/bookings/{bookingId}',
       'GET /api/bookings/{bookingId}/tickets',
+      'GET /api/check-in-lists/{checkInListId}',
       'GET /api/events',
       'GET /api/events/{eventId}',
+      'GET /api/events/{eventId}/check-in-lists',
       'GET /api/events/{eventId}/revocations',
+      'GET /api/events/{eventId}/scanner-keys',
       'GET /api/events/{eventId}/ticket-tiers',
       'GET /api/health',
       'GET /api/integrators',
@@ -71,6 +75,8 @@ describe('the generated document', () => {
       'POST /api/bookings/{bookingId}/cancel',
       'POST /api/bookings/{bookingId}/confirm',
       'POST /api/events',
+      'POST /api/events/{eventId}/check-in-lists',
+      'POST /api/events/{eventId}/scanner-keys',
       'POST /api/events/{eventId}/ticket-tiers',
       'POST /api/integrators',
       'POST /api/integrators/{integratorId}/keys',
@@ -96,6 +102,7 @@ describe('the generated document', () => {
   it('declares each bearer scheme on exactly the operations that take it', () => {
     const schemes = Object.fromEntries(operations().map(({ name, operation }) => [name, operation.security]))
     const adminOnly = [{ adminKey: [] }]
+    const adminOrScanner = [{ adminKey: [] }, { scannerKey: [] }]
     expect(schemes).toEqual({
       'GET /api/health': [],
       'GET /api/events': [],
@@ -125,8 +132,14 @@ describe('the generated document', () => {
       // The key set is public: scanners and anyone verifying a code fetch it without a key.
       'GET /api/ticket-keys': [],
       'POST /api/ticket-keys/rotate': adminOnly,
-      // Operators only until check-in brings scanner keys.
-      'GET /api/events/{eventId}/revocations': adminOnly,
+      // Check-in: operators define the lists and keys; a scanner key (of the event) reads the lists and the revocations feed.
+      'GET /api/events/{eventId}/revocations': adminOrScanner,
+      'POST /api/events/{eventId}/check-in-lists': adminOnly,
+      'GET /api/events/{eventId}/check-in-lists': adminOrScanner,
+      'GET /api/check-in-lists/{checkInListId}': adminOrScanner,
+      'POST /api/events/{eventId}/scanner-keys': adminOnly,
+      'GET /api/events/{eventId}/scanner-keys': adminOnly,
+      'DELETE /api/events/{eventId}/scanner-keys/{keyId}': adminOnly,
       ...Object.fromEntries([
         'POST /api/webhook-endpoints', 'GET /api/webhook-endpoints', 'GET /api/webhook-endpoints/{endpointId}',
         'PATCH /api/webhook-endpoints/{endpointId}', 'DELETE /api/webhook-endpoints/{endpointId}',

@@ -3,12 +3,14 @@ import type { Principal } from '../../domain/principal.js'
 import type { Booking } from '../../schemas/bookings.js'
 
 /**
- * The bookings a principal may see: an integrator its own, an operator (admin key) all. Every
+ * The bookings a principal may see: an integrator its own, an operator (admin key) all, a scanner
+ * none (no booking route takes its key; this keeps it so if one ever did). Every
  * query on bookings for a request goes through this, so no route can leak another's booking.
  * In a query that joins bookings, `bookingsAlias` names them.
  */
 export function visibleTo (q: Queryable, principal: Principal, bookingsAlias?: string) {
   if (principal.kind === 'admin') return q`true`
+  if (principal.kind === 'scanner') return q`false`
   return bookingsAlias === undefined ? q`integrator_id = ${principal.integratorId}` : q`${q(bookingsAlias)}.integrator_id = ${principal.integratorId}`
 }
 

@@ -5,7 +5,7 @@ import type { Sql } from '../../db/sql.js'
 import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import type { Ticket } from '../../schemas/tickets.js'
-import { principalOf } from '../../plugins/auth.js'
+import { principalOf, scannerMaySee } from '../../plugins/auth.js'
 import type { TicketCodes } from './codes.js'
 import {
   getTicketOperation, getTicketQrOperation, listBookingTicketsOperation, listRevocationsOperation, listTicketKeysOperation, reissueTicketOperation,
@@ -96,12 +96,14 @@ export const ticketsFeature: FastifyPluginAsyncTypebox<TicketsFeatureOptions> = 
   })
 
   app.get('/events/:eventId/revocations', {
-    onRequest: app.verifyAdminKey,
+    onRequest: app.verifyAdminOrScannerKey,
     schema: listRevocationsOperation
   }, async function listRevocations (request) {
     const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query
+    const missingEvent = notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    if (!scannerMaySee(request.principal, request.params.eventId)) throw missingEvent
     const page = await tickets.revocations(request.params.eventId, limit, cursor)
-    if (page === undefined) throw notFoundProblem(`Event ${request.params.eventId} does not exist.`)
+    if (page === undefined) throw missingEvent
     return page
   })
 }

@@ -5,7 +5,7 @@ import { EventParamsSchema } from '../../schemas/events.js'
 import { NoQuerySchema, ProblemSchema, ref } from '../../schemas/common.js'
 import {
   adminSecurity, bodyProblems, integratorSecurity, jsonResponse, mediaResponse, notModifiedResponse, problemExample, problemResponse, problems,
-  publicSecurity
+  publicSecurity, scannerSecurity
 } from '../../schemas/responses.js'
 import {
   RevocationPageSchema, RevocationQuerySchema, TicketKeySetSchema, TicketKeysHeadersSchema, TicketListSchema, TicketParamsSchema, TicketPublicKeySchema, TicketSchema,
@@ -166,9 +166,10 @@ export const listRevocationsOperation = {
     'For offline scanners: every code of the event that no longer admits anyone (reissued, or its booking cancelled after it was confirmed), oldest first.',
     '`nextCursor` is never `null`: keep the last one and ask again with it later for what came since. Each entry is written in the transaction that',
     'revoked the code, and entries are numbered in the order those transactions commit, so none ever appears behind a cursor you hold.',
-    'A hold\'s tickets never had a code, so its expiry or cancellation revokes nothing. Operators (admin key) read it; scanner keys come with check-in.'
+    'A hold\'s tickets never had a code, so its expiry or cancellation revokes nothing. An admin key or a scanner key of this event reads it;',
+    'another event\'s scanner key gets `404`, as for an unknown event.'
   ].join(' '),
-  security: adminSecurity(),
+  security: scannerSecurity(),
   params: EventParamsSchema,
   querystring: RevocationQuerySchema,
   response: {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { projectRoot } from '../../../src/paths.js'
-import { ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTier } from '../../support/fixtures.js'
 import { waitUntil } from '../../support/wait.js'
 
@@ -54,6 +54,8 @@ function codeOf (ticket: Ticket | undefined): string {
 
 /** Runs the verifier in a fresh Node process (it fetches keys and revocations once, at import), and asks it about each code. */
 async function verdicts (eventId: string, codes: string[]): Promise<boolean[]> {
+  const scannerKey = await t.app.inject({ method: 'POST', url: `/api/events/${eventId}/scanner-keys`, headers: asAdmin, payload: { name: 'Door' } })
+  expect(scannerKey.statusCode, scannerKey.body).toBe(201)
   await writeFile(path.join(folder, 'verifier.mjs'), await readmeVerifier())
   await writeFile(path.join(folder, 'door.mjs'), [
     "import { admits } from './verifier.mjs'",
@@ -61,7 +63,7 @@ async function verdicts (eventId: string, codes: string[]): Promise<boolean[]> {
     'console.log(JSON.stringify(await Promise.all(codes.map(admits))))'
   ].join('\n'))
   const { stdout } = await promisify(execFile)(process.execPath, [path.join(folder, 'door.mjs'), JSON.stringify(codes)], {
-    env: { PATH: process.env.PATH ?? '', API: api, EVENT_ID: eventId, SCANNER_KEY: ADMIN_KEY }
+    env: { PATH: process.env.PATH ?? '', API: api, EVENT_ID: eventId, SCANNER_KEY: scannerKey.json<{ key: string }>().key }
   })
   return JSON.parse(stdout) as boolean[]
 }

@@ -1,0 +1,142 @@
+import { lockBelowLimit } from '../../db/collection-limit.js'
+import type { Sql } from '../../db/sql.js'
+import type { ScannerKey as LiveScannerKey } from '../../domain/principal.js'
+import { ProblemError, problemKinds } from '../../problems.js'
+import {
+  MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT, type CheckInList, type CheckInListCreate, type ScannerKey, type ScannerKeyCreated
+} from '../../schemas/check-in.js'
+import { digestKey } from '../integrators/api-keys.js'
+import { generateScannerKey, looksLikeScannerKey } from './scanner-keys.js'
+
+interface CheckInListRow {
+  id: string
+  eventId: string
+  name: string
+  ticketTierIds: string[] | null
+  allowReentry: boolean
+  createdAt: Date
+}
+
+interface ScannerKeyRow {
+  id: string
+  name: string
+  prefix: string
+  createdAt: Date
+  revokedAt: Date | null
+}
+
+function toCheckInList (row: CheckInListRow): CheckInList {
+  return {
+    id: row.id,
+    eventId: row.eventId,
+    name: row.name,
+    ticketTierIds: row.ticketTierIds,
+    allowReentry: row.allowReentry,
+    createdAt: row.createdAt.toISOString()
+  }
+}
+
+function toScannerKey (row: ScannerKeyRow): ScannerKey {
+  return { id: row.id, name: row.name, prefix: row.prefix, createdAt: row.createdAt.toISOString(), revokedAt: row.revokedAt?.toISOString() ?? null }
+}
+
+export function createCheckInRepository (sql: Sql) {
+  const listColumns = sql`id, event_id, name, ticket_tier_ids::text[] as ticket_tier_ids, allow_reentry, created_at`
+  const keyColumns = sql`id, name, prefix, created_at, revoked_at`
+
+  return {
+    /**
+     * A new list of the event, or undefined when the event does not exist; a 422 tier-not-in-event
+     * naming every tier that is not the event's, a 409 limit-reached past MAX_CHECK_IN_LISTS_PER_EVENT.
+     */
+    async createList (eventId: string, input: CheckInListCreate): Promise<CheckInList | undefined> {
+      const tierIds = input.ticketTierIds ?? null
+      return await sql.begin(async (tx) => {
+        const exists = await lockBelowLimit(tx, {
+          parent: { table: 'events', id: eventId },
+          children: { table: 'check_in_lists', column: 'event_id' },
+          limit: MAX_CHECK_IN_LISTS_PER_EVENT,
+          detail: `Event ${eventId} has ${MAX_CHECK_IN_LISTS_PER_EVENT} check-in lists, the most an event may have.`
+        })
+        if (!exists) return undefined
+        if (tierIds !== null) {
+          const own = await tx<{ id: string }[]>`select id::text as id from ticket_tiers where event_id = ${eventId} and id = any(${tierIds}::uuid[])`
+          const owned = new Set(own.map((row) => row.id))
+          const foreign = tierIds.filter((id) => !owned.has(id.toLowerCase()))
+          if (foreign.length > 0) {
+            throw new ProblemError(problemKinds.tierNotInEvent, `Ticket tier ${foreign.join(', ')} is not a tier of event ${eventId}.`, { ticketTierIds: foreign })
+          }
+        }
+        const [row] = await tx<CheckInListRow[]>`
+          insert into check_in_lists (event_id, name, ticket_tier_ids, allow_reentry)
+          values (${eventId}, ${input.name}, ${tierIds === null ? null : tierIds.map((id) => id.toLowerCase())}::uuid[], ${input.allowReentry ?? false})
+          returning ${listColumns}
+        `
+        if (row === undefined) throw new Error('insert into check_in_lists returned no row')
+        return toCheckInList(row)
+      })
+    },
+
+    async findList (id: string): Promise<CheckInList | undefined> {
+      const [row] = await sql<CheckInListRow[]>`select ${listColumns} from check_in_lists where id = ${id}`
+      return row === undefined ? undefined : toCheckInList(row)
+    },
+
+    /** The event's lists in creation order; undefined when the event does not exist. */
+    async listsOf (eventId: string): Promise<CheckInList[] | undefined> {
+      const [event] = await sql`select 1 from events where id = ${eventId}`
+      if (event === undefined) return undefined
+      const rows = await sql<CheckInListRow[]>`select ${listColumns} from check_in_lists where event_id = ${eventId} order by created_at, id`
+      return rows.map(toCheckInList)
+    },
+
+    /** A new key with its secret (returned this once), or undefined when the event does not exist. */
+    async createKey (eventId: string, name: string): Promise<ScannerKeyCreated | undefined> {
+      const { key, prefix, hash } = generateScannerKey()
+      return await sql.begin(async (tx) => {
+        const exists = await lockBelowLimit(tx, {
+          parent: { table: 'events', id: eventId },
+          children: { table: 'scanner_keys', column: 'event_id' },
+          limit: MAX_SCANNER_KEYS_PER_EVENT,
+          detail: `Event ${eventId} has ${MAX_SCANNER_KEYS_PER_EVENT} scanner keys, revoked ones included: the most it may have.`
+        })
+        if (!exists) return undefined
+        const [row] = await tx<ScannerKeyRow[]>`
+          insert into scanner_keys (event_id, name, prefix, key_hash) values (${eventId}, ${name}, ${prefix}, ${hash})
+          returning ${keyColumns}
+        `
+        if (row === undefined) throw new Error('insert into scanner_keys returned no row')
+        return { ...toScannerKey(row), key }
+      })
+    },
+
+    /** The event's keys, oldest first, without secrets; undefined when the event does not exist. */
+    async keysOf (eventId: string): Promise<ScannerKey[] | undefined> {
+      const [event] = await sql`select 1 from events where id = ${eventId}`
+      if (event === undefined) return undefined
+      const rows = await sql<ScannerKeyRow[]>`select ${keyColumns} from scanner_keys where event_id = ${eventId} order by created_at, id`
+      return rows.map(toScannerKey)
+    },
+
+    /** Revokes a key (again: no change); false when the event has no such key. */
+    async revokeKey (eventId: string, keyId: string): Promise<boolean> {
+      const rows = await sql`
+        update scanner_keys set revoked_at = coalesce(revoked_at, clock_timestamp())
+        where id = ${keyId} and event_id = ${eventId}
+        returning id
+      `
+      return rows.length > 0
+    },
+
+    /** The live (unrevoked) key a bearer token is, found by its SHA-256 digest on every request; undefined for anything else. */
+    async findLiveKey (token: string): Promise<LiveScannerKey | undefined> {
+      if (!looksLikeScannerKey(token)) return undefined
+      const [key] = await sql<LiveScannerKey[]>`
+        select id, event_id from scanner_keys where key_hash = ${digestKey(token)} and revoked_at is null
+      `
+      return key
+    }
+  }
+}
+
+export type CheckInRepository = ReturnType<typeof createCheckInRepository>

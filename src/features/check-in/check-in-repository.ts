@@ -5,8 +5,10 @@ import { ProblemError, problemKinds } from '../../problems.js'
 import {
   MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT, type CheckInList, type CheckInListCreate, type ScannerKey, type ScannerKeyCreated
 } from '../../schemas/check-in.js'
-import { digestKey } from '../integrators/api-keys.js'
-import { generateScannerKey, looksLikeScannerKey } from './scanner-keys.js'
+import { bearerSecrets, digestKey } from '../integrators/api-keys.js'
+
+/** Scanner keys: `tbs_…`, made and stored as integrator keys are. */
+const scannerKeys = bearerSecrets('tbs_')
 
 interface CheckInListRow {
   id: string
@@ -92,7 +94,7 @@ export function createCheckInRepository (sql: Sql) {
 
     /** A new key with its secret (returned this once), or undefined when the event does not exist. */
     async createKey (eventId: string, name: string): Promise<ScannerKeyCreated | undefined> {
-      const { key, prefix, hash } = generateScannerKey()
+      const { key, prefix, hash } = scannerKeys.generate()
       return await sql.begin(async (tx) => {
         const exists = await lockBelowLimit(tx, {
           parent: { table: 'events', id: eventId },
@@ -130,7 +132,7 @@ export function createCheckInRepository (sql: Sql) {
 
     /** The live (unrevoked) key a bearer token is, found by its SHA-256 digest on every request; undefined for anything else. */
     async findLiveKey (token: string): Promise<LiveScannerKey | undefined> {
-      if (!looksLikeScannerKey(token)) return undefined
+      if (!scannerKeys.looksLike(token)) return undefined
       const [key] = await sql<LiveScannerKey[]>`
         select id, event_id from scanner_keys where key_hash = ${digestKey(token)} and revoked_at is null
       `

@@ -1,20 +1,30 @@
 import { createHash, randomBytes } from 'node:crypto'
 
-export const KEY_PREFIX = 'tbk_'
 const PREFIX_SHOWN = 12
-const INTEGRATOR_KEY = /^tbk_[A-Za-z0-9_-]{43}$/
-
-/** A new secret: `tbk_` and 32 random bytes in base64url; only its digest is stored. */
-export function generateApiKey (): { key: string, prefix: string, hash: Buffer } {
-  const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`
-  return { key, prefix: key.slice(0, PREFIX_SHOWN), hash: digestKey(key) }
-}
 
 export function digestKey (key: string): Buffer {
   return createHash('sha256').update(key).digest()
 }
 
-/** True when a bearer token has the shape of an integrator key (so it is worth a look-up). */
-export function looksLikeIntegratorKey (token: string): boolean {
-  return INTEGRATOR_KEY.test(token)
+/**
+ * A kind of bearer secret: `prefix` and 32 random bytes in base64url, of which only the SHA-256
+ * digest is stored and the first 12 characters are shown again (integrator keys `tbk_`, scanner
+ * keys `tbs_`).
+ */
+export function bearerSecrets (prefix: string) {
+  const shape = new RegExp(`^${prefix}[A-Za-z0-9_-]{43}$`)
+  return {
+    /** A new secret, its shown prefix and its digest. */
+    generate (): { key: string, prefix: string, hash: Buffer } {
+      const key = `${prefix}${randomBytes(32).toString('base64url')}`
+      return { key, prefix: key.slice(0, PREFIX_SHOWN), hash: digestKey(key) }
+    },
+    /** True when a bearer token has this kind's shape (so it is worth a look-up). */
+    looksLike (token: string): boolean {
+      return shape.test(token)
+    }
+  }
 }
+
+/** Integrator keys: `tbk_…`. */
+export const integratorKeys = bearerSecrets('tbk_')

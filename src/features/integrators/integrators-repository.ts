@@ -3,7 +3,7 @@ import type { IntegratorKey } from '../../domain/principal.js'
 import type { ApiKey, ApiKeyCreated, Integrator, Scope } from '../../schemas/integrators.js'
 import { MAX_KEYS_PER_INTEGRATOR, SCOPES } from '../../schemas/integrators.js'
 import { lockBelowLimit } from '../../db/collection-limit.js'
-import { digestKey, generateApiKey, looksLikeIntegratorKey } from './api-keys.js'
+import { digestKey, integratorKeys } from './api-keys.js'
 
 interface IntegratorRow { id: string, name: string, createdAt: Date }
 interface ApiKeyRow {
@@ -68,7 +68,7 @@ export function createIntegratorsRepository (sql: Sql) {
      * counted under the integrator's lock.
      */
     async createKey (integratorId: string, input: { name?: string, scopes?: Scope[] }): Promise<ApiKeyCreated | undefined> {
-      const { key, prefix, hash } = generateApiKey()
+      const { key, prefix, hash } = integratorKeys.generate()
       const scopes = SCOPES.filter((scope) => (input.scopes ?? SCOPES).includes(scope))
       return await sql.begin(async (tx) => {
         const exists = await lockBelowLimit(tx, {
@@ -120,7 +120,7 @@ export function createIntegratorsRepository (sql: Sql) {
      * loop; undefined for anything else. Notes the key's use.
      */
     async findLiveKey (token: string): Promise<IntegratorKey | undefined> {
-      if (!looksLikeIntegratorKey(token)) return undefined
+      if (!integratorKeys.looksLike(token)) return undefined
       const [key] = await sql<IntegratorKey[]>`
         select id, integrator_id, scopes from api_keys where key_hash = ${digestKey(token)} and revoked_at is null
       `

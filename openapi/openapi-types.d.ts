@@ -518,6 +518,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/check-ins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Scan a ticket at a door
+         * @description With a scanner key: checks the code (its signature and `kid`, revocations, the ticket's status, the list's tiers), then lets the holder in (`entry`, the default) or out (`exit`). Any number of simultaneous scans of one ticket on one list, on any number of devices and server processes, admit it exactly once: every other entry is `409 already-checked-in`, naming the admission that stands in `firstCheckIn`. Every answer, refusals included, is recorded. The same `nonce` again with the same code, list and type replays the first answer (status and body) with `Idempotent-Replayed: true` and records nothing more; with another code, list or type it is a `422 nonce-reuse`.
+         */
+        post: operations["scanTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/check-ins/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload the scans an offline device made
+         * @description With a scanner key: records up to 1000 scans a device made while offline (it verified the codes itself), applied in `scannedAt` order after what is recorded already, and answers one result per scan in request order: `admitted`, `replayed` (this nonce was recorded before: uploading again is safe), `rejected` (as a single scan would have been, with its `problem`), or `conflict` (an entry of a ticket admitted already: the holder got in twice; the first admission stands, and `GET /api/check-in-lists/{checkInListId}/conflicts` lists it). A rejected scan never stops the rest. The whole upload is one transaction: if it fails (a `503`), nothing of it was recorded, and the same upload sent again records every scan exactly once.
+         */
+        post: operations["uploadScans"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/check-in-lists/{checkInListId}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count who is in
+         * @description Exact counts of the list at one instant: `tickets` (valid tickets the list admits), `admitted` (distinct tickets admitted at least once), `inside` (tickets whose last recorded scan let them in) and `conflicts`, in all and for every tier the list admits. With an admin key, or a scanner key of the list's event.
+         */
+        get: operations["getCheckInListStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/check-in-lists/{checkInListId}/conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a check-in list's conflicts
+         * @description Tickets admitted twice while a device was offline, in the order the second entries were recorded: the admission that stands (`first`) and the entry recorded as the conflict (`second`). With an admin key, or a scanner key of the list's event.
+         */
+        get: operations["listCheckInConflicts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events/{eventId}/scanner-keys/{keyId}": {
         parameters: {
             query?: never;
@@ -700,6 +780,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    ticketCheckedIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A ticket of yours was admitted
+         * @description Sent to each of your endpoints subscribed to `ticket.checked_in` when a door admits a ticket of one of your bookings (an entry let in, scanned online or uploaded later by an offline device; not exits, refusals or conflicts). Signed and retried like every event.
+         */
+        post: operations["receiveTicketCheckedIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     webhookPing: {
         parameters: {
             query?: never;
@@ -740,7 +840,7 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -762,7 +862,7 @@ export interface components {
         ValidationProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -1219,7 +1319,7 @@ export interface components {
         InsufficientInventoryProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -1243,7 +1343,7 @@ export interface components {
         TierNotInEventProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -1487,7 +1587,7 @@ export interface components {
         CheckInListTierProblem: {
             /**
              * Format: uri
-             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
              * @example urn:ticket-booking:problem:not-found
              */
             type: string;
@@ -1606,6 +1706,417 @@ export interface components {
         ScannerKeyList: {
             /** @description All of the event's scanner keys, oldest first, revoked ones included; an event has at most 1000. */
             data: components["schemas"]["ScannerKey"][];
+        };
+        /** @description `entry`: the holder comes in. `exit`: the holder goes out (on a list with re-entry, they may come back in). */
+        CheckInType: "entry" | "exit";
+        /**
+         * @description `entry` (when left out) or `exit`.
+         * @default entry
+         */
+        ScanType: "entry" | "exit";
+        /**
+         * @description One scan of a ticket's code at a door.
+         * @example {
+         *       "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *       "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *       "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *       "type": "entry",
+         *       "gate": "North gate"
+         *     }
+         */
+        Scan: {
+            /**
+             * @description The ticket's code as the device read it (at most 1000 characters; codes this service issues have at most 400). Anything that is not a code of a ticket of the scanner key's event, forged or garbled, is a `404 unknown-code`.
+             * @example eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA
+             */
+            code: string;
+            /**
+             * Format: uuid
+             * @description The check-in list the door scans for (a list of the scanner key's event).
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            checkInListId: string;
+            /**
+             * @description The device's name for this one scan, 1 to 100 characters, unique among the scans of the event (a UUID is a good choice). Sending the same scan again with it replays the first answer and records nothing more.
+             * @example c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978
+             */
+            nonce: string;
+            type?: components["schemas"]["ScanType"];
+            /**
+             * @description Where the scan happened, 1 to 100 characters.
+             * @example North gate
+             */
+            gate?: string;
+            /**
+             * Format: date-time
+             * @description When the scan happened (default: now); more than 60 s ahead of the server's clock is a `400`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            scannedAt?: string;
+        };
+        /**
+         * @description A scan a device made while offline: as a `Scan`, with `scannedAt` required.
+         * @example {
+         *       "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *       "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *       "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *       "type": "entry",
+         *       "gate": "North gate",
+         *       "scannedAt": "2026-12-31T19:02:11.250Z"
+         *     }
+         */
+        OfflineScan: {
+            /**
+             * @description The ticket's code as the device read it (at most 1000 characters; codes this service issues have at most 400). Anything that is not a code of a ticket of the scanner key's event, forged or garbled, is a `404 unknown-code`.
+             * @example eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA
+             */
+            code: string;
+            /**
+             * Format: uuid
+             * @description The check-in list the door scans for (a list of the scanner key's event).
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            checkInListId: string;
+            /**
+             * @description The device's name for this one scan, 1 to 100 characters, unique among the scans of the event (a UUID is a good choice). Sending the same scan again with it replays the first answer and records nothing more.
+             * @example c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978
+             */
+            nonce: string;
+            type?: components["schemas"]["ScanType"];
+            /**
+             * @description Where the scan happened, 1 to 100 characters.
+             * @example North gate
+             */
+            gate?: string;
+            /**
+             * Format: date-time
+             * @description When the scan happened on the device; more than 60 s ahead of the server's clock is `rejected`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            scannedAt: string;
+        };
+        /**
+         * @description The scans a device made while offline.
+         * @example {
+         *       "checkIns": [
+         *         {
+         *           "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *           "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *           "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *           "type": "entry",
+         *           "gate": "North gate",
+         *           "scannedAt": "2026-12-31T19:02:11.250Z"
+         *         }
+         *       ]
+         *     }
+         */
+        CheckInBatch: {
+            /** @description 1 to 1000 scans, in any order: they are applied in `scannedAt` order. */
+            checkIns: components["schemas"]["OfflineScan"][];
+        };
+        /**
+         * @description A recorded scan that let its holder in (`entry`) or out (`exit`), with the ticket as it was then, so the gate can show the tier and the holder's name.
+         * @example {
+         *       "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+         *       "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *       "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *       "type": "entry",
+         *       "scannedAt": "2026-12-31T19:02:11.250Z",
+         *       "recordedAt": "2026-12-31T19:02:11.301Z",
+         *       "gate": "North gate",
+         *       "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *       "ticket": {
+         *         "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *         "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *         "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *         "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *         "tierName": "VIP",
+         *         "position": 1,
+         *         "status": "valid",
+         *         "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *         "attendeeName": "Ada Lovelace",
+         *         "createdAt": "2026-11-25T18:04:05.123Z",
+         *         "reissuedAt": null
+         *       }
+         *     }
+         */
+        CheckIn: {
+            /**
+             * Format: uuid
+             * @description The check-in's id.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The ticket scanned.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            ticketId: string;
+            /**
+             * Format: uuid
+             * @description The list it was scanned for.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            checkInListId: string;
+            type: components["schemas"]["CheckInType"];
+            /**
+             * Format: date-time
+             * @description When the scan happened (as the device said), in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            scannedAt: string;
+            /**
+             * Format: date-time
+             * @description When the server recorded it, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            recordedAt: string;
+            /**
+             * @description Where the scan happened, or `null`.
+             * @example North gate
+             */
+            gate: string | null;
+            /**
+             * @description The device's nonce of the scan.
+             * @example c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978
+             */
+            nonce: string;
+            ticket: components["schemas"]["Ticket"];
+        };
+        /** @description Why a scan was refused: `already-checked-in` (409, with `firstCheckIn`), `ticket-void`, `code-revoked`, `not-inside` (409), `ticket-not-on-list`, `nonce-reuse` (422), `unknown-code`, `not-found` (404, an unknown list) or `validation-error` (400). */
+        ScanProblem: {
+            /**
+             * Format: uri
+             * @description A stable URI identifying the kind of error; compare it, not `title`. Known types: `urn:ticket-booking:problem:validation-error` (400), `urn:ticket-booking:problem:unauthorized` (401), `urn:ticket-booking:problem:insufficient-scope` (403), `urn:ticket-booking:problem:not-found` (404), `urn:ticket-booking:problem:method-not-allowed` (405), `urn:ticket-booking:problem:capacity-below-sold` (409), `urn:ticket-booking:problem:insufficient-inventory` (409), `urn:ticket-booking:problem:hold-expired` (409), `urn:ticket-booking:problem:booking-cancelled` (409), `urn:ticket-booking:problem:limit-reached` (409), `urn:ticket-booking:problem:webhook-endpoint-disabled` (409), `urn:ticket-booking:problem:ticket-void` (409), `urn:ticket-booking:problem:ticket-pending` (409), `urn:ticket-booking:problem:already-checked-in` (409), `urn:ticket-booking:problem:code-revoked` (409), `urn:ticket-booking:problem:not-inside` (409), `urn:ticket-booking:problem:keys-configured` (409), `urn:ticket-booking:problem:idempotency-key-in-flight` (409), `urn:ticket-booking:problem:tier-not-in-event` (422), `urn:ticket-booking:problem:idempotency-key-reuse` (422), `urn:ticket-booking:problem:ticket-not-on-list` (422), `urn:ticket-booking:problem:nonce-reuse` (422), `urn:ticket-booking:problem:unknown-code` (404), `urn:ticket-booking:problem:payload-too-large` (413), `urn:ticket-booking:problem:unsupported-media-type` (415), `urn:ticket-booking:problem:rate-limited` (429), `urn:ticket-booking:problem:client-error` (400), `urn:ticket-booking:problem:internal-error` (500), `urn:ticket-booking:problem:service-unavailable` (503). New types may be added; all start with `urn:ticket-booking:problem:`.
+             * @example urn:ticket-booking:problem:not-found
+             */
+            type: string;
+            /** @description Short summary of the kind of error; the same for every occurrence of a `type`. */
+            title: string;
+            /**
+             * Format: int32
+             * @description The HTTP status code.
+             */
+            status: number;
+            /** @description Explanation specific to this occurrence. */
+            detail?: string;
+            /** @description The request path this problem occurred on. */
+            instance?: string;
+            /**
+             * Format: uuid
+             * @description The ticket the code names (every refusal of a ticket of the event carries it).
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            ticketId?: string;
+            /** @description The admission that stands: the first one (the entry of the current stay, on a list with re-entry). */
+            firstCheckIn?: {
+                /**
+                 * Format: date-time
+                 * @description When the admission that stands was scanned.
+                 * @example 2026-12-31T20:00:00.000Z
+                 */
+                scannedAt: string;
+                /**
+                 * @description Where, or `null`.
+                 * @example North gate
+                 */
+                gate: string | null;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description What became of one scan of an upload. */
+        CheckInResult: {
+            /**
+             * @description The scan's nonce.
+             * @example c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978
+             */
+            nonce: string;
+            /** @description `admitted`: recorded (an entry let in, or an exit let out). `replayed`: this nonce was recorded before; `checkIn` and `problem` are its first answer. `rejected`: refused as a single scan would have been (`problem` says why). `conflict`: an entry a single scan would have refused as `already-checked-in`: the holder got in twice. The first admission stands; this one is recorded as the conflict (`checkIn`, with `problem` naming the first), and counts for `inside`. */
+            outcome: "admitted" | "replayed" | "rejected" | "conflict";
+            /** @description The recorded check-in (`admitted`, `conflict`, or a replay of one); otherwise `null`. */
+            checkIn: components["schemas"]["CheckIn"] | null;
+            /** @description Why it was refused (`rejected`, or a replay of a refusal), or what it conflicts with (`conflict`); otherwise `null`. */
+            problem: components["schemas"]["ScanProblem"] | null;
+        };
+        /**
+         * @description What became of each scan of an upload.
+         * @example {
+         *       "results": [
+         *         {
+         *           "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *           "outcome": "admitted",
+         *           "checkIn": {
+         *             "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+         *             "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *             "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *             "type": "entry",
+         *             "scannedAt": "2026-12-31T19:02:11.250Z",
+         *             "recordedAt": "2026-12-31T19:02:11.301Z",
+         *             "gate": "North gate",
+         *             "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *             "ticket": {
+         *               "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *               "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *               "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *               "tierName": "VIP",
+         *               "position": 1,
+         *               "status": "valid",
+         *               "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *               "attendeeName": "Ada Lovelace",
+         *               "createdAt": "2026-11-25T18:04:05.123Z",
+         *               "reissuedAt": null
+         *             }
+         *           },
+         *           "problem": null
+         *         }
+         *       ]
+         *     }
+         */
+        CheckInBatchResult: {
+            /** @description One result per scan, in request order. */
+            results: components["schemas"]["CheckInResult"][];
+        };
+        /**
+         * @description A ticket admitted twice while a device was offline: the first admission stands.
+         * @example {
+         *       "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *       "first": {
+         *         "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+         *         "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *         "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *         "type": "entry",
+         *         "scannedAt": "2026-12-31T19:02:11.250Z",
+         *         "recordedAt": "2026-12-31T19:02:11.301Z",
+         *         "gate": "North gate",
+         *         "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *         "ticket": {
+         *           "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *           "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *           "tierName": "VIP",
+         *           "position": 1,
+         *           "status": "valid",
+         *           "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *           "attendeeName": "Ada Lovelace",
+         *           "createdAt": "2026-11-25T18:04:05.123Z",
+         *           "reissuedAt": null
+         *         }
+         *       },
+         *       "second": {
+         *         "nonce": "0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b",
+         *         "scannedAt": "2026-12-31T19:40:02.000Z",
+         *         "gate": "South gate",
+         *         "recordedAt": "2026-12-31T21:15:40.512Z"
+         *       }
+         *     }
+         */
+        CheckInConflict: {
+            /**
+             * Format: uuid
+             * @description The ticket that got in twice.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            ticketId: string;
+            first: components["schemas"]["CheckIn"];
+            /** @description The entry that let the holder in a second time, recorded as the conflict. */
+            second: {
+                /**
+                 * @description The nonce of the second entry.
+                 * @example c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978
+                 */
+                nonce: string;
+                /**
+                 * Format: date-time
+                 * @description When the second entry was scanned (on the device).
+                 * @example 2026-12-31T20:00:00.000Z
+                 */
+                scannedAt: string;
+                /**
+                 * @description Where, or `null`.
+                 * @example North gate
+                 */
+                gate: string | null;
+                /**
+                 * Format: date-time
+                 * @description When the upload that carried it was recorded.
+                 * @example 2026-12-31T20:00:00.000Z
+                 */
+                recordedAt: string;
+            };
+        };
+        /** @description One page of a list's conflicts. */
+        CheckInConflictPage: {
+            /** @description Up to `limit` conflicts, oldest first (in the order they were recorded). */
+            data: components["schemas"]["CheckInConflict"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            nextCursor: string | null;
+        };
+        /**
+         * @description Exact counts of a list at one instant (one snapshot of the database), not estimates.
+         * @example {
+         *       "tickets": 1200,
+         *       "admitted": 845,
+         *       "inside": 790,
+         *       "conflicts": 2,
+         *       "byTier": [
+         *         {
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *           "tickets": 1200,
+         *           "admitted": 845,
+         *           "inside": 790
+         *         }
+         *       ]
+         *     }
+         */
+        CheckInListStatus: {
+            /**
+             * Format: int32
+             * @description `valid` tickets the list admits.
+             */
+            tickets: number;
+            /**
+             * Format: int32
+             * @description Distinct tickets admitted on the list at least once.
+             */
+            admitted: number;
+            /**
+             * Format: int32
+             * @description Tickets whose last recorded scan on the list let them in (a conflict counts: somebody got in).
+             */
+            inside: number;
+            /**
+             * Format: int32
+             * @description Offline double admissions recorded on the list (`GET …/conflicts` lists them).
+             */
+            conflicts: number;
+            /** @description Every tier the list admits, zeros included, in the tiers' creation order. */
+            byTier: {
+                /**
+                 * Format: uuid
+                 * @description The tier.
+                 * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+                 */
+                ticketTierId: string;
+                /**
+                 * Format: int32
+                 * @description `valid` tickets of the tier.
+                 */
+                tickets: number;
+                /**
+                 * Format: int32
+                 * @description Its tickets admitted at least once.
+                 */
+                admitted: number;
+                /**
+                 * Format: int32
+                 * @description Its tickets inside now.
+                 */
+                inside: number;
+            }[];
         };
         /** @description `bookings:read`: read and list bookings. `bookings:write`: create, confirm and cancel bookings. `webhooks:manage`: manage webhook endpoints. */
         Scope: "bookings:read" | "bookings:write" | "webhooks:manage";
@@ -1754,8 +2265,8 @@ export interface components {
             /** @description All of the integrator's keys, oldest first, revoked ones included; an integrator has at most 1000. */
             data: components["schemas"]["ApiKey"][];
         };
-        /** @description `booking.created`: a new booking, held or confirmed. `booking.confirmed`: a hold was confirmed. `booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`). */
-        WebhookEventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired";
+        /** @description `booking.created`: a new booking, held or confirmed. `booking.confirmed`: a hold was confirmed. `booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`). `ticket.checked_in`: a ticket of one of your bookings was admitted at a door (an entry let in, online or uploaded from an offline device). */
+        WebhookEventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "ticket.checked_in";
         /**
          * @description A URL that receives your bookings' events, signed per the Standard Webhooks specification.
          * @example {
@@ -1934,7 +2445,7 @@ export interface components {
              * @description The event's type: one of the `WebhookEventType`s, or `webhook.ping`.
              * @example booking.created
              */
-            eventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "webhook.ping";
+            eventType: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "ticket.checked_in" | "webhook.ping";
             /** @description `pending`: not delivered yet, another attempt is due at `nextAttemptAt`. `succeeded`: the endpoint answered `2xx` within 10 s. `failed`: every attempt of the schedule failed (about 3 days); retry it by hand. */
             status: "pending" | "succeeded" | "failed";
             /**
@@ -2008,7 +2519,8 @@ export interface components {
              * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
              */
             id: string;
-            type: components["schemas"]["WebhookEventType"];
+            /** @description Which change: one of the `booking.*` `WebhookEventType`s. */
+            type: "booking.created" | "booking.confirmed" | "booking.cancelled" | "booking.expired";
             /**
              * Format: date-time
              * @description When the change happened, in UTC. Deliveries come in no promised order: compare this.
@@ -2018,6 +2530,76 @@ export interface components {
             /** @description The booking as `GET /api/bookings/{bookingId}` showed it right after the change. */
             data: {
                 booking: components["schemas"]["Booking"];
+            };
+        };
+        /**
+         * @description What a webhook endpoint receives when a ticket of one of your bookings is admitted at a door.
+         * @example {
+         *       "id": "2b3c4d5e-6f70-4182-9304-a5b6c7d8e9f0",
+         *       "type": "ticket.checked_in",
+         *       "createdAt": "2026-12-31T19:02:11.301Z",
+         *       "data": {
+         *         "ticket": {
+         *           "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *           "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *           "tierName": "VIP",
+         *           "position": 1,
+         *           "status": "valid",
+         *           "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *           "attendeeName": "Ada Lovelace",
+         *           "createdAt": "2026-11-25T18:04:05.123Z",
+         *           "reissuedAt": null
+         *         },
+         *         "checkIn": {
+         *           "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+         *           "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *           "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *           "type": "entry",
+         *           "scannedAt": "2026-12-31T19:02:11.250Z",
+         *           "recordedAt": "2026-12-31T19:02:11.301Z",
+         *           "gate": "North gate",
+         *           "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+         *           "ticket": {
+         *             "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+         *             "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+         *             "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+         *             "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+         *             "tierName": "VIP",
+         *             "position": 1,
+         *             "status": "valid",
+         *             "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+         *             "attendeeName": "Ada Lovelace",
+         *             "createdAt": "2026-11-25T18:04:05.123Z",
+         *             "reissuedAt": null
+         *           }
+         *         }
+         *       }
+         *     }
+         */
+        TicketCheckedInEvent: {
+            /**
+             * Format: uuid
+             * @description The event id, also sent as the `webhook-id` header; the same on every retry, so use it to skip duplicates.
+             * @example 6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70
+             */
+            id: string;
+            /**
+             * @description Always `ticket.checked_in`.
+             * @enum {string}
+             */
+            type: "ticket.checked_in";
+            /**
+             * Format: date-time
+             * @description When the admission was recorded, in UTC.
+             * @example 2026-12-31T20:00:00.000Z
+             */
+            createdAt: string;
+            /** @description The ticket admitted and the check-in that admitted it, as the door saw them. */
+            data: {
+                ticket: components["schemas"]["Ticket"];
+                checkIn: components["schemas"]["CheckIn"];
             };
         };
         /**
@@ -8172,6 +8754,869 @@ export interface operations {
             };
         };
     };
+    scanTicket: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+                 *       "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                 *       "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                 *       "type": "entry",
+                 *       "gate": "North gate"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Scan"];
+            };
+        };
+        responses: {
+            /** @description Admitted (an entry let in) or let out (an exit), with the ticket so the gate can show the tier and the holder's name; also the replay of such an answer, with `Idempotent-Replayed: true`. */
+            201: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Present (`true`) on a replay: the first answer to a scan with this nonce, as it was then; nothing more was recorded. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+                     *       "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *       "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *       "type": "entry",
+                     *       "scannedAt": "2026-12-31T19:02:11.250Z",
+                     *       "recordedAt": "2026-12-31T19:02:11.301Z",
+                     *       "gate": "North gate",
+                     *       "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                     *       "ticket": {
+                     *         "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *         "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *         "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *         "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *         "tierName": "VIP",
+                     *         "position": 1,
+                     *         "status": "valid",
+                     *         "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+                     *         "attendeeName": "Ada Lovelace",
+                     *         "createdAt": "2026-11-25T18:04:05.123Z",
+                     *         "reissuedAt": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CheckIn"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code is malformed, its signature does not verify, or it names no ticket of the scanner key's event (`unknown-code`); or the check-in list is not one of the event's (`not-found`). Also as a replay. Problem type: `urn:ticket-booking:problem:unknown-code`, `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Present (`true`) on a replay: the first answer to a scan with this nonce, as it was then; nothing more was recorded. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ScanProblem"];
+                };
+            };
+            /** @description Refused at the door, with the `ticketId`; also as a replay. Problem type: `urn:ticket-booking:problem:already-checked-in`, `urn:ticket-booking:problem:ticket-void`, `urn:ticket-booking:problem:code-revoked`, `urn:ticket-booking:problem:not-inside`. */
+            409: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Present (`true`) on a replay: the first answer to a scan with this nonce, as it was then; nothing more was recorded. */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ScanProblem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The list does not admit the ticket's tier (`ticket-not-on-list`, with the `ticketId`; also as a replay), or the nonce was used for another scan (`nonce-reuse`: nothing was recorded). Problem type: `urn:ticket-booking:problem:ticket-not-on-list`, `urn:ticket-booking:problem:nonce-reuse`. */
+            422: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ScanProblem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    uploadScans: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "checkIns": [
+                 *         {
+                 *           "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+                 *           "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                 *           "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                 *           "type": "entry",
+                 *           "gate": "North gate",
+                 *           "scannedAt": "2026-12-31T19:02:11.250Z"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["CheckInBatch"];
+            };
+        };
+        responses: {
+            /** @description One result per scan, in request order. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                     *           "outcome": "admitted",
+                     *           "checkIn": {
+                     *             "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+                     *             "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *             "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *             "type": "entry",
+                     *             "scannedAt": "2026-12-31T19:02:11.250Z",
+                     *             "recordedAt": "2026-12-31T19:02:11.301Z",
+                     *             "gate": "North gate",
+                     *             "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                     *             "ticket": {
+                     *               "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *               "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *               "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *               "tierName": "VIP",
+                     *               "position": 1,
+                     *               "status": "valid",
+                     *               "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+                     *               "attendeeName": "Ada Lovelace",
+                     *               "createdAt": "2026-11-25T18:04:05.123Z",
+                     *               "reissuedAt": null
+                     *             }
+                     *           },
+                     *           "problem": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CheckInBatchResult"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key is valid but may not do this: it lacks the scope named in `scope`, or it is an admin key where an integrator key is needed. Problem type: `urn:ticket-booking:problem:insufficient-scope`. */
+            403: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="integrator", error="insufficient_scope", scope="…"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCheckInListStatus: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d */
+                checkInListId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "tickets": 1200,
+                     *       "admitted": 845,
+                     *       "inside": 790,
+                     *       "conflicts": 2,
+                     *       "byTier": [
+                     *         {
+                     *           "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *           "tickets": 1200,
+                     *           "admitted": 845,
+                     *           "inside": 790
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CheckInListStatus"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listCheckInConflicts: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100; 20 when left out. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page; leave it out for the first. */
+                cursor?: string;
+            };
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d */
+                checkInListId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of conflicts. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *           "first": {
+                     *             "id": "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706",
+                     *             "ticketId": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *             "checkInListId": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                     *             "type": "entry",
+                     *             "scannedAt": "2026-12-31T19:02:11.250Z",
+                     *             "recordedAt": "2026-12-31T19:02:11.301Z",
+                     *             "gate": "North gate",
+                     *             "nonce": "c1a4f6e2-7b3d-4e8a-9f10-2d3c4b5a6978",
+                     *             "ticket": {
+                     *               "id": "3c9d2e1f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+                     *               "bookingId": "0b7e6f5a-3c2d-4e1f-8a9b-1c2d3e4f5a6b",
+                     *               "eventId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+                     *               "ticketTierId": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f71",
+                     *               "tierName": "VIP",
+                     *               "position": 1,
+                     *               "status": "valid",
+                     *               "code": "eyJhbGciOiJFZERTQSIsImtpZCI6IlJybUFEOEwzM3F0aTBEaG0ifQ.eyJ0aWQiOiIzYzlkMmUxZi00YTViLTRjNmQtOGU3Zi05YTBiMWMyZDNlNGYiLCJlaWQiOiI2ZjFjMmE5ZS04ZDRiLTRjMWUtOWE3Zi0yYjNjNGQ1ZTZmNzAiLCJ0aWVyIjoiNmYxYzJhOWUtOGQ0Yi00YzFlLTlhN2YtMmIzYzRkNWU2ZjcxIiwidmVyIjoxfQ.9lxMn1wBupYetiXPMYHmJoXj-jKVgr4LxaWXkpwVB_Nf99XXx6PZ038FhvhM2isNzVSmplIG6qj3cWceF7BFBA",
+                     *               "attendeeName": "Ada Lovelace",
+                     *               "createdAt": "2026-11-25T18:04:05.123Z",
+                     *               "reissuedAt": null
+                     *             }
+                     *           },
+                     *           "second": {
+                     *             "nonce": "0f9e8d7c-6b5a-4493-8271-605f4e3d2c1b",
+                     *             "scannedAt": "2026-12-31T19:40:02.000Z",
+                     *             "gate": "South gate",
+                     *             "recordedAt": "2026-12-31T21:15:40.512Z"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CheckInConflictPage"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     revokeScannerKey: {
         parameters: {
             query?: never;
@@ -10267,6 +11712,51 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["BookingEvent"];
+            };
+        };
+        responses: {
+            /** @description Received: answer within 10 s. The body is ignored. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, no answer within 10 s, or a redirect (not followed): the event is sent again later with the same `webhook-id`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    receiveTicketCheckedIn: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The event id: the same on every retry of the event, so use it to skip duplicates.
+                 * @example 9e8d7c6b-5a49-4382-8716-05f4e3d2c1b0
+                 */
+                "webhook-id": string;
+                /**
+                 * @description Unix seconds when this attempt was sent; reject ones far from your clock (the Standard Webhooks libraries allow 5 minutes).
+                 * @example 1795975445
+                 */
+                "webhook-timestamp": string;
+                /**
+                 * @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the base64-decoded part of the endpoint's secret after `whsec_`; during the 24 hours after a rotation, a second signature with the previous secret follows, space-separated. Verify with a Standard Webhooks library.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TicketCheckedInEvent"];
             };
         };
         responses: {

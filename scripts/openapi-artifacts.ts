@@ -43,15 +43,16 @@ const COLLECTION_TESTS = [
 /**
  * Requests that hand an id on to later ones, so that a run (folders in order) works on a real
  * booking and its tickets rather than on example ids that do not exist: "Book tickets" keeps its
- * booking's id, "List a booking's tickets" the first ticket's; the check-in requests read the list
- * and revoke the scanner key the run made. Cancel and confirm keep the example
+ * booking's id, "List a booking's tickets" the first ticket's; the check-in requests scan with the
+ * scanner key the run made (the example code, of no ticket here: a 404), read the list it made and
+ * revoke the key last. Cancel and confirm keep the example
  * id: cancelling the run's booking would void its tickets before the ticket requests run.
  */
-const CHAIN_SETS: Record<string, { variable: string, value: string }> = {
-  createBooking: { variable: 'bookingId', value: 'pm.response.json().id' },
-  listBookingTickets: { variable: 'ticketId', value: 'pm.response.json().data[0].id' },
-  createCheckInList: { variable: 'checkInListId', value: 'pm.response.json().id' },
-  createScannerKey: { variable: 'keyId', value: 'pm.response.json().id' }
+const CHAIN_SETS: Record<string, Array<{ variable: string, value: string }>> = {
+  createBooking: [{ variable: 'bookingId', value: 'pm.response.json().id' }],
+  listBookingTickets: [{ variable: 'ticketId', value: 'pm.response.json().data[0].id' }],
+  createCheckInList: [{ variable: 'checkInListId', value: 'pm.response.json().id' }],
+  createScannerKey: [{ variable: 'keyId', value: 'pm.response.json().id' }, { variable: 'scannerKey', value: 'pm.response.json().key' }]
 }
 const CHAIN_USES: Record<string, string[]> = {
   getBooking: ['bookingId'],
@@ -61,6 +62,8 @@ const CHAIN_USES: Record<string, string[]> = {
   getTicketQr: ['ticketId'],
   reissueTicket: ['ticketId'],
   getCheckInList: ['checkInListId'],
+  getCheckInListStatus: ['checkInListId'],
+  listCheckInConflicts: ['checkInListId'],
   revokeScannerKey: ['keyId']
 }
 const CHAIN_DESCRIPTIONS: Record<string, string> = {
@@ -122,13 +125,11 @@ function addStatusTests (items: PostmanNode[], document: OpenApiDocument, chaine
           "  if (media.length === 0) pm.expect(pm.response.text()).to.equal('')",
           "  else pm.expect(media).to.include((pm.response.headers.get('Content-Type') || '').split(';')[0].trim())",
           '})',
-          ...(sets === undefined
-            ? []
-            : [`if (pm.response.code < 300) pm.collectionVariables.set(${JSON.stringify(sets.variable)}, ${sets.value})`])
+          ...(sets ?? []).map((each) => `if (pm.response.code < 300) pm.collectionVariables.set(${JSON.stringify(each.variable)}, ${each.value})`)
         ]
       }
     }]
-    if (sets !== undefined) set.add(sets.variable)
+    for (const each of sets ?? []) set.add(each.variable)
   }
 }
 
@@ -145,8 +146,8 @@ const POSTMAN_SERVER = {
 
 /**
  * A Postman collection: one folder per tag, example values filled in, `{{baseUrl}}` built from the
- * `host` and `port` variables, each operation authenticated with the `{{adminKey}}` or
- * `{{integratorKey}}` variable as its first security requirement says, the ticket requests on the
+ * `host` and `port` variables, each operation authenticated with the `{{adminKey}}`,
+ * `{{integratorKey}}` or `{{scannerKey}}` variable as its first security requirement says, the ticket requests on the
  * booking the run made (`{{bookingId}}`, `{{ticketId}}`), and tests on every response (documented
  * status and media type, problem details on errors, request id).
  */
@@ -182,6 +183,7 @@ export async function generatePostmanCollection (document: object): Promise<stri
     ...(collection.variable as object[]),
     { key: 'adminKey', value: '', type: 'string', description: 'One of the server\'s ADMIN_API_KEYS, for the admin operations.' },
     { key: 'integratorKey', value: '', type: 'string', description: 'An integrator key (tbk_…), for the booking operations.' },
+    { key: 'scannerKey', value: '', type: 'string', description: 'A scanner key (tbs_…) of an event, for the scans: set by "Create a scanner key for an event (admin)".' },
     ...[...chained].map(([key, value]) => ({ key, value, type: 'string', description: CHAIN_DESCRIPTIONS[key] ?? '' }))
   ]
   collection.event = [{ listen: 'test', script: { type: 'text/javascript', exec: COLLECTION_TESTS } }]

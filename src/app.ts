@@ -121,7 +121,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
     scope.register(feature(integratorsFeature, 'integrators'), { sql })
     scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
     scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
-    scope.register(feature(checkInFeature, 'check-in'), { checkIn })
+    scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
     scope.register(methodNotAllowed)
   }, { prefix: '/api' })

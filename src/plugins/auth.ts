@@ -23,6 +23,8 @@ declare module 'fastify' {
      * event: the route answers 404 for another event's resources, see `scannerMaySee`).
      */
     verifyAdminOrScannerKey: (request: FastifyRequest) => Promise<void>
+    /** onRequest hook for scans: accepts a live scanner key only (a scan is of the key's event). */
+    verifyScannerKey: (request: FastifyRequest) => Promise<void>
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -41,6 +43,12 @@ export function principalOf (principal: Principal | null): Principal {
 export function integratorIdOf (principal: Principal | null): string {
   if (principal?.kind !== 'integrator') throw new Error('an integrator-only route ran without an integrator key')
   return principal.integratorId
+}
+
+/** The scanner key behind a request to a scan route (its hook accepts nothing else). */
+export function scannerOf (principal: Principal | null): { eventId: string, keyId: string } {
+  if (principal?.kind !== 'scanner') throw new Error('a scan route ran without a scanner key')
+  return principal
 }
 
 /** Whether the caller may see a resource of `eventId`: admin keys see every event, a scanner key its own only. */
@@ -103,17 +111,23 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
     request.principal = { kind: 'admin' }
   })
 
-  app.decorate('verifyAdminOrScannerKey', async function verifyAdminOrScannerKey (request: FastifyRequest) {
-    const token = bearerToken(request.headers.authorization)
-    if (token === undefined) throw unauthorized(false, 'scanner')
-    if (isAdminKey(token)) {
-      request.principal = { kind: 'admin' }
-      return
+  function scannerAuthentication (adminToo: boolean) {
+    return async function verifyScanner (request: FastifyRequest) {
+      const token = bearerToken(request.headers.authorization)
+      if (token === undefined) throw unauthorized(false, 'scanner')
+      if (isAdminKey(token)) {
+        if (!adminToo) throw new ProblemError(problemKinds.insufficientScope, 'Admin keys do not scan: use a scanner key of the event (POST /api/events/{eventId}/scanner-keys).')
+        request.principal = { kind: 'admin' }
+        return
+      }
+      const key = await findScannerKey(token)
+      if (key === undefined) throw unauthorized(true, 'scanner')
+      request.principal = { kind: 'scanner', eventId: key.eventId, keyId: key.id }
     }
-    const key = await findScannerKey(token)
-    if (key === undefined) throw unauthorized(true, 'scanner')
-    request.principal = { kind: 'scanner', eventId: key.eventId, keyId: key.id }
-  })
+  }
+
+  app.decorate('verifyAdminOrScannerKey', scannerAuthentication(true))
+  app.decorate('verifyScannerKey', scannerAuthentication(false))
 
   app.decorate('authenticate', function authenticate (requirement: Requirement) {
     return async function authenticateRequest (request: FastifyRequest) {

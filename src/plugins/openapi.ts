@@ -133,6 +133,18 @@ const webhookDescriptions: Webhooks = {
       responses: receiverResponses
     }
   },
+  ticketCheckedIn: {
+    post: {
+      operationId: 'receiveTicketCheckedIn',
+      tags: ['Webhooks'],
+      summary: 'A ticket of yours was admitted',
+      description: 'Sent to each of your endpoints subscribed to `ticket.checked_in` when a door admits a ticket of one of your bookings (an entry let in, scanned online or uploaded later by an offline device; not exits, refusals or conflicts). Signed and retried like every event.',
+      security: [],
+      parameters: signatureHeaders,
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/TicketCheckedInEvent' } } } },
+      responses: receiverResponses
+    }
+  },
   webhookPing: {
     post: {
       operationId: 'receiveWebhookPing',

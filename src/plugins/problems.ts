@@ -120,18 +120,22 @@ function boundedExtensions (extensions: Record<string, unknown>): Record<string,
   }
 }
 
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemError) {
-  const { kind, detail, extensions, headers } = problem
-  const body: Record<string, unknown> = {
+/** The problem document of `problem` answered to a request for `url`. */
+export function problemBody (problem: ProblemError, url: string): Record<string, unknown> {
+  const { kind, detail, extensions } = problem
+  return {
     type: kind.type,
     title: kind.title,
     status: kind.status,
     ...(detail !== undefined && detail !== kind.title ? { detail: bounded(detail, PROBLEM_LIMITS.text) } : {}),
     // The path alone, even for an absolute-form request target.
-    instance: bounded(new URL(request.url, 'http://localhost').pathname, PROBLEM_LIMITS.text),
+    instance: bounded(new URL(url, 'http://localhost').pathname, PROBLEM_LIMITS.text),
     ...boundedExtensions(extensions)
   }
-  return reply.code(kind.status).headers(headers).type('application/problem+json').send(body)
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemError) {
+  return reply.code(problem.kind.status).headers(problem.headers).type('application/problem+json').send(problemBody(problem, request.url))
 }
 
 /** For Fastify's `frameworkErrors`: URLs the router cannot even decode, before any hook runs. */

@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TSchema, type TString } from '@sinclair/typebox'
 import { PROBLEM_TYPE_PREFIX, problemKinds } from '../problems.js'
 
 /** A reference to a named component (`#/components/schemas/<$id>`) that keeps the static type. */
@@ -9,6 +9,15 @@ export function ref<T extends TSchema> (schema: T) {
 
 export function Nullable<T extends TSchema> (schema: T, description?: string) {
   return Type.Union([schema, Type.Null()], description === undefined ? {} : { description })
+}
+
+/**
+ * A string or null, as `type: ["string", "null"]` rather than `anyOf`: the serializer writes such a
+ * field directly, where an `anyOf` makes it validate every value to pick a branch (a list of 200
+ * tickets took milliseconds longer to serialize).
+ */
+export function NullableString (schema: TString, description: string) {
+  return Type.Unsafe<string | null>({ ...schema, type: ['string', 'null'], description })
 }
 
 /** The same schema with its own description, e.g. a UUID that names what it identifies. */

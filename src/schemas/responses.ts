@@ -180,9 +180,9 @@ export function integratorSecurity (scope: string, adminToo = false): Record<str
   return adminToo ? [{ integratorKey: [scope] }, { adminKey: [] }] : [{ integratorKey: [scope] }]
 }
 
-/** `security` of check-in operations: an admin key, or a scanner key of the operation's event. */
-export function scannerSecurity (): Record<string, string[]>[] {
-  return [{ adminKey: [] }, { scannerKey: [] }]
+/** `security` of check-in operations: a scanner key of the operation's event, or (where `adminToo`) an admin key. */
+export function scannerSecurity (adminToo = true): Record<string, string[]>[] {
+  return adminToo ? [{ adminKey: [] }, { scannerKey: [] }] : [{ scannerKey: [] }]
 }
 
 /** `security` of public operations: none, stated explicitly. */

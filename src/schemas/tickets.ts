@@ -1,7 +1,7 @@
-import { Type, type Static, type TString } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
 import { MAX_ITEMS_PER_BOOKING, MAX_QUANTITY, bookingExample } from './bookings.js'
-import { DateTimeSchema, MAX_PAGE_SIZE, NameSchema, Nullable, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { DateTimeSchema, MAX_PAGE_SIZE, NameSchema, Nullable, NullableString, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 /** A booking's tickets: one per booked unit, at most every item at its highest quantity. */
 export const MAX_TICKETS_PER_BOOKING = MAX_ITEMS_PER_BOOKING * MAX_QUANTITY
@@ -13,15 +13,6 @@ export const MAX_CODE_LENGTH = 400
 const MIN_FEED_CURSOR_LENGTH = 3
 const MAX_FEED_CURSOR_LENGTH = 27
 const FeedCursorSchema = { minLength: MIN_FEED_CURSOR_LENGTH, maxLength: MAX_FEED_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$' }
-
-/**
- * A string or null, as `type: ["string", "null"]` rather than `anyOf`: the serializer writes such a
- * field directly, where an `anyOf` makes it validate every value to pick a branch (a list of 200
- * tickets took milliseconds longer to serialize).
- */
-function NullableString (schema: TString, description: string) {
-  return Type.Unsafe<string | null>({ ...schema, type: ['string', 'null'], description })
-}
 
 export const TICKET_STATUSES = ['pending', 'valid', 'void'] as const
 

@@ -1,8 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { bookingExample, BookingSchema } from './bookings.js'
+import { checkInExample, CheckInSchema } from './check-in.js'
+import { TicketSchema, ticketExample } from './tickets.js'
 import { DateTimeSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
-export const WEBHOOK_EVENT_TYPES = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired'] as const
+export const BOOKING_EVENT_TYPES = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired'] as const
+export const TICKET_CHECKED_IN = 'ticket.checked_in'
+export const WEBHOOK_EVENT_TYPES = [...BOOKING_EVENT_TYPES, TICKET_CHECKED_IN] as const
 export type WebhookEventType = typeof WEBHOOK_EVENT_TYPES[number]
 export const PING_EVENT_TYPE = 'webhook.ping'
 
@@ -15,7 +19,8 @@ export const WebhookEventTypeSchema = Type.Union(WEBHOOK_EVENT_TYPES.map((type) 
   $id: 'WebhookEventType',
   description: [
     '`booking.created`: a new booking, held or confirmed. `booking.confirmed`: a hold was confirmed.',
-    '`booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`).'
+    '`booking.cancelled`: a booking was cancelled, by you or by an operator. `booking.expired`: a hold lapsed (sent within 30 s of its `expiresAt`).',
+    '`ticket.checked_in`: a ticket of one of your bookings was admitted at a door (an entry let in, online or uploaded from an offline device).'
   ].join(' ')
 })
 
@@ -172,7 +177,7 @@ export const WebhookDeliveryParamsSchema = Type.Object({
 /** The body of a booking event, as documented in the OpenAPI `webhooks` section. */
 export const BookingEventSchema = Type.Object({
   id: described(UuidSchema, 'The event id, also sent as the `webhook-id` header; the same on every retry, so use it to skip duplicates.'),
-  type: ref(WebhookEventTypeSchema),
+  type: Type.Union(BOOKING_EVENT_TYPES.map((type) => Type.Literal(type)), { description: 'Which change: one of the `booking.*` `WebhookEventType`s.' }),
   createdAt: described(DateTimeSchema, 'When the change happened, in UTC. Deliveries come in no promised order: compare this.'),
   data: Type.Object({
     booking: ref(BookingSchema)
@@ -182,6 +187,22 @@ export const BookingEventSchema = Type.Object({
   additionalProperties: false,
   description: 'What a webhook endpoint receives when one of your bookings changes.',
   examples: [{ id: webhookDeliveryExample.eventId, type: 'booking.created', createdAt: '2026-11-25T18:04:05.130Z', data: { booking: bookingExample } }]
+})
+
+/** The body of a `ticket.checked_in` event. */
+export const TicketCheckedInEventSchema = Type.Object({
+  id: described(UuidSchema, 'The event id, also sent as the `webhook-id` header; the same on every retry, so use it to skip duplicates.'),
+  type: Type.Literal(TICKET_CHECKED_IN, { description: 'Always `ticket.checked_in`.' }),
+  createdAt: described(DateTimeSchema, 'When the admission was recorded, in UTC.'),
+  data: Type.Object({
+    ticket: ref(TicketSchema),
+    checkIn: ref(CheckInSchema)
+  }, { additionalProperties: false, description: 'The ticket admitted and the check-in that admitted it, as the door saw them.' })
+}, {
+  $id: 'TicketCheckedInEvent',
+  additionalProperties: false,
+  description: 'What a webhook endpoint receives when a ticket of one of your bookings is admitted at a door.',
+  examples: [{ id: '2b3c4d5e-6f70-4182-9304-a5b6c7d8e9f0', type: TICKET_CHECKED_IN, createdAt: checkInExample.recordedAt, data: { ticket: ticketExample, checkIn: checkInExample } }]
 })
 
 export const PingEventSchema = Type.Object({
@@ -200,5 +221,5 @@ export const PingEventSchema = Type.Object({
 
 export const webhookSchemas = [
   WebhookEventTypeSchema, WebhookEndpointSchema, WebhookEndpointWithSecretSchema, WebhookEndpointCreateSchema, WebhookEndpointUpdateSchema,
-  WebhookEndpointPageSchema, WebhookDeliverySchema, WebhookDeliveryPageSchema, BookingEventSchema, PingEventSchema
+  WebhookEndpointPageSchema, WebhookDeliverySchema, WebhookDeliveryPageSchema, BookingEventSchema, TicketCheckedInEventSchema, PingEventSchema
 ]

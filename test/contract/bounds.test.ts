@@ -50,6 +50,8 @@ let t: TestApp
 let documented: Documented
 let base: Record<string, () => Request>
 let tiers: string[]
+/** A scan of the check-in event, with a fresh nonce (set up with the event). */
+let scan: () => Record<string, unknown>
 
 beforeAll(async () => {
   t = await createTestApp()
@@ -79,6 +81,10 @@ beforeAll(async () => {
   const checkInEvent = await newEvent()
   const checkInTier = (await createTier(t.app, checkInEvent, { name: 'Door tier' })).id
   const checkInList = (await post(`/api/events/${checkInEvent}/check-in-lists`, { name: 'Door' })).id
+  const scannerKey = (await post(`/api/events/${checkInEvent}/scanner-keys`, { name: 'Gate' }) as { id: string, key?: string }).key ?? ''
+  const scanner = { authorization: `Bearer ${scannerKey}` }
+  // Scans of a code of no ticket (a 404 unknown-code), each with a nonce of its own.
+  scan = () => ({ code: 'not-a-code', checkInListId: checkInList, nonce: randomUUID(), scannedAt: '2026-01-02T20:00:00Z', gate: 'Door' })
 
   const admin = { ...asAdmin }
   const integratorKey = { ...t.asIntegrator }
@@ -118,6 +124,10 @@ beforeAll(async () => {
     createScannerKey: () => request(admin, { eventId: checkInEvent }, { name: 'Gate' }),
     listScannerKeys: () => request(admin, { eventId: checkInEvent }),
     revokeScannerKey: () => request(admin, { eventId: checkInEvent, keyId: randomUUID() }),
+    scanTicket: () => request(scanner, {}, scan()),
+    uploadScans: () => request(scanner, {}, { checkIns: [scan()] }),
+    getCheckInListStatus: () => request(scanner, { checkInListId: checkInList }),
+    listCheckInConflicts: () => request(scanner, { checkInListId: checkInList }),
     createWebhookEndpoint: () => request(integratorKey, {}, { url: 'https://example.com/hooks', events: ['booking.created'] }),
     listWebhookEndpoints: () => request(integratorKey),
     getWebhookEndpoint: () => request(integratorKey, { endpointId: endpoint }),
@@ -168,9 +178,9 @@ function stringOf (input: BoundedInput, length: number): string {
   const { schema, name } = input
   if (schema.format === 'uuid') return length === 36 ? randomUUID() : `${randomUUID()}${'a'.repeat(length - 36)}`
   if (schema.format === 'date-time') {
-    // 2027-05-02T20:00:00.123456789+01:00 is 35 characters; one more fraction digit makes 36.
+    // 2027-05-02T20:00:00.123456789+01:00 is 35 characters; one more fraction digit makes 36. A scan happened in the past.
     const month = name.includes('ends') ? '06' : '05'
-    return `2027-${month}-02T20:00:00.${'1'.repeat(length - 26)}+01:00`
+    return `${name.endsWith('scannedAt') ? 2026 : 2027}-${month}-02T20:00:00.${'1'.repeat(length - 26)}+01:00`
   }
   if (schema.pattern === '^[A-Z]{3}$') return 'EURO'.slice(0, length)
   if (schema.format === 'uri') return `https://example.com/${'a'.repeat(length - 20)}`
@@ -196,7 +206,8 @@ function arrayOf (input: BoundedInput, size: number): unknown[] {
   if (input.name === '/scopes') return ['bookings:read', 'bookings:write', 'webhooks:manage', 'bookings:read'].slice(0, size)
   // Tiers of no event: a list of them is refused with a 422 (not a 400) while its size is within bounds.
   if (input.name === '/ticketTierIds') return Array.from({ length: size }, () => randomUUID())
-  if (input.name === '/events') return ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired', 'booking.created'].slice(0, size)
+  if (input.name === '/checkIns') return Array.from({ length: size }, () => scan())
+  if (input.name === '/events') return ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired', 'ticket.checked_in', 'booking.created'].slice(0, size)
   throw new Error(`no items for the array ${input.operation.operationId} ${input.name}`)
 }
 

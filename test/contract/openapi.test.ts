@@ -51,6 +51,8 @@ describe('the generated document', () => {
       'GET /api/bookings/{bookingId}',
       'GET /api/bookings/{bookingId}/tickets',
       'GET /api/check-in-lists/{checkInListId}',
+      'GET /api/check-in-lists/{checkInListId}/conflicts',
+      'GET /api/check-in-lists/{checkInListId}/status',
       'GET /api/events',
       'GET /api/events/{eventId}',
       'GET /api/events/{eventId}/check-in-lists',
@@ -74,6 +76,8 @@ describe('the generated document', () => {
       'POST /api/bookings',
       'POST /api/bookings/{bookingId}/cancel',
       'POST /api/bookings/{bookingId}/confirm',
+      'POST /api/check-ins',
+      'POST /api/check-ins/batch',
       'POST /api/events',
       'POST /api/events/{eventId}/check-in-lists',
       'POST /api/events/{eventId}/scanner-keys',
@@ -132,7 +136,12 @@ describe('the generated document', () => {
       // The key set is public: scanners and anyone verifying a code fetch it without a key.
       'GET /api/ticket-keys': [],
       'POST /api/ticket-keys/rotate': adminOnly,
-      // Check-in: operators define the lists and keys; a scanner key (of the event) reads the lists and the revocations feed.
+      // Check-in: operators define the lists and keys; a scanner key (of the event) reads the lists, their status and
+      // conflicts and the revocations feed, and is the only key that scans.
+      'POST /api/check-ins': [{ scannerKey: [] }],
+      'POST /api/check-ins/batch': [{ scannerKey: [] }],
+      'GET /api/check-in-lists/{checkInListId}/status': adminOrScanner,
+      'GET /api/check-in-lists/{checkInListId}/conflicts': adminOrScanner,
       'GET /api/events/{eventId}/revocations': adminOrScanner,
       'POST /api/events/{eventId}/check-in-lists': adminOnly,
       'GET /api/events/{eventId}/check-in-lists': adminOrScanner,

@@ -39,15 +39,20 @@ describe('deeply nested JSON', () => {
       'createEvent', 'updateEvent', 'createTicketTier', 'updateTicketTier', 'createIntegrator', 'createApiKey',
       'createBooking', 'createWebhookEndpoint', 'updateWebhookEndpoint'
     ]))
+    // Scans take a scanner key only: one of an event of its own.
+    const event = await t.app.inject({ method: 'POST', url: '/api/events', headers: asAdmin, payload: { name: 'Depth', venue: 'Hall', startsAt: '2027-01-01T20:00:00Z', currency: 'EUR' } })
+    const scannerKey = await t.app.inject({ method: 'POST', url: `/api/events/${event.json<{ id: string }>().id}/scanner-keys`, headers: asAdmin, payload: { name: 'Depth' } })
+    const asScanner = { authorization: `Bearer ${scannerKey.json<{ key: string }>().key}` }
     for (const operation of withBody) {
       const url = operation.template.replace(/\{[^}]+\}/g, () => randomUUID())
       const admin = operation.security?.some((scheme) => 'adminKey' in scheme) === true
+      const scanner = operation.security?.every((scheme) => 'scannerKey' in scheme) === true
       for (const [shape, payload] of shapes) {
         expect(payload.length).toBeLessThan(BODY_LIMIT_BYTES)
         const response = await t.app.inject({
           method: operation.method as 'POST',
           url,
-          headers: { ...(admin ? asAdmin : t.asIntegrator), 'content-type': 'application/json' },
+          headers: { ...(admin ? asAdmin : scanner ? asScanner : t.asIntegrator), 'content-type': 'application/json' },
           payload
         })
         const where = `${operation.operationId}, ${shape}: ${response.statusCode} ${response.body.slice(0, 200)}`

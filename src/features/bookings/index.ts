@@ -6,8 +6,8 @@ import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { perMinuteLimit } from '../../plugins/http-policies.js'
 import { integratorIdOf, principalOf } from '../../plugins/auth.js'
 import type { TicketCodes } from '../tickets/codes.js'
-import { toBookingRequest } from './booking-request.js'
-import { createBookingBatcher } from './booking-batcher.js'
+import { toBookingRequest, type BookingRequest } from './booking-request.js'
+import { createGroupCommit } from '../../db/group-commit.js'
 import { createBookingsRepository } from './bookings-repository.js'
 import {
   cancelBookingOperation, confirmBookingOperation, createBookingOperation, getBookingOperation, listBookingsOperation
@@ -25,7 +25,9 @@ export interface BookingsFeatureOptions {
 
 export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, rateLimitPerMinute, maxQueued = 1000 }) => {
   const bookings = createBookingsRepository(sql, codes)
-  const batcher = createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued })
+  const batcher = createGroupCommit(async (requests: BookingRequest[]) => await bookings.createBatch(requests), {
+    maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued, busy: 'Too many bookings are waiting for the database; retry shortly.'
+  })
 
   app.post('/bookings', {
     config: perMinuteLimit(rateLimitPerMinute),

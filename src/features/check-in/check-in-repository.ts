@@ -1,9 +1,11 @@
 import { lockBelowLimit } from '../../db/collection-limit.js'
 import type { Sql } from '../../db/sql.js'
 import type { ScannerKey as LiveScannerKey } from '../../domain/principal.js'
+import type { PagePosition } from '../../pagination.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import {
-  MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT, type CheckInList, type CheckInListCreate, type ScannerKey, type ScannerKeyCreated
+  MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT, type CheckIn, type CheckInConflict, type CheckInList, type CheckInListCreate, type CheckInListStatus, type ScannerKey,
+  type ScannerKeyCreated
 } from '../../schemas/check-in.js'
 import { bearerSecrets, digestKey } from '../integrators/api-keys.js'
 
@@ -128,6 +130,58 @@ export function createCheckInRepository (sql: Sql) {
         returning id
       `
       return rows.length > 0
+    },
+
+    /**
+     * Exact counts of a list, in one statement (one snapshot): `tickets` per tier are its confirmed
+     * units (capacity less what remains and what sits in holds: one valid ticket each), admissions
+     * and who is inside from the list's ticket states, conflicts from the recorded scans.
+     * Undefined when there is no such list.
+     */
+    async status (listId: string): Promise<(CheckInListStatus & { eventId: string }) | undefined> {
+      const rows = await sql<{ eventId: string, ticketTierId: string | null, tickets: number, admitted: number, inside: number, conflicts: number }[]>`
+        with list as (
+          select id, event_id, ticket_tier_ids from check_in_lists where id = ${listId}
+        ), states as (
+          select ticket_tier_id, count(*) filter (where first_check_in_id is not null)::int as admitted, count(*) filter (where inside)::int as inside
+          from check_in_states where check_in_list_id = ${listId}
+          group by ticket_tier_id
+        )
+        select l.event_id, t.id as ticket_tier_id, coalesce(t.capacity - t.remaining - t.held, 0)::int as tickets,
+          coalesce(s.admitted, 0) as admitted, coalesce(s.inside, 0) as inside,
+          (select count(*) from check_ins where check_in_list_id = ${listId} and result = 'conflict')::int as conflicts
+        from list l
+        left join ticket_tiers t on t.event_id = l.event_id and (l.ticket_tier_ids is null or t.id = any(l.ticket_tier_ids))
+        left join states s on s.ticket_tier_id = t.id
+        order by t.creation_seq
+      `
+      const first = rows[0]
+      if (first === undefined) return undefined
+      const byTier = rows.flatMap((row) => row.ticketTierId === null ? [] : [{ ticketTierId: row.ticketTierId, tickets: row.tickets, admitted: row.admitted, inside: row.inside }])
+      const sum = (count: 'tickets' | 'admitted' | 'inside') => byTier.reduce((total, tier) => total + tier[count], 0)
+      return { eventId: first.eventId, tickets: sum('tickets'), admitted: sum('admitted'), inside: sum('inside'), conflicts: first.conflicts, byTier }
+    },
+
+    /** A page of a list's conflicts in the order they were recorded, after `after`; undefined when there is no such list. */
+    async conflicts (listId: string, limit: number, after: PagePosition | undefined) {
+      const [list] = await sql<{ eventId: string }[]>`select event_id from check_in_lists where id = ${listId}`
+      if (list === undefined) return undefined
+      const rows = await sql<{ id: string, ticketId: string, first: CheckIn, nonce: string, scannedAt: Date, gate: string | null, recordedAt: Date }[]>`
+        select c.id, c.ticket_id, f.check_in as first, c.nonce, c.scanned_at, c.gate, c.recorded_at
+        from check_ins c join check_ins f on f.id = c.standing_check_in_id
+        where c.check_in_list_id = ${listId} and c.result = 'conflict'
+          ${after === undefined ? sql`` : sql`and (c.recorded_at, c.id) > (${after.at}, ${after.id})`}
+        order by c.recorded_at, c.id
+        limit ${limit + 1}
+      `
+      const data: Array<CheckInConflict & { id: string, recordedAt: string }> = rows.slice(0, limit).map((row) => ({
+        id: row.id,
+        recordedAt: row.recordedAt.toISOString(),
+        ticketId: row.ticketId,
+        first: row.first,
+        second: { nonce: row.nonce, scannedAt: row.scannedAt.toISOString(), gate: row.gate, recordedAt: row.recordedAt.toISOString() }
+      }))
+      return { eventId: list.eventId, data, hasMore: rows.length > limit }
     },
 
     /** The live (unrevoked) key a bearer token is, found by its SHA-256 digest on every request; undefined for anything else. */

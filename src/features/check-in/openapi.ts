@@ -1,8 +1,10 @@
 import type { FastifySchema } from 'fastify'
 import { problemKinds } from '../../problems.js'
 import {
-  CheckInListCreateSchema, CheckInListListSchema, CheckInListTierProblemSchema, CheckInListParamsSchema, CheckInListSchema, MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT,
-  ScannerKeyCreateSchema, ScannerKeyCreatedSchema, ScannerKeyListSchema, ScannerKeyParamsSchema, checkInListExample, scannerKeyCreatedExample, scannerKeyExample
+  CheckInBatchResultSchema, CheckInBatchSchema, CheckInConflictPageSchema, CheckInListCreateSchema, CheckInListListSchema, CheckInListStatusSchema, CheckInListTierProblemSchema,
+  CheckInListParamsSchema, CheckInListSchema, CheckInSchema, ConflictQuerySchema, MAX_CHECK_IN_LISTS_PER_EVENT, MAX_SCANNER_KEYS_PER_EVENT, MAX_SCANS_PER_UPLOAD, ScanProblemSchema,
+  ScanSchema, ScannerKeyCreateSchema, ScannerKeyCreatedSchema, ScannerKeyListSchema, ScannerKeyParamsSchema, checkInExample, checkInListExample, checkInStatusExample, conflictExample,
+  scannerKeyCreatedExample, scannerKeyExample
 } from '../../schemas/check-in.js'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import { EventParamsSchema } from '../../schemas/events.js'
@@ -111,4 +113,91 @@ export const revokeScannerKeyOperation = {
   params: ScannerKeyParamsSchema,
   querystring: NoQuerySchema,
   response: { 204: emptyResponse('The key is revoked.'), ...problems(...bodyProblems, 401, 404) }
+} satisfies FastifySchema
+
+const scanPath = '/api/check-ins'
+const replayedHeader = {
+  'Idempotent-Replayed': { description: 'Present (`true`) on a replay: the first answer to a scan with this nonce, as it was then; nothing more was recorded.', type: 'string' as const, enum: ['true'], maxLength: 4, example: 'true' }
+}
+const ticketId = checkInExample.ticketId
+
+export const scanOperation = {
+  operationId: 'scanTicket',
+  tags: TAGS,
+  summary: 'Scan a ticket at a door',
+  description: [
+    'With a scanner key: checks the code (its signature and `kid`, revocations, the ticket\'s status, the list\'s tiers), then lets the holder in',
+    '(`entry`, the default) or out (`exit`). Any number of simultaneous scans of one ticket on one list, on any number of devices and server',
+    'processes, admit it exactly once: every other entry is `409 already-checked-in`, naming the admission that stands in `firstCheckIn`.',
+    'Every answer, refusals included, is recorded. The same `nonce` again with the same code, list and type replays the first answer',
+    '(status and body) with `Idempotent-Replayed: true` and records nothing more; with another code, list or type it is a `422 nonce-reuse`.'
+  ].join(' '),
+  security: scannerSecurity(false),
+  querystring: NoQuerySchema,
+  body: ref(ScanSchema),
+  response: {
+    201: jsonResponse(ref(CheckInSchema), 'Admitted (an entry let in) or let out (an exit), with the ticket so the gate can show the tier and the holder\'s name; also the replay of such an answer, with `Idempotent-Replayed: true`.', checkInExample, replayedHeader),
+    ...problems(...bodyProblems, 401, 403),
+    404: problemResponse(ref(ScanProblemSchema), 'The code is malformed, its signature does not verify, or it names no ticket of the scanner key\'s event (`unknown-code`); or the check-in list is not one of the event\'s (`not-found`). Also as a replay.', [
+      { summary: 'Unknown code', value: problemExample(problemKinds.unknownCode, 'The code is not a ticket code of this event: it is malformed, its signature does not verify, or it names no ticket of the event.', scanPath) },
+      { summary: 'Unknown list', value: problemExample(problemKinds.notFound, `Check-in list ${checkInListExample.id} does not exist.`, scanPath) }
+    ], replayedHeader),
+    409: problemResponse(ref(ScanProblemSchema), 'Refused at the door, with the `ticketId`; also as a replay.', [
+      { summary: 'Already checked in', value: problemExample(problemKinds.alreadyCheckedIn, `Ticket ${ticketId} was admitted on this list already, and the list has no re-entry.`, scanPath, { ticketId, firstCheckIn: { scannedAt: checkInExample.scannedAt, gate: 'North gate' } }) },
+      { summary: 'Void ticket', value: problemExample(problemKinds.ticketVoid, `Ticket ${ticketId} is void: its booking was cancelled or its hold expired.`, scanPath, { ticketId }) },
+      { summary: 'Revoked code', value: problemExample(problemKinds.codeRevoked, `This code of ticket ${ticketId} was revoked when the ticket was given a new one; the holder must show the new code.`, scanPath, { ticketId }) },
+      { summary: 'Not inside', value: problemExample(problemKinds.notInside, `Ticket ${ticketId} is not inside on this list: it cannot be let out.`, scanPath, { ticketId }) }
+    ], replayedHeader),
+    422: problemResponse(ref(ScanProblemSchema), 'The list does not admit the ticket\'s tier (`ticket-not-on-list`, with the `ticketId`; also as a replay), or the nonce was used for another scan (`nonce-reuse`: nothing was recorded).', [
+      { summary: 'Not on this list', value: problemExample(problemKinds.ticketNotOnList, `Ticket ${ticketId} is a GA ticket, which check-in list ${checkInListExample.id} does not admit.`, scanPath, { ticketId }) },
+      { summary: 'Nonce reused', value: problemExample(problemKinds.nonceReuse, `The nonce ${checkInExample.nonce} was used for another scan (another code, list or type); nothing was recorded. Use a new nonce for every scan.`, scanPath) }
+    ])
+  }
+} satisfies FastifySchema
+
+export const uploadScansOperation = {
+  operationId: 'uploadScans',
+  tags: TAGS,
+  summary: 'Upload the scans an offline device made',
+  description: [
+    `With a scanner key: records up to ${MAX_SCANS_PER_UPLOAD} scans a device made while offline (it verified the codes itself), applied in \`scannedAt\``,
+    'order after what is recorded already, and answers one result per scan in request order: `admitted`, `replayed` (this nonce was',
+    'recorded before: uploading again is safe), `rejected` (as a single scan would have been, with its `problem`), or `conflict` (an entry',
+    'of a ticket admitted already: the holder got in twice; the first admission stands, and `GET /api/check-in-lists/{checkInListId}/conflicts`',
+    'lists it). A rejected scan never stops the rest. The whole upload is one transaction: if it fails (a `503`), nothing of it was recorded,',
+    'and the same upload sent again records every scan exactly once.'
+  ].join(' '),
+  security: scannerSecurity(false),
+  querystring: NoQuerySchema,
+  body: ref(CheckInBatchSchema),
+  response: {
+    200: jsonResponse(ref(CheckInBatchResultSchema), 'One result per scan, in request order.', { results: [{ nonce: checkInExample.nonce, outcome: 'admitted', checkIn: checkInExample, problem: null }] }),
+    ...problems(...bodyProblems, 401, 403)
+  }
+} satisfies FastifySchema
+
+export const listConflictsOperation = {
+  operationId: 'listCheckInConflicts',
+  tags: TAGS,
+  summary: 'List a check-in list\'s conflicts',
+  description: 'Tickets admitted twice while a device was offline, in the order the second entries were recorded: the admission that stands (`first`) and the entry recorded as the conflict (`second`). With an admin key, or a scanner key of the list\'s event.',
+  security: scannerSecurity(),
+  params: CheckInListParamsSchema,
+  querystring: ConflictQuerySchema,
+  response: { 200: jsonResponse(ref(CheckInConflictPageSchema), 'A page of conflicts.', { data: [conflictExample], nextCursor: null }), ...problems(400, 401, 404) }
+} satisfies FastifySchema
+
+export const checkInStatusOperation = {
+  operationId: 'getCheckInListStatus',
+  tags: TAGS,
+  summary: 'Count who is in',
+  description: [
+    'Exact counts of the list at one instant: `tickets` (valid tickets the list admits), `admitted` (distinct tickets admitted at least once),',
+    '`inside` (tickets whose last recorded scan let them in) and `conflicts`, in all and for every tier the list admits. With an admin key, or a',
+    'scanner key of the list\'s event.'
+  ].join(' '),
+  security: scannerSecurity(),
+  params: CheckInListParamsSchema,
+  querystring: NoQuerySchema,
+  response: { 200: jsonResponse(ref(CheckInListStatusSchema), 'The counts.', checkInStatusExample), ...problems(400, 401, 404) }
 } satisfies FastifySchema

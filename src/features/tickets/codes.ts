@@ -1,5 +1,5 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
-import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose'
+import { calculateJwkThumbprint, CompactSign, compactVerify, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import type { PrivateTicketKey } from '../../config.js'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
@@ -35,6 +35,31 @@ export interface PublicTicketKey {
   kid: string
   alg: 'EdDSA'
   use: 'sig'
+}
+
+/** What a code says of itself, before its signature is checked. */
+export interface PresentedClaims extends TicketClaims {
+  kid: string
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * The claims a code carries, read without checking its signature (for looking its ticket up), or
+ * undefined when it is not shaped like a code of this service: a compact JWS with `alg: EdDSA`, a
+ * `kid`, and a payload of a ticket id, event id, tier id and positive version.
+ */
+export function readClaims (code: string): PresentedClaims | undefined {
+  try {
+    const header = decodeProtectedHeader(code)
+    const payload = decodeJwt(code)
+    const { tid, eid, tier, ver } = payload
+    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string' || typeof tid !== 'string' || typeof eid !== 'string' || typeof tier !== 'string') return undefined
+    if (!UUID.test(tid) || !UUID.test(eid) || !UUID.test(tier) || typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 1) return undefined
+    return { tid: tid.toLowerCase(), eid: eid.toLowerCase(), tier: tier.toLowerCase(), ver, kid: header.kid }
+  } catch {
+    return undefined
+  }
 }
 
 export interface SignedCode {
@@ -190,7 +215,37 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
     return { code, kid: signer.kid }
   }
 
+  /** Public keys by kid, as scanners hold them (a kid never changes its key). */
+  const verifyingKeys = new Map<string, Awaited<ReturnType<typeof importJWK>>>()
+
+  async function verifyingKey (kid: string) {
+    const known = verifyingKeys.get(kid)
+    if (known !== undefined) return known
+    const [row] = await sql<{ publicJwk: PublicTicketKey }[]>`select public_jwk from ticket_signing_keys where kid = ${kid}`
+    if (row === undefined) return undefined
+    const key = await importJWK(row.publicJwk, 'EdDSA')
+    verifyingKeys.set(kid, key)
+    return key
+  }
+
   return {
+    /**
+     * The claims of a code whose signature verifies with the key its `kid` names (one this service
+     * signed with), as a scanner checks it offline; undefined for anything else.
+     */
+    async verify (code: string): Promise<PresentedClaims | undefined> {
+      const claims = readClaims(code)
+      if (claims === undefined) return undefined
+      const key = await verifyingKey(claims.kid)
+      if (key === undefined) return undefined
+      try {
+        await compactVerify(code, key, { algorithms: ['EdDSA'] })
+        return claims
+      } catch {
+        return undefined
+      }
+    },
+
     /** Signs codes with the current key, in order. `q` is where to look the key up (a transaction, or the pool). */
     async sign (claims: TicketClaims[], q: Queryable = sql): Promise<SignedCode[]> {
       if (claims.length === 0) return []

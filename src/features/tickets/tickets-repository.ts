@@ -7,7 +7,7 @@ import type { TicketCodes } from './codes.js'
 import { revoke } from './issuing.js'
 import { createTicketListCache, type TicketListCache } from './ticket-list-cache.js'
 
-interface TicketRow {
+export interface TicketRow {
   id: string
   bookingId: string
   eventId: string
@@ -22,7 +22,7 @@ interface TicketRow {
   reissuedAt: Date | null
 }
 
-function toTicket (row: TicketRow): Ticket {
+export function toTicket (row: TicketRow): Ticket {
   return {
     id: row.id,
     bookingId: row.bookingId,
@@ -43,7 +43,7 @@ function toTicket (row: TicketRow): Ticket {
  * disagree): a lapsed hold's pending tickets are `void` from the instant it lapses, whether or not
  * the sweep has run.
  */
-function ticketColumns (q: Queryable) {
+export function ticketColumns (q: Queryable) {
   return q`
     t.id, t.booking_id, t.event_id, t.ticket_tier_id, t.tier_name, t.position,
     case when t.status = 'pending' and b.expires_at <= clock_timestamp() then 'void' else t.status end as status,

@@ -14,27 +14,39 @@ function eventBody (id: string, type: string, createdAt: string, data: unknown):
   return JSON.stringify({ id, type, createdAt, data })
 }
 
+/** An event of one booking (or one of its tickets), sent to the booking's integrator: `data` is its body's `data`. */
+export interface OutboxEvent {
+  type: WebhookEventType
+  bookingId: string
+  data: unknown
+}
+
+/** Records booking events (see recordEvents). */
+export async function recordBookingEvents (tx: Queryable, events: BookingEvent[]): Promise<void> {
+  await recordEvents(tx, events.map((event) => ({ type: event.type, bookingId: event.booking.id, data: { booking: event.booking } })))
+}
+
 /**
- * The transactional outbox: records booking events inside the caller's transaction `tx`, with a
- * pending delivery for every enabled endpoint of the booking's integrator subscribed to the type.
- * They commit or roll back with the change; on commit a trigger's NOTIFY wakes the dispatchers.
- * An event nobody subscribed to is not stored; when none of the bookings' integrators has an
+ * The transactional outbox: records events inside the caller's transaction `tx`, with a pending
+ * delivery for every enabled endpoint of the booking's integrator subscribed to the type. They
+ * commit or roll back with the change; on commit a trigger's NOTIFY wakes the dispatchers. An
+ * event nobody subscribed to is not stored; when none of the bookings' integrators has an
  * endpoint, that takes one small query.
  */
-export async function recordBookingEvents (tx: Queryable, events: BookingEvent[]): Promise<void> {
+export async function recordEvents (tx: Queryable, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return
   // Most bookings have no endpoint to hear of them: find that out before building and sending bodies.
   const [subscribed] = await tx<{ any: boolean }[]>`
     select exists (
       select 1 from bookings b join webhook_endpoints w on w.integrator_id = b.integrator_id and not w.disabled
-      where b.id = any(${events.map((event) => event.booking.id)}::uuid[])
+      where b.id = any(${events.map((event) => event.bookingId)}::uuid[])
     ) as any
   `
   if (subscribed?.any !== true) return
   const createdAt = new Date().toISOString()
   const rows = events.map((event) => {
     const id = randomUUID()
-    return { id, type: event.type, bookingId: event.booking.id, body: eventBody(id, event.type, createdAt, { booking: event.booking }) }
+    return { id, type: event.type, bookingId: event.bookingId, body: eventBody(id, event.type, createdAt, event.data) }
   })
   await tx`
     with subscribed as (

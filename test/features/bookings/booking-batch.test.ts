@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSql } from '../../../src/db/sql.js'
 import type { BatchOutcome } from '../../../src/features/bookings/booking-batch.js'
-import { createBookingBatcher } from '../../../src/features/bookings/booking-batcher.js'
+import { createGroupCommit } from '../../../src/db/group-commit.js'
 import { toBookingRequest, type BookingRequest } from '../../../src/features/bookings/booking-request.js'
 import { createBookingsRepository } from '../../../src/features/bookings/bookings-repository.js'
 import { PROBLEM_TYPE_PREFIX } from '../../../src/problems.js'
@@ -105,10 +105,10 @@ describe('the batcher', () => {
     `
     await t.sql`create trigger fail_bad_tier before insert on booking_items for each row execute function fail_bad_tier()`
     const sizes: number[] = []
-    const batcher = createBookingBatcher(async (requests) => {
+    const batcher = createGroupCommit(async (requests: BookingRequest[]) => {
       sizes.push(requests.length)
       return await repository.createBatch(requests)
-    }, { maxBatchSize: 50, maxConcurrentBatches: 1, maxQueued: 100 })
+    }, { maxBatchSize: 50, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy' })
     try {
       const submissions = [
         request(eventId, [[good, 1]]),
@@ -133,11 +133,11 @@ describe('the batcher', () => {
     const pools = [createSql(t.databaseUrl, { max: 6 }), createSql(t.databaseUrl, { max: 6 })]
     const batchers = pools.map((pool) => {
       const bookings = createBookingsRepository(pool, createTicketCodes(pool))
-      return createBookingBatcher(async (requests) => await bookings.createBatch(requests), { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000 })
+      return createGroupCommit(async (requests: BookingRequest[]) => await bookings.createBatch(requests), { maxBatchSize: 40, maxConcurrentBatches: 3, maxQueued: 1000, busy: 'busy' })
     })
     try {
       const outcomes = await Promise.all(Array.from({ length: 400 }, async (_, i) =>
-        await (batchers[i % 2] as ReturnType<typeof createBookingBatcher>).submit(request(eventId, [[a, 1]], i % 5 === 0 ? `p-${i % 40}` : undefined))))
+        await (batchers[i % 2] as ReturnType<typeof createGroupCommit<BookingRequest, BatchOutcome>>).submit(request(eventId, [[a, 1]], i % 5 === 0 ? `p-${i % 40}` : undefined))))
       const created = outcomes.filter((outcome) => outcome.outcome === 'created').length
       expect(created).toBe(150)
       expect(outcomes.every((outcome) => outcome.outcome !== 'failed' || [

@@ -1,27 +1,25 @@
-import { isDatabaseTimeout, isDatabaseUnavailable } from '../../db/sql.js'
-import { ProblemError, problemKinds } from '../../problems.js'
-import type { BatchOutcome } from './booking-batch.js'
-import type { BookingRequest } from './booking-request.js'
+import { ProblemError, problemKinds } from '../problems.js'
+import { isDatabaseTimeout, isDatabaseUnavailable } from './sql.js'
 
-export interface BookingBatcherOptions {
+export interface GroupCommitOptions {
   /** Most requests decided in one transaction. */
   maxBatchSize: number
   /** Most batch transactions open at once (each holds one pool connection). */
   maxConcurrentBatches: number
   /** Most requests waiting for a slot; beyond it new ones are refused at once with a 503. */
   maxQueued: number
+  /** The 503's detail for a request refused because the queue is full. */
+  busy: string
 }
 
-interface Pending {
-  request: BookingRequest
-  resolve: (outcome: BatchOutcome) => void
+interface Pending<Request, Outcome> {
+  request: Request
+  resolve: (outcome: Outcome) => void
   reject: (error: unknown) => void
 }
 
-type DecideBatch = (requests: BookingRequest[]) => Promise<BatchOutcome[]>
-
 /**
- * Group commit for bookings. A request that finds a free slot is decided at once, alone; requests
+ * Group commit, for bookings and scans. A request that finds a free slot is decided at once, alone; requests
  * arriving while the slots are busy queue up and are decided together in the next transaction,
  * in arrival order. So an idle server adds no delay, and a busy one pays for locks and a commit
  * once per batch instead of once per booking. If a batch fails on an unexpected error, its
@@ -30,11 +28,11 @@ type DecideBatch = (requests: BookingRequest[]) => Promise<BatchOutcome[]>
  * database cannot keep up, the queue is bounded: requests beyond it get a 503 at once instead
  * of waiting without end.
  */
-export function createBookingBatcher (decide: DecideBatch, options: BookingBatcherOptions) {
-  const queue: Pending[] = []
+export function createGroupCommit<Request, Outcome> (decide: (requests: Request[]) => Promise<Outcome[]>, options: GroupCommitOptions) {
+  const queue: Array<Pending<Request, Outcome>> = []
   let running = 0
 
-  async function decideOneByOne (batch: Pending[]): Promise<void> {
+  async function decideOneByOne (batch: Array<Pending<Request, Outcome>>): Promise<void> {
     for (const entry of batch) {
       try {
         const [outcome] = await decide([entry.request])
@@ -46,7 +44,7 @@ export function createBookingBatcher (decide: DecideBatch, options: BookingBatch
     }
   }
 
-  async function run (batch: Pending[]): Promise<void> {
+  async function run (batch: Array<Pending<Request, Outcome>>): Promise<void> {
     try {
       const outcomes = await decide(batch.map((entry) => entry.request))
       batch.forEach((entry, index) => {
@@ -76,11 +74,11 @@ export function createBookingBatcher (decide: DecideBatch, options: BookingBatch
   }
 
   return {
-    async submit (request: BookingRequest): Promise<BatchOutcome> {
+    async submit (request: Request): Promise<Outcome> {
       if (queue.length >= options.maxQueued) {
-        throw new ProblemError(problemKinds.unavailable, 'Too many bookings are waiting for the database; retry shortly.', {}, { 'Retry-After': '1' })
+        throw new ProblemError(problemKinds.unavailable, options.busy, {}, { 'Retry-After': '1' })
       }
-      return await new Promise<BatchOutcome>((resolve, reject) => {
+      return await new Promise<Outcome>((resolve, reject) => {
         queue.push({ request, resolve, reject })
         pump()
       })

@@ -14,12 +14,21 @@ const { vip: VIP, generalAdmission: GA } = DEMO_TIER_IDS
 let t: TestApp
 let documented: Documented
 let bookingId: string
+/** A scanner key of the demo event, a check-in list of it with re-entry, and the booking's ticket's code, for scans. */
+let scannerKey: string
+let listId: string
+let ticketCode: string
 
 beforeAll(async () => {
   t = await createTestApp()
   await seedDemo(t.sql)
   const booking = await t.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GA, quantity: 1 }] } })
   bookingId = booking.json().id
+  const tickets = await t.app.inject({ method: 'GET', url: `/api/bookings/${bookingId}/tickets`, headers: t.asIntegrator })
+  ticketCode = tickets.json<{ data: Array<{ code: string }> }>().data[0]?.code ?? ''
+  const asAdmin = { authorization: `Bearer ${ADMIN_KEY}` }
+  listId = (await t.app.inject({ method: 'POST', url: `/api/events/${DEMO_EVENT_ID}/check-in-lists`, headers: asAdmin, payload: { name: 'Fuzz door', allowReentry: true } })).json<{ id: string }>().id
+  scannerKey = (await t.app.inject({ method: 'POST', url: `/api/events/${DEMO_EVENT_ID}/scanner-keys`, headers: asAdmin, payload: { name: 'Fuzz gate' } })).json<{ key: string }>().key
 
   documented = await loadDocumented()
 })
@@ -70,11 +79,45 @@ const eventBody = fc.record({
 
 const tierBody = fc.record({ name: someString, price: someNumber, capacity: someNumber, maxPerBooking: someNumber }, { requiredKeys: [] })
 
+/*
+ * Scans: the real code and list (written as placeholders, filled in when sent), codes cut or
+ * altered at random places, and anything else, in every field.
+ */
+const CODE = '@@ticket-code@@'
+const LIST = '@@check-in-list@@'
+const someCode = fc.oneof(
+  fc.constant(CODE),
+  fc.tuple(fc.nat(), fc.nat(), someString).map(([at, length, inserted]) => `${CODE}#${at}#${length}#${inserted}`),
+  someString
+)
+const scanBody = fc.record({
+  code: someCode,
+  checkInListId: fc.oneof(fc.constant(LIST), someUuid, someString),
+  nonce: fc.oneof(fc.uuid(), someString),
+  type: fc.oneof(fc.constantFrom('entry', 'exit'), someValue),
+  scannedAt: fc.oneof(fc.date({ min: new Date('2000-01-01'), max: new Date('2030-01-01') }).map((date) => Number.isNaN(date.getTime()) ? 'x' : date.toISOString()), someString),
+  gate: fc.oneof(someString, fc.constant(null))
+}, { requiredKeys: [] })
+const scanUpload = fc.record({ checkIns: fc.oneof(fc.array(scanBody, { maxLength: 30 }), someValue) }, { requiredKeys: [] })
+
+/** The body as sent: the placeholders of scans replaced by the real code (cut or altered as they say) and list. */
+function withScanValues (text: string): string {
+  return text
+    .replace(/"@@ticket-code@@#(\d+)#(\d+)#((?:[^"\\]|\\.)*)"/g, (_, at: string, length: string, inserted: string) => {
+      const cut = Number(at) % (ticketCode.length + 1)
+      const altered = ticketCode.slice(0, cut) + (JSON.parse(`"${inserted}"`) as string) + ticketCode.slice(cut + (Number(length) % 8))
+      return JSON.stringify(altered)
+    })
+    .replaceAll(`"${CODE}"`, JSON.stringify(ticketCode))
+    .replaceAll(`"${LIST}"`, JSON.stringify(listId))
+}
+
 const extraProperty = fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'nmae', 'total'), fc.string({ maxLength: 8 })), someValue, { maxKeys: 2 })
 
 const body: fc.Arbitrary<{ text: string | undefined, contentType: string | undefined }> = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.oneof(bookingBody, eventBody, tierBody), extraProperty).map(([value, extra]) => ({ text: JSON.stringify({ ...value, ...extra }), contentType: 'application/json' })) },
   { weight: 3, arbitrary: plausibleBooking.map((value) => ({ text: JSON.stringify(value), contentType: 'application/json' })) },
+  { weight: 3, arbitrary: fc.tuple(fc.oneof(scanBody, scanUpload), extraProperty).map(([value, extra]) => ({ text: JSON.stringify({ ...value, ...extra }), contentType: 'application/json' })) },
   { weight: 1, arbitrary: fc.json().map((text) => ({ text, contentType: 'application/json' })) },
   { weight: 1, arbitrary: deepJson.map((text) => ({ text, contentType: 'application/json' })) },
   { weight: 1, arbitrary: fc.constant({ text: `{"eventId":"${DEMO_EVENT_ID}","eventId":"x","items":[{"ticketTierId":"${GA}","quantity":1}]}`, contentType: 'application/json' }) },
@@ -110,6 +153,7 @@ const request = fc.record({
   authorization: fc.oneof(
     { weight: 2, arbitrary: fc.constant(`Bearer ${ADMIN_KEY}`) },
     { weight: 3, arbitrary: fc.constant('integrator') },
+    { weight: 2, arbitrary: fc.constant('scanner') },
     { weight: 2, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: visibleAscii.map((token) => `Bearer ${token}`) },
     { weight: 1, arbitrary: visibleAscii }
@@ -154,7 +198,9 @@ describe('hostile and random input', () => {
       const method = generated.otherMethod ?? operation.method
       const headers: Record<string, string> = {}
       if (generated.authorization !== undefined) {
-        headers.authorization = generated.authorization === 'integrator' ? `Bearer ${t.integrator.key}` : generated.authorization
+        headers.authorization = generated.authorization === 'integrator'
+          ? `Bearer ${t.integrator.key}`
+          : generated.authorization === 'scanner' ? `Bearer ${scannerKey}` : generated.authorization
       }
       if (generated.idempotencyKey !== undefined) headers['idempotency-key'] = generated.idempotencyKey
       if (generated.requestId !== undefined) headers['x-request-id'] = generated.requestId
@@ -164,7 +210,7 @@ describe('hostile and random input', () => {
         method: method as 'GET',
         url: path + generated.query,
         headers,
-        ...(generated.body.text !== undefined && method !== 'GET' && method !== 'HEAD' ? { payload: generated.body.text } : {})
+        ...(generated.body.text !== undefined && method !== 'GET' && method !== 'HEAD' ? { payload: withScanValues(generated.body.text) } : {})
       })
       statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
       expectWellFormed(operation, method, path, generated.query, response)
@@ -297,7 +343,7 @@ const structuralRequest = fc.record({
   id: fc.oneof(fc.constant('booking'), someUuid, fc.constantFrom('x'.repeat(5_000), '%F0%9F', '__proto__', 'constructor')),
   mutations: fc.array(fc.record({ where: fc.nat(), change: mutation }), { minLength: 1, maxLength: 3 }),
   query: queryAttacks,
-  authorization: fc.constantFrom('admin', 'integrator'),
+  authorization: fc.constantFrom('admin', 'integrator', 'scanner'),
   idempotencyKey: fc.option(fc.constantFrom('x'.repeat(201), ' ', 'order-1042', '\t', 'ä'), { nil: undefined })
 })
 
@@ -314,7 +360,7 @@ describe('structural attacks on every operation', () => {
       const root = { node: toNode(structuredClone(example)) }
       for (const { where, change } of generated.mutations) mutate(root, where, change)
       const headers: Record<string, string> = {
-        authorization: generated.authorization === 'admin' ? `Bearer ${ADMIN_KEY}` : `Bearer ${t.integrator.key}`,
+        authorization: `Bearer ${{ admin: ADMIN_KEY, integrator: t.integrator.key, scanner: scannerKey }[generated.authorization]}`,
         'content-type': 'application/json'
       }
       if (generated.idempotencyKey !== undefined && /^[\x20-\x7e\t]*$/.test(generated.idempotencyKey)) headers['idempotency-key'] = generated.idempotencyKey

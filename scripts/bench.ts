@@ -256,7 +256,7 @@ const CHECK_IN_CONCURRENCY = 64
  * Tickets booked for the online scans: SECONDS × this, so that every scan of the run is a distinct
  * ticket's first entry up to this many scans/s (beyond it codes come round again, answered 409).
  */
-const CHECK_IN_TICKETS_PER_SECOND = 4000
+const CHECK_IN_TICKETS_PER_SECOND = 6000
 const UPLOAD_SCANS = 1000
 
 /**

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_EVENT_ID, seedDemo } from '../../src/db/seed.js'
-import { createTestApp, type TestApp } from '../support/app.js'
+import { ADMIN_KEY, createTestApp, type TestApp } from '../support/app.js'
 import { DEMO_TIER_IDS } from '../support/fixtures.js'
 
 /**
@@ -125,4 +125,29 @@ describe('Swagger UI at /docs, in Chromium', () => {
     `
     expect(stored).toEqual([{ clientReference: null, quantity: 2 }, { clientReference: null, quantity: 1 }])
   }, 60_000) // 17-19 s alone (Swagger UI renders each operation for 2-3 s in software); room for a busy CI machine
+
+  it('authorizes with a scanner key and scans a ticket at the door from the form, then replays the scan', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_KEY}` }
+    const list = (await t.app.inject({ method: 'POST', url: `/api/events/${DEMO_EVENT_ID}/check-in-lists`, headers: admin, payload: { name: 'Browser door' } })).json<{ id: string }>()
+    const scanner = (await t.app.inject({ method: 'POST', url: `/api/events/${DEMO_EVENT_ID}/scanner-keys`, headers: admin, payload: { name: 'Browser gate' } })).json<{ key: string }>()
+    const booking = (await t.app.inject({ method: 'POST', url: '/api/bookings', headers: t.asIntegrator, payload: { eventId: DEMO_EVENT_ID, items: [{ ticketTierId: GENERAL_ADMISSION, quantity: 1 }] } })).json<{ id: string }>()
+    const tickets = (await t.app.inject({ method: 'GET', url: `/api/bookings/${booking.id}/tickets`, headers: t.asIntegrator })).json<{ data: Array<{ code: string }> }>()
+
+    await page.goto(docs)
+    await page.locator('.auth-wrapper button.authorize').click()
+    const scheme = page.locator('.auth-container', { hasText: 'scannerKey' })
+    await scheme.locator('input').fill(scanner.key)
+    await scheme.locator('button.authorize').click()
+    await page.locator('.auth-wrapper .modal-ux button.btn-done').first().click()
+
+    const scanTicket = await tryOut('Check-in', 'scanTicket')
+    await scanTicket.locator('textarea.body-param__text').fill(JSON.stringify({ code: tickets.data[0]?.code, checkInListId: list.id, nonce: 'browser-scan-1' }))
+    expect(await execute(scanTicket)).toBe(201)
+    expect(await scanTicket.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"type": "entry"')
+    expect(await execute(scanTicket)).toBe(201)
+    expect(await scanTicket.locator('.live-responses-table .response .response-col_description').innerText()).toContain('idempotent-replayed: true')
+    const scans = (await Promise.all(sent)).filter((request) => request.method === 'POST' && request.path === '/api/check-ins')
+    expect(scans.map((request) => request.headers.authorization)).toEqual([`Bearer ${scanner.key}`, `Bearer ${scanner.key}`])
+    expect(await t.sql`select 1 from check_ins where check_in_list_id = ${list.id}`).toHaveLength(1)
+  }, 60_000)
 })

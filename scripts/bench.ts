@@ -1,8 +1,27 @@
 /**
  * npm run bench: starts the real server (compiled, as `npm start` runs it) on a fresh database and
- * measures it with autocannon, next to a reference line of direct SQL doing one booking per
- * transaction. Needs nothing but Node: the database is an embedded PostgreSQL in a temporary
+ * measures it with autocannon, next to what bounds it from above and below on the same machine in
+ * the same run. Needs nothing but Node: the database is an embedded PostgreSQL in a temporary
  * folder unless BENCH_DATABASE_URL names a server (a fresh database is created on it).
+ *
+ * The main table: hot-tier bookings (one tier, concurrency 16/64/256), a sell-out, bookings spread
+ * over 50 tiers, reads (GET /api/events, …/ticket-tiers, GET /api/bookings/{id}), a booking's 200
+ * tickets, and the check-in lines (online scans, one ticket scanned 64 times at once, an upload).
+ * Beside them:
+ * - the ceiling: a bare Fastify app (scripts/bench-ceiling.ts, compiled: the project's Fastify, the
+ *   real routes' schemas, static bodies of the real server's, no database, no auth, no plugins)
+ *   started as its own process and driven exactly as the real booking and read lines;
+ * - the database's own best at one booking per transaction: pgbench running the direct-SQL
+ *   reference's statements (scripts/bench-pgbench.sql) at clients 1/4/16/64 where pgbench is on
+ *   PATH, and that direct-SQL reference itself (Node, one booking per transaction, 16/64/256);
+ * - CPU per booking during the hot tier @64 (server process, the PostgreSQL server's processes and
+ *   the bench's own client, from /proc and process.cpuUsage(), and the share of the machine left
+ *   idle), and the server's RSS after the main run's bookings and reads, after the same hot-tier
+ *   and read load once more in the same process, and after the whole bench;
+ * - a second table of issue 20's targets, each ratio marked met or NOT MET (not a failure: the
+ *   figures are noisy).
+ * BENCH_PROFILE=1 runs the server with --cpu-prof and prints a summary of the profile (top
+ * functions by self time, self time by package) after the tables.
  * Fails (exit 1) on any oversell, a sell-out that is not exact, or a check-in list that admitted a
  * ticket twice (or a simultaneous or uploaded scan that was not admitted exactly once).
  *
@@ -23,6 +42,8 @@ import { startEmbeddedPostgres } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
 import { createSql, type Sql } from '../src/db/sql.js'
 import { projectRoot } from '../src/paths.js'
+import type { CeilingBody, CeilingReport, CeilingSet } from './bench-ceiling.js'
+import { findPostmaster, hasProc, measureCpu, pgbench, pgbenchVersion, rssMiB, summariseProfile, type CpuWindow, type PgbenchResult } from './bench-measure.js'
 
 const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -32,6 +53,12 @@ const BASELINE = process.env.BENCH_BASELINE
 const COMPARE_ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 1)
 /** BENCH_ONLY=compare runs the before/after comparison alone. */
 const ONLY_COMPARE = process.env.BENCH_ONLY === 'compare'
+/** BENCH_PROFILE=1: the server runs with --cpu-prof, and a summary of its profile follows the tables. */
+const PROFILE = process.env.BENCH_PROFILE === '1'
+/** Client counts of the pgbench reference (each with -j min(N, 2)). */
+const PGBENCH_CLIENTS = [1, 4, 16, 64]
+/** pgbench -T takes whole seconds. */
+const PGBENCH_SECONDS = Math.max(1, Math.round(SECONDS))
 
 interface Row {
   scenario: string
@@ -48,6 +75,19 @@ interface Row {
 const rows: Row[] = []
 let failed = false
 
+/** Issue 20's targets, as this run met them or not (reported, never a failure). */
+interface Target { name: string, figure: string, goal: string, met: boolean | undefined }
+const targets: Target[] = []
+
+function target (name: string, figure: string, goal: string, met: boolean | undefined): void {
+  targets.push({ name, figure, goal, met })
+  console.log(`  target: ${name}: ${figure} (${goal}: ${verdict(met)})`)
+}
+
+function verdict (met: boolean | undefined): string {
+  return met === undefined ? 'not measured' : met ? 'met' : 'NOT MET'
+}
+
 function record (row: Row): void {
   rows.push(row)
   console.log(`  ${row.scenario} @${row.concurrency}: ${row.perSecond.toFixed(row.digits ?? 0)}${row.digits === undefined ? '/s' : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.statuses} ${row.check}`)
@@ -62,7 +102,17 @@ async function freePort (): Promise<number> {
   })
 }
 
-async function startDatabase (): Promise<{ url: string, stop: () => Promise<void>, kind: string }> {
+interface Database {
+  url: string
+  stop: () => Promise<void>
+  kind: string
+  /** The postmaster of the bench's own PostgreSQL (undefined on an external server: every `postgres` process of the machine counts then). */
+  postmaster: number | undefined
+  /** Whose CPU "database" is. */
+  cpuScope: string
+}
+
+async function startDatabase (): Promise<Database> {
   const external = process.env.BENCH_DATABASE_URL
   if (external !== undefined && external !== '') {
     const name = `ticket_booking_bench_${randomBytes(4).toString('hex')}`
@@ -74,6 +124,8 @@ async function startDatabase (): Promise<{ url: string, stop: () => Promise<void
     return {
       url: url.toString(),
       kind: 'external server (BENCH_DATABASE_URL)',
+      postmaster: undefined,
+      cpuScope: 'every process named postgres on this machine (an external server: BENCH_DATABASE_URL)',
       stop: async () => {
         const dropper = postgres(external, { max: 1, onnotice: () => {} })
         await dropper.unsafe(`drop database if exists ${name} with (force)`)
@@ -84,9 +136,12 @@ async function startDatabase (): Promise<{ url: string, stop: () => Promise<void
   const folder = await mkdtemp(path.join(os.tmpdir(), 'ticket-booking-bench-'))
   await chmod(folder, 0o755)
   const embedded = await startEmbeddedPostgres({ dataDir: path.join(folder, 'data'), settings: { max_connections: '400' } })
+  const postmaster = findPostmaster(path.join(folder, 'data', 'postgres'))
   return {
     url: embedded.url,
     kind: 'embedded PostgreSQL (default durability: fsync and synchronous_commit on)',
+    postmaster,
+    cpuScope: postmaster === undefined ? 'every process named postgres on this machine (the embedded postmaster was not found)' : `the embedded postmaster (pid ${postmaster}) and its children`,
     stop: async () => {
       await embedded.stop()
       await rm(folder, { recursive: true, force: true })
@@ -94,9 +149,9 @@ async function startDatabase (): Promise<{ url: string, stop: () => Promise<void
   }
 }
 
-async function startServer (databaseUrl: string, root = projectRoot) {
+async function startServer (databaseUrl: string, root = projectRoot, nodeOptions: string[] = []) {
   const port = await freePort()
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'src', 'server.js')], {
+  const child = spawn(process.execPath, [...nodeOptions, path.join(root, 'dist', 'src', 'server.js')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0' },
     stdio: ['ignore', 'inherit', 'inherit']
@@ -112,12 +167,62 @@ async function startServer (databaseUrl: string, root = projectRoot) {
   }
   return {
     base,
-    stop: async () => {
+    pid: child.pid ?? 0,
+    /** SIGTERM, and how the server exited: `0` when it drained and stopped cleanly. */
+    stop: async (): Promise<string> => {
+      if (child.exitCode !== null || child.signalCode !== null) return String(child.signalCode ?? child.exitCode)
+      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => { resolve(String(signal ?? code)) }))
       child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
+      return await exited
     }
   }
 }
+
+/** The ceiling (scripts/bench-ceiling.ts, compiled to dist/ by the build) as a process of its own, on a free port. */
+async function startCeiling () {
+  const port = await freePort()
+  const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'scripts', 'bench-ceiling.js')], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('the ceiling did not start')) }, 30_000)
+    void exited.then(() => { clearTimeout(timer); reject(new Error('the ceiling exited before it listened')) })
+    const listening = (message: unknown): void => {
+      if (typeof message === 'object' && message !== null && 'listening' in (message as CeilingReport)) {
+        clearTimeout(timer)
+        child.off('message', listening)
+        resolve()
+      }
+    }
+    child.on('message', listening)
+  })
+  return {
+    base: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
+    /** Makes `value` the static body the ceiling answers `name`'s route with. */
+    set: async (name: CeilingBody, value: unknown): Promise<void> => {
+      await new Promise<void>((resolve) => {
+        const done = (message: unknown): void => {
+          if (typeof message === 'object' && message !== null && (message as Partial<Extract<CeilingReport, { done: CeilingBody }>>).done === name) {
+            child.off('message', done)
+            resolve()
+          }
+        }
+        child.on('message', done)
+        child.send({ set: name, value } satisfies CeilingSet)
+      })
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+    }
+  }
+}
+
+type Ceiling = Awaited<ReturnType<typeof startCeiling>>
 
 async function api<T> (base: string, method: string, url: string, body: unknown, key = ADMIN_KEY): Promise<T> {
   const response = await fetch(`${base}${url}`, {
@@ -205,7 +310,7 @@ async function bookingLoad (base: string, connections: number, bodies: () => str
   })
 }
 
-async function reference (databaseUrl: string, sql: Sql, base: string, eventId: string, connections: number): Promise<void> {
+async function reference (databaseUrl: string, sql: Sql, base: string, eventId: string, connections: number): Promise<number> {
   const tierId = await createTier(base, eventId, 1_000_000)
   const pool = createSql(databaseUrl, { max: connections, applicationName: 'bench-reference' })
   const latencies: number[] = []
@@ -248,6 +353,63 @@ async function reference (databaseUrl: string, sql: Sql, base: string, eventId: 
     statuses: `${booked} booked`,
     check: await oversellCheck(sql, [tierId])
   })
+  return booked / elapsed
+}
+
+/**
+ * The database's own best at one booking per transaction: pgbench running the direct-SQL reference's
+ * statements (scripts/bench-pgbench.sql) on a fresh hot tier per client count, best of them all.
+ * Without pgbench on PATH (or when it fails), the direct-SQL line is the reference.
+ */
+async function pgbenchReference (databaseUrl: string, sql: Sql, base: string, eventId: string, directSql: Map<number, number>): Promise<{ perSecond: number, label: string }> {
+  const version = pgbenchVersion()
+  const [bestDirect, bestDirectPerSecond] = [...directSql].sort(([, a], [, b]) => b - a)[0] ?? [0, 0]
+  const fallback = (why: string) => {
+    record({
+      scenario: `reference: ${why}; the direct-SQL line is the reference (its best)`,
+      concurrency: bestDirect,
+      perSecond: bestDirectPerSecond,
+      p50: 0,
+      p99: 0,
+      statuses: '',
+      check: ''
+    })
+    return { perSecond: bestDirectPerSecond, label: `direct SQL @${bestDirect} (no pgbench)` }
+  }
+  if (version === undefined) return fallback('pgbench is not on PATH')
+  console.log(`Reference: ${version}, one booking per transaction on one hot tier, clients ${PGBENCH_CLIENTS.join('/')}, ${PGBENCH_SECONDS} s each`)
+  const results: PgbenchResult[] = []
+  for (const clients of PGBENCH_CLIENTS) {
+    const tierId = await createTier(base, eventId, 1_000_000)
+    let result: PgbenchResult
+    try {
+      result = await pgbench(databaseUrl, path.join(projectRoot, 'scripts', 'bench-pgbench.sql'), clients, PGBENCH_SECONDS, { tier: tierId, event: eventId })
+    } catch (error) {
+      console.log(`  ${error instanceof Error ? error.message : String(error)}`)
+      return fallback('pgbench failed')
+    }
+    results.push(result)
+    record({
+      scenario: `reference: pgbench, one booking per transaction (-M ${result.mode})`,
+      concurrency: clients,
+      perSecond: result.tps,
+      p50: result.p50,
+      p99: result.p99,
+      statuses: `${result.transactions} transactions${result.failed > 0 ? `, ${result.failed} failed` : ''}`,
+      check: await oversellCheck(sql, [tierId])
+    })
+  }
+  const best = [...results].sort((a, b) => b.tps - a.tps)[0] as PgbenchResult
+  record({
+    scenario: `reference: pgbench, best of clients ${PGBENCH_CLIENTS.join('/')}`,
+    concurrency: best.clients,
+    perSecond: best.tps,
+    p50: best.p50,
+    p99: best.p99,
+    statuses: `${best.transactions} transactions`,
+    check: ''
+  })
+  return { perSecond: best.tps, label: `pgbench -c ${best.clients}` }
 }
 
 /** Concurrency of the online scans (the issue's target: p99 under 100 ms there). */
@@ -516,6 +678,58 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
   }
 }
 
+/** Concurrency of the lines compared with the ceiling and of the CPU and memory accounting. */
+const CEILING_CONCURRENCY = 64
+
+/** "0.43 ms" per unit of `ms` over `units`, or "n/a" where /proc could not be read. */
+function perUnit (ms: number, units: number): string {
+  return Number.isFinite(ms) && units > 0 ? `${(ms / units).toFixed(2)} ms` : 'n/a'
+}
+
+function percent (share: number): string {
+  return Number.isFinite(share) ? `${(100 * share).toFixed(0)}%` : 'n/a'
+}
+
+/** CPU of a window per unit of work (bookings, requests), and the idle share of the machine over it. */
+function cpuReport (cpu: CpuWindow, units: number, serverName: string): { text: string, idle: number } {
+  const cores = os.availableParallelism()
+  const server = cpu.processes[0] ?? Number.NaN
+  const idle = 1 - (server + cpu.database + cpu.client) / (cores * cpu.wallMs)
+  const text = `CPU per request: ${serverName} ${perUnit(server, units)}, database ${perUnit(cpu.database, units)}, bench client ${perUnit(cpu.client, units)}; ` +
+    `idle ${percent(idle)} of ${cores} cores × ${(cpu.wallMs / 1000).toFixed(1)} s (by /proc/stat ${percent(cpu.machineIdle)})`
+  return { text, idle }
+}
+
+/** The ceiling's POST /api/bookings, driven as the real hot tier is, answering a Booking the real server just made. */
+async function ceilingBookings (ceiling: Ceiling, base: string, eventId: string, tierId: string, postmaster: number | undefined): Promise<number> {
+  const request = { eventId, items: [{ ticketTierId: tierId, quantity: 1 }] }
+  await ceiling.set('booking', await api<unknown>(base, 'POST', '/api/bookings', request, integratorKey))
+  const body = JSON.stringify(request)
+  const { result, cpu } = await measureCpu([ceiling.pid], postmaster, async () => await bookingLoad(ceiling.base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS }))
+  const created = count(result, '201')
+  record({
+    scenario: 'ceiling: bare Fastify, POST /api/bookings (validation + serialisation, no database)',
+    concurrency: CEILING_CONCURRENCY,
+    perSecond: created / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    statuses: statuses(result),
+    check: cpuReport(cpu, created, 'ceiling').text
+  })
+  return created / result.duration
+}
+
+interface Read { name: string, url: string, body: CeilingBody, headers: Record<string, string> }
+
+async function readLoad (base: string, read: Read): Promise<autocannon.Result> {
+  return await autocannon({ url: `${base}${read.url}`, connections: CEILING_CONCURRENCY, duration: SECONDS, headers: read.headers })
+}
+
+/** RSS of a process in MB (10^6 bytes), as the issue's target is written, with MiB beside it. */
+function rssText (mib: number): string {
+  return `${(mib * 2 ** 20 / 1e6).toFixed(1)} MB (${mib.toFixed(1)} MiB)`
+}
+
 async function main (): Promise<void> {
   console.log('Building…')
   await new Promise<void>((resolve, reject) => {
@@ -525,31 +739,53 @@ async function main (): Promise<void> {
   const database = await startDatabase()
   await migrate(database.url)
   const sql = createSql(database.url, { max: 4 })
-  const server = await startServer(database.url)
+  const profileDir = PROFILE ? await mkdtemp(path.join(os.tmpdir(), 'ticket-booking-profile-')) : undefined
+  const server = await startServer(database.url, projectRoot, profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
+  let ceiling: Ceiling | undefined
+  let serverExit = ''
   try {
     const [{ version }] = await sql<{ version: string }[]>`select version()` as unknown as [{ version: string }]
     const eventId = await createEvent(server.base, 'Bench night')
     integratorKey = await newIntegratorKey(server.base)
+    let cpuLine = ''
+    const memory: string[] = []
 
     if (!ONLY_COMPARE) {
-      console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency`)
+      ceiling = await startCeiling()
+      console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency; the ceiling's POST @${CEILING_CONCURRENCY} beside it`)
       const hotTierPerSecond = new Map<number, number>()
+      const directSql = new Map<number, number>()
+      let hot: { perSecond: number, p99: number } | undefined
+      let ceilingPost = Number.NaN
       for (const connections of HOT_CONCURRENCY) {
-        await reference(database.url, sql, server.base, eventId, connections)
+        directSql.set(connections, await reference(database.url, sql, server.base, eventId, connections))
         const tierId = await createTier(server.base, eventId, 1_000_000)
         const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
-        const result = await bookingLoad(server.base, connections, () => body, { seconds: SECONDS })
-        hotTierPerSecond.set(connections, count(result, '201') / result.duration)
+        const { result, cpu } = await measureCpu([server.pid], database.postmaster, async () => await bookingLoad(server.base, connections, () => body, { seconds: SECONDS }))
+        const created = count(result, '201')
+        hotTierPerSecond.set(connections, created / result.duration)
+        let check = await oversellCheck(sql, [tierId])
+        if (connections === CEILING_CONCURRENCY) {
+          const report = cpuReport(cpu, created, 'server')
+          check += `; ${report.text.replace('per request', 'per booking')}`
+          cpuLine = `CPU per booking, hot tier @${connections} (${created} bookings): server ${perUnit(cpu.processes[0] ?? Number.NaN, created)}, ` +
+            `database ${perUnit(cpu.database, created)} (${database.cpuScope}), bench client (autocannon, process.cpuUsage) ${perUnit(cpu.client, created)}; ` +
+            `idle share 1 − (server + database + client) ÷ (cores × wall) = ${percent(report.idle)}; the machine's idle share by /proc/stat ${percent(cpu.machineIdle)} (other work on the machine counts there)`
+          hot = { perSecond: created / result.duration, p99: result.latency.p99 }
+        }
         record({
           scenario: 'API: hot tier, POST /api/bookings',
           concurrency: connections,
-          perSecond: count(result, '201') / result.duration,
+          perSecond: created / result.duration,
           p50: result.latency.p50,
           p99: result.latency.p99,
           statuses: statuses(result),
-          check: await oversellCheck(sql, [tierId])
+          check
         })
+        if (connections === CEILING_CONCURRENCY) ceilingPost = await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster)
       }
+
+      const best = await pgbenchReference(database.url, sql, server.base, eventId, directSql)
 
       console.log('Sell-out: capacity 1,000, 5,000 requests at concurrency 256')
       {
@@ -570,16 +806,18 @@ async function main (): Promise<void> {
       }
 
       console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
+      let spread: number
       {
         const tierIds: string[] = []
         for (let i = 0; i < 50; i++) tierIds.push(await createTier(server.base, eventId, 100_000))
         const result = await bookingLoad(server.base, 64, () => JSON.stringify({
           eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
         }), { seconds: SECONDS })
+        spread = count(result, '201') / result.duration
         record({
           scenario: 'API: spread over 50 tiers',
           concurrency: 64,
-          perSecond: count(result, '201') / result.duration,
+          perSecond: spread,
           p50: result.latency.p50,
           p99: result.latency.p99,
           statuses: statuses(result),
@@ -587,7 +825,7 @@ async function main (): Promise<void> {
         })
       }
 
-      console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds')
+      console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds, and one booking; each beside the ceiling answering the same body')
       const readEventId = await createEvent(server.base, 'Read night')
       const readTiers: string[] = []
       for (let i = 0; i < 4; i++) readTiers.push(await createTier(server.base, readEventId, 500))
@@ -598,15 +836,67 @@ async function main (): Promise<void> {
           body: JSON.stringify({ eventId: readEventId, hold: { ttlSeconds: 3600 }, items: [{ ticketTierId: readTiers[i % 4], quantity: 2 }] })
         })
       }
+      const readBooking = await api<{ id: string }>(server.base, 'POST', '/api/bookings', { eventId: readEventId, items: [{ ticketTierId: readTiers[0], quantity: 1 }] }, integratorKey)
       // The write scenarios left ~150k fresh rows; settle them as autovacuum would in the background,
       // so the reads measure a steady database rather than vacuum catching up alongside them.
       await sql`vacuum analyze`
       await sql`checkpoint`
-      for (const url of [`/api/events/${readEventId}/ticket-tiers`, '/api/events']) {
-        const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS })
+      const reads: Read[] = [
+        { name: 'GET /api/events/{eventId}/ticket-tiers', url: `/api/events/${readEventId}/ticket-tiers`, body: 'ticketTiers', headers: {} },
+        { name: 'GET /api/events', url: '/api/events', body: 'events', headers: {} },
+        { name: 'GET /api/bookings/{bookingId}', url: `/api/bookings/${readBooking.id}`, body: 'bookingRead', headers: { authorization: `Bearer ${integratorKey}` } }
+      ]
+      const readRatios: Array<{ read: Read, real: number, ceiling: number }> = []
+      for (const read of reads) {
+        const result = await readLoad(server.base, read)
         record({
-          scenario: `API: GET ${url.replace(readEventId, '{eventId}')}`,
-          concurrency: 64,
+          scenario: `API: ${read.name}`,
+          concurrency: CEILING_CONCURRENCY,
+          perSecond: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: ''
+        })
+        // The real server's body of this very request, as the ceiling's static one.
+        const real = await fetch(`${server.base}${read.url}`, { headers: read.headers })
+        if (real.status !== 200) throw new Error(`${read.name}: ${real.status} ${await real.text()}`)
+        await ceiling.set(read.body, await real.json())
+        const bare = await readLoad(ceiling.base, read)
+        record({
+          scenario: `ceiling: bare Fastify, ${read.name} (static body of the real one's, serialisation, no database)`,
+          concurrency: CEILING_CONCURRENCY,
+          perSecond: bare.requests.average,
+          p50: bare.latency.p50,
+          p99: bare.latency.p99,
+          statuses: statuses(bare),
+          check: ''
+        })
+        readRatios.push({ read, real: result.requests.average, ceiling: bare.requests.average })
+      }
+
+      // Memory: the same hot-tier and read load again, in the same server process.
+      const rssFirst = rssMiB(server.pid)
+      console.log(`Memory: server RSS ${rssText(rssFirst)} after the bookings and reads; the hot tier @${CEILING_CONCURRENCY} and the reads once more`)
+      {
+        const tierId = await createTier(server.base, eventId, 1_000_000)
+        const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        const result = await bookingLoad(server.base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS })
+        record({
+          scenario: 'API, again (memory): hot tier, POST /api/bookings',
+          concurrency: CEILING_CONCURRENCY,
+          perSecond: count(result, '201') / result.duration,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          statuses: statuses(result),
+          check: await oversellCheck(sql, [tierId])
+        })
+      }
+      for (const read of reads) {
+        const result = await readLoad(server.base, read)
+        record({
+          scenario: `API, again (memory): ${read.name}`,
+          concurrency: CEILING_CONCURRENCY,
           perSecond: result.requests.average,
           p50: result.latency.p50,
           p99: result.latency.p99,
@@ -614,6 +904,10 @@ async function main (): Promise<void> {
           check: ''
         })
       }
+      const rssSecond = rssMiB(server.pid)
+      const growth = rssSecond / rssFirst - 1
+      memory.push(`server RSS after the main run's bookings and reads ${rssText(rssFirst)}; after the hot tier @${CEILING_CONCURRENCY} and the reads once more ${rssText(rssSecond)}: ${growth >= 0 ? '+' : ''}${(100 * growth).toFixed(1)}%`)
+      console.log(`  ${memory[0] ?? ''}`)
 
       console.log('Tickets: reading one booking\'s 200 tickets (with codes), concurrency 64')
       {
@@ -644,6 +938,22 @@ async function main (): Promise<void> {
 
       console.log('Ticket codes: what one costs, in this process (jose, Ed25519)')
       await measureCodes()
+
+      const rssEnd = rssMiB(server.pid)
+      memory.push(`server RSS after the whole bench ${rssText(rssEnd)}`)
+      console.log(`  ${memory[1] ?? ''}`)
+
+      const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a'
+      const hotPerSecond = hot?.perSecond ?? Number.NaN
+      target(`hot-tier bookings @${CEILING_CONCURRENCY} ÷ ceiling POST /api/bookings`, `${ratio(hotPerSecond, ceilingPost)} (${hotPerSecond.toFixed(0)} ÷ ${ceilingPost.toFixed(0)} /s)`, '≥ 0.5', hotPerSecond / ceilingPost >= 0.5)
+      target(`hot-tier bookings @${CEILING_CONCURRENCY} ÷ best one-booking-per-transaction reference (${best.label})`, `${ratio(hotPerSecond, best.perSecond)} (${hotPerSecond.toFixed(0)} ÷ ${best.perSecond.toFixed(0)} /s)`, '≥ 2', hotPerSecond / best.perSecond >= 2)
+      target(`hot-tier bookings @${CEILING_CONCURRENCY}, p99`, `${hot?.p99 ?? 'n/a'} ms`, '< 50 ms', hot === undefined ? undefined : hot.p99 < 50)
+      target(`spread over 50 tiers @64 ÷ hot tier @${CEILING_CONCURRENCY}`, `${ratio(spread, hotPerSecond)} (${spread.toFixed(0)} ÷ ${hotPerSecond.toFixed(0)} /s)`, '≥ 1', spread / hotPerSecond >= 1)
+      for (const { read, real, ceiling: bare } of readRatios) {
+        target(`${read.name} @${CEILING_CONCURRENCY} ÷ its ceiling (static body)`, `${ratio(real, bare)} (${real.toFixed(0)} ÷ ${bare.toFixed(0)} /s)`, '≥ 0.7', real / bare >= 0.7)
+      }
+      target('server RSS after the whole bench', rssText(rssEnd), '< 250 MB', Number.isFinite(rssEnd) ? rssEnd * 2 ** 20 / 1e6 < 250 : undefined)
+      target(`server RSS growth, the hot tier @${CEILING_CONCURRENCY} and the reads run again in the same process`, `${(100 * growth).toFixed(1)}% (${rssFirst.toFixed(1)} → ${rssSecond.toFixed(1)} MiB)`, '≤ 10%', Number.isFinite(growth) ? growth <= 0.1 : undefined)
     }
 
     if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url)
@@ -651,17 +961,31 @@ async function main (): Promise<void> {
     const cpus = os.cpus()
     console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
     console.log(`Database: ${database.kind}; ${version.split(' on ')[0] ?? version}, same host`)
-    console.log(`Command: npm run bench (${SECONDS} s per timed run; server with LOG_LEVEL=warn)\n`)
+    console.log(`Command: ${PROFILE ? 'BENCH_PROFILE=1 ' : ''}npm run bench (${SECONDS} s per timed run; server with LOG_LEVEL=warn${PROFILE ? ' and --cpu-prof' : ''})\n`)
     console.log('| scenario | concurrency | per second | p50 ms | p99 ms | responses | check |')
     console.log('|---|---:|---:|---:|---:|---|---|')
     for (const row of rows) {
       console.log(`| ${row.scenario} | ${row.concurrency} | ${row.perSecond.toFixed(row.digits ?? 0)} | ${row.p50} | ${row.p99} | ${row.statuses} | ${row.check} |`)
     }
     if (codeCost !== '') console.log(`\nTicket code: ${codeCost}`)
+    if (targets.length > 0) {
+      console.log('\nTargets (issue 20), this run (reported, not enforced: the figures are noisy):\n')
+      console.log('| target | this run | goal | |')
+      console.log('|---|---|---|---|')
+      for (const { name, figure, goal, met } of targets) console.log(`| ${name} | ${figure} | ${goal} | ${verdict(met)} |`)
+    }
+    if (cpuLine !== '') console.log(`\n${hasProc ? cpuLine : 'CPU per booking: not measured (no /proc here)'}`)
+    for (const line of memory) console.log(`Memory: ${line}`)
   } finally {
-    await server.stop()
+    await ceiling?.stop()
+    serverExit = await server.stop()
     await sql.end()
     await database.stop()
+  }
+  if (profileDir !== undefined) {
+    console.log(`\nCPU profile of the server (BENCH_PROFILE=1, node --cpu-prof, the whole bench; the server exited ${serverExit === '0' ? 'cleanly (0)' : `with ${serverExit}`}):\n`)
+    for (const line of await summariseProfile(profileDir, projectRoot)) console.log(line)
+    await rm(profileDir, { recursive: true, force: true })
   }
   if (failed) {
     console.error('\nFAILED: an oversell, an inexact sell-out or a ticket admitted twice or not exactly once (see the check column).')

@@ -681,9 +681,11 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
 /** Concurrency of the lines compared with the ceiling and of the CPU and memory accounting. */
 const CEILING_CONCURRENCY = 64
 
-/** "0.43 ms" per unit of `ms` over `units`, or "n/a" where /proc could not be read. */
+/** "0.43 ms" (three decimals below 0.1 ms) per unit of `ms` over `units`, or "n/a" where /proc could not be read. */
 function perUnit (ms: number, units: number): string {
-  return Number.isFinite(ms) && units > 0 ? `${(ms / units).toFixed(2)} ms` : 'n/a'
+  if (!Number.isFinite(ms) || units <= 0) return 'n/a'
+  const each = ms / units
+  return `${each.toFixed(each < 0.1 ? 3 : 2)} ms`
 }
 
 function percent (share: number): string {

@@ -73,31 +73,38 @@ function keyOf (request: BookingRequest): string | undefined {
 
 /**
  * Claims the batch's idempotency keys with transaction-scoped advisory locks (a key another
- * transaction holds is in flight), and finds the bookings earlier requests made with them.
+ * transaction holds is in flight), and finds the bookings earlier requests made with them. Both
+ * statements are sent at once, in this order (PostgreSQL runs the look-up after the claims, so it
+ * sees what a previous holder of a key committed); the caller may send more after them before it
+ * awaits the answer.
  */
-async function claimKeys (tx: Queryable, requests: BookingRequest[]) {
+function claimKeys (tx: Queryable, requests: BookingRequest[]): Promise<{ claimed: Set<string>, earlier: Map<string, { id: string, fingerprint: string }> }> {
   const keys = new Map(requests.flatMap((request) => {
     const key = keyOf(request)
     return key === undefined ? [] : [[key, { integratorId: request.integratorId, clientReference: request.clientReference as string }] as const]
   }))
   const claimed = new Set<string>()
   const earlier = new Map<string, { id: string, fingerprint: string }>()
-  if (keys.size === 0) return { claimed, earlier }
-  const claims = await tx<{ key: string, acquired: boolean }[]>`
+  if (keys.size === 0) return Promise.resolve({ claimed, earlier })
+  const all = [...keys.values()]
+  const claims = tx<{ key: string, acquired: boolean }[]>`
     select key, pg_try_advisory_xact_lock(hashtextextended('booking:' || key, 0)) as acquired
     from unnest(${[...keys.keys()]}::text[]) as key
-  `
-  for (const claim of claims) if (claim.acquired) claimed.add(claim.key)
-  const owned = [...claimed].map((key) => keys.get(key) as { integratorId: string, clientReference: string })
-  const previous = await tx<{ integratorId: string, clientReference: string, id: string, requestFingerprint: string }[]>`
+  `.execute()
+  const previous = tx<{ integratorId: string, clientReference: string, id: string, requestFingerprint: string }[]>`
     select b.integrator_id, b.client_reference, b.id, b.request_fingerprint
-    from bookings b join unnest(${owned.map((key) => key.integratorId)}::uuid[], ${owned.map((key) => key.clientReference)}::text[]) as k(integrator_id, client_reference)
+    from bookings b join unnest(${all.map((key) => key.integratorId)}::uuid[], ${all.map((key) => key.clientReference)}::text[]) as k(integrator_id, client_reference)
       on b.integrator_id = k.integrator_id and b.client_reference = k.client_reference
-  `
-  for (const row of previous) {
-    earlier.set(`${row.integratorId}:${row.clientReference}`, { id: row.id, fingerprint: row.requestFingerprint })
-  }
-  return { claimed, earlier }
+  `.execute()
+  return Promise.all([claims, previous]).then(([claimRows, previousRows]) => {
+    for (const claim of claimRows) if (claim.acquired) claimed.add(claim.key)
+    // Only a claimed key's earlier booking counts: another key is in flight, whatever it finds.
+    for (const row of previousRows) {
+      const key = `${row.integratorId}:${row.clientReference}`
+      if (claimed.has(key)) earlier.set(key, { id: row.id, fingerprint: row.requestFingerprint })
+    }
+    return { claimed, earlier }
+  })
 }
 
 /**
@@ -113,14 +120,14 @@ export async function decideBatch (tx: Queryable, codes: TicketCodes, requests: 
   const outcomes: (BatchOutcome | undefined)[] = requests.map(() => undefined)
   const fail = (index: number, problem: ProblemError): void => { outcomes[index] = { outcome: 'failed', problem } }
 
-  const { claimed, earlier } = await claimKeys(tx, requests)
-
+  // One round trip: the keys' claims, the events and the tiers' locks are sent together, in this order.
+  const keys = claimKeys(tx, requests)
   const eventIds = [...new Set(requests.map((request) => request.eventId))]
-  const events = new Map((await tx<{ id: string, currency: string }[]>`
+  const eventRows = tx<{ id: string, currency: string }[]>`
     select id, currency from events where id in ${tx(eventIds)}
-  `).map((event) => [event.id, event.currency]))
-
-  const tiers = await lockStock(tx, [...new Set(requests.flatMap((request) => request.items.map((item) => item.ticketTierId)))])
+  `.execute()
+  const stock = lockStock(tx, [...new Set(requests.flatMap((request) => request.items.map((item) => item.ticketTierId)))])
+  const [{ claimed, earlier }, events, tiers] = await Promise.all([keys, eventRows.then((rows) => new Map(rows.map((event) => [event.id, event.currency]))), stock])
 
   const planned: Array<NewBooking & { index: number }> = []
   const bookedHere = new Map<string, { id: string, fingerprint: string }>()

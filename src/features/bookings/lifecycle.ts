@@ -6,7 +6,7 @@ import type { WebhookEventType } from '../../schemas/webhooks.js'
 import { lockTiers, returnTickets, settleHold, takeTickets } from '../ticket-tiers/stock.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { insertTickets, ticketsFollow, type PreparedTicket } from '../tickets/issuing.js'
-import { recordBookingEvents } from '../webhooks/outbox.js'
+import { anySubscribed, recordBookingEvents } from '../webhooks/outbox.js'
 import { readBooking, toBooking, visibleTo } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 
@@ -47,11 +47,11 @@ function webhookEventOf ({ from, booking }: BookingChange): WebhookEventType {
  * roll back with it goes here: the tickets follow the booking (a new booking's came with it), and
  * the webhook outbox records the event.
  */
-async function afterChange (tx: Queryable, codes: TicketCodes, changes: BookingChange[]): Promise<void> {
+async function afterChange (tx: Queryable, codes: TicketCodes, changes: BookingChange[], subscribed?: boolean): Promise<void> {
   for (const { from, booking } of changes) {
     if (from !== null) await ticketsFollow(tx, codes, from, booking)
   }
-  await recordBookingEvents(tx, changes.map((change) => ({ type: webhookEventOf(change), booking: change.booking })))
+  await recordBookingEvents(tx, changes.map((change) => ({ type: webhookEventOf(change), booking: change.booking })), subscribed)
 }
 
 /** A booking decided and priced, ready to be written. */
@@ -72,40 +72,46 @@ export interface NewBooking {
 export async function createBookings (tx: Queryable, codes: TicketCodes, planned: NewBooking[]): Promise<Booking[]> {
   if (planned.length === 0) return []
   const totals = planned.map((booking) => booking.lines.reduce((sum, line) => sum + line.quantity * line.unitPrice, 0))
-  await takeTickets(tx, planned.flatMap((booking) => booking.lines.map((line) => ({ ...line, held: booking.request.hold !== undefined }))))
-  const inserted = await tx<{ id: string, createdAt: Date, expiresAt: Date | null }[]>`
-    insert into bookings (id, integrator_id, event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
-    select id, integrator_id, event_id, reference, fingerprint,
-      case when ttl is null then 'confirmed' else 'held' end,
-      total, currency,
-      case when ttl is null then null else clock_timestamp() + make_interval(secs => ttl) end
-    from unnest(
-      ${planned.map((booking) => booking.id)}::uuid[],
-      ${planned.map((booking) => booking.request.integratorId)}::uuid[],
-      ${planned.map((booking) => booking.request.eventId)}::uuid[],
-      ${planned.map((booking) => booking.request.clientReference ?? null)}::text[],
-      ${planned.map((booking) => booking.request.clientReference === undefined ? null : booking.request.fingerprint)}::text[],
-      ${totals}::bigint[],
-      ${planned.map((booking) => booking.currency)}::text[],
-      ${planned.map((booking) => booking.request.hold?.ttlSeconds ?? null)}::int[]
-    ) as b(id, integrator_id, event_id, reference, fingerprint, total, currency, ttl)
-    returning id, created_at, expires_at
-  `
   const lines = planned.flatMap((booking) => booking.lines.map((line, position) => ({ bookingId: booking.id, position, ...line })))
-  await tx`
-    insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price, hold_expires_at)
-    select x.*, b.expires_at
-    from unnest(
-      ${lines.map((line) => line.bookingId)}::uuid[],
-      ${lines.map((line) => line.position)}::smallint[],
-      ${lines.map((line) => line.ticketTierId)}::uuid[],
-      ${lines.map((line) => line.tierName)}::text[],
-      ${lines.map((line) => line.quantity)}::int[],
-      ${lines.map((line) => line.unitPrice)}::int[]
-    ) as x(booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
-    join bookings b on b.id = x.booking_id
-  `
-  await insertTickets(tx, planned)
+  // One round trip while the caller holds the tiers' locks: each statement is sent as it is made
+  // (`execute()`, and the helpers send theirs at once), so they leave together, in this order, and
+  // PostgreSQL runs them in that order on the transaction's connection, each seeing those before.
+  const [, inserted, , , subscribed] = await Promise.all([
+    takeTickets(tx, planned.flatMap((booking) => booking.lines.map((line) => ({ ...line, held: booking.request.hold !== undefined })))),
+    tx<{ id: string, createdAt: Date, expiresAt: Date | null }[]>`
+      insert into bookings (id, integrator_id, event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
+      select id, integrator_id, event_id, reference, fingerprint,
+        case when ttl is null then 'confirmed' else 'held' end,
+        total, currency,
+        case when ttl is null then null else clock_timestamp() + make_interval(secs => ttl) end
+      from unnest(
+        ${planned.map((booking) => booking.id)}::uuid[],
+        ${planned.map((booking) => booking.request.integratorId)}::uuid[],
+        ${planned.map((booking) => booking.request.eventId)}::uuid[],
+        ${planned.map((booking) => booking.request.clientReference ?? null)}::text[],
+        ${planned.map((booking) => booking.request.clientReference === undefined ? null : booking.request.fingerprint)}::text[],
+        ${totals}::bigint[],
+        ${planned.map((booking) => booking.currency)}::text[],
+        ${planned.map((booking) => booking.request.hold?.ttlSeconds ?? null)}::int[]
+      ) as b(id, integrator_id, event_id, reference, fingerprint, total, currency, ttl)
+      returning id, created_at, expires_at
+    `.execute(),
+    tx`
+      insert into booking_items (booking_id, position, ticket_tier_id, tier_name, quantity, unit_price, hold_expires_at)
+      select x.*, b.expires_at
+      from unnest(
+        ${lines.map((line) => line.bookingId)}::uuid[],
+        ${lines.map((line) => line.position)}::smallint[],
+        ${lines.map((line) => line.ticketTierId)}::uuid[],
+        ${lines.map((line) => line.tierName)}::text[],
+        ${lines.map((line) => line.quantity)}::int[],
+        ${lines.map((line) => line.unitPrice)}::int[]
+      ) as x(booking_id, position, ticket_tier_id, tier_name, quantity, unit_price)
+      join bookings b on b.id = x.booking_id
+    `.execute(),
+    insertTickets(tx, planned),
+    anySubscribed(tx, planned.map((booking) => booking.id))
+  ])
   const times = new Map(inserted.map((row) => [row.id, row]))
   const bookings = planned.map((booking, index) => {
     const row = times.get(booking.id)
@@ -122,7 +128,7 @@ export async function createBookings (tx: Queryable, codes: TicketCodes, planned
       cancelledAt: null
     }, booking.lines.map((line) => ({ ...line, lineTotal: line.quantity * line.unitPrice })))
   })
-  await afterChange(tx, codes, bookings.map((booking) => ({ from: null, booking })))
+  await afterChange(tx, codes, bookings.map((booking) => ({ from: null, booking })), subscribed)
   return bookings
 }
 

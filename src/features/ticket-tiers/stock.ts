@@ -58,21 +58,28 @@ async function releaseLapsedHolds (tx: Queryable, tierIds: string[]): Promise<{ 
 
 /** Locks the tiers (in id order), returns their lapsed holds' tickets, and tells what each has left. */
 export async function lockStock (tx: Queryable, tierIds: string[]): Promise<Map<string, StockedTier>> {
-  const tiers = new Map((await tx<StockedTier[]>`
-    select id, event_id, name, price, capacity, remaining, max_per_booking
+  const locked = await tx<Array<StockedTier & { held: number }>>`
+    select id, event_id, name, price, capacity, remaining, held, max_per_booking
     from ticket_tiers where id in ${tx(tierIds)} order by id for update
-  `).map((tier) => [tier.id, tier]))
-  for (const freed of await releaseLapsedHolds(tx, [...tiers.keys()])) {
+  `.execute()
+  const tiers = new Map(locked.map(({ held: _, ...tier }) => [tier.id, tier]))
+  // `held` counts every unreleased held ticket, lapsed ones included: a tier holding none has nothing to release.
+  const holding = locked.filter((tier) => tier.held > 0).map((tier) => tier.id)
+  if (holding.length === 0) return tiers
+  for (const freed of await releaseLapsedHolds(tx, holding)) {
     const tier = tiers.get(freed.ticketTierId)
     if (tier !== undefined) tier.remaining += freed.quantity
   }
   return tiers
 }
 
-/** Takes booked tickets out of `remaining` (into `held` for a hold), one statement for any number of lines. */
-export async function takeTickets (tx: Queryable, lines: Array<{ ticketTierId: string, quantity: number, held: boolean }>): Promise<void> {
-  if (lines.length === 0) return
-  await tx`
+/**
+ * Takes booked tickets out of `remaining` (into `held` for a hold), one statement for any number of
+ * lines, sent at once (so a caller can pipeline it with the statements after it).
+ */
+export async function takeTickets (tx: Queryable, lines: Array<{ ticketTierId: string, quantity: number, held: boolean }>): Promise<unknown> {
+  if (lines.length === 0) return undefined
+  return await tx`
     update ticket_tiers t set remaining = t.remaining - d.quantity, held = t.held + d.held
     from (
       select id, sum(quantity)::int as quantity, sum(held)::int as held
@@ -83,7 +90,7 @@ export async function takeTickets (tx: Queryable, lines: Array<{ ticketTierId: s
       group by id
     ) d
     where t.id = d.id
-  `
+  `.execute()
 }
 
 /** Gives a booking's unreleased tickets back to `remaining`, and out of `held` if it was a hold; the caller holds the locks. */

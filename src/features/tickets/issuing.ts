@@ -33,11 +33,14 @@ export async function prepareTickets (codes: TicketCodes, request: { eventId: st
   return units.map((unit, index) => ({ id: unit.id, itemPosition: unit.itemPosition, position: index + 1, code: signed[index] ?? null }))
 }
 
-/** Writes the tickets of bookings just inserted (with their items), one statement for any number. */
-export async function insertTickets (tx: Queryable, bookings: Array<{ id: string, tickets: PreparedTicket[] }>): Promise<void> {
+/**
+ * Writes the tickets of bookings just inserted (with their items), one statement for any number,
+ * sent at once (so a caller can pipeline it after the statements that insert the bookings).
+ */
+export async function insertTickets (tx: Queryable, bookings: Array<{ id: string, tickets: PreparedTicket[] }>): Promise<unknown> {
   const tickets = bookings.flatMap((booking) => booking.tickets.map((ticket) => ({ bookingId: booking.id, ...ticket })))
-  if (tickets.length === 0) return
-  await tx`
+  if (tickets.length === 0) return undefined
+  return await tx`
     insert into tickets (id, booking_id, event_id, ticket_tier_id, tier_name, item_position, position, status, code, code_kid)
     select t.id, t.booking_id, b.event_id, i.ticket_tier_id, i.tier_name, t.item_position, t.position, ticket_status_of(b.status), t.code, t.kid
     from unnest(
@@ -50,7 +53,7 @@ export async function insertTickets (tx: Queryable, bookings: Array<{ id: string
     ) as t(id, booking_id, item_position, position, code, kid)
     join bookings b on b.id = t.booking_id
     join booking_items i on i.booking_id = t.booking_id and i.position = t.item_position
-  `
+  `.execute()
 }
 
 /** Gives a confirmed hold's tickets their codes (version 1, signed with the current key). */

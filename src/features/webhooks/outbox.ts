@@ -21,9 +21,25 @@ export interface OutboxEvent {
   data: unknown
 }
 
-/** Records booking events (see recordEvents). */
-export async function recordBookingEvents (tx: Queryable, events: BookingEvent[]): Promise<void> {
-  await recordEvents(tx, events.map((event) => ({ type: event.type, bookingId: event.booking.id, data: { booking: event.booking } })))
+/**
+ * Whether any of these bookings' integrators has an enabled endpoint: when none has, recordEvents
+ * stores nothing. The question is sent at once, so a caller may pipeline it after its other
+ * statements and hand the answer to recordEvents, which then asks nothing.
+ */
+export async function anySubscribed (tx: Queryable, bookingIds: string[]): Promise<boolean> {
+  if (bookingIds.length === 0) return false
+  const [row] = await tx<{ any: boolean }[]>`
+    select exists (
+      select 1 from bookings b join webhook_endpoints w on w.integrator_id = b.integrator_id and not w.disabled
+      where b.id = any(${bookingIds}::uuid[])
+    ) as any
+  `.execute()
+  return row?.any === true
+}
+
+/** Records booking events (see recordEvents); `subscribed`, when known, is anySubscribed's answer for them. */
+export async function recordBookingEvents (tx: Queryable, events: BookingEvent[], subscribed?: boolean): Promise<void> {
+  await recordEvents(tx, events.map((event) => ({ type: event.type, bookingId: event.booking.id, data: { booking: event.booking } })), subscribed)
 }
 
 /**
@@ -33,16 +49,10 @@ export async function recordBookingEvents (tx: Queryable, events: BookingEvent[]
  * event nobody subscribed to is not stored; when none of the bookings' integrators has an
  * endpoint, that takes one small query.
  */
-export async function recordEvents (tx: Queryable, events: OutboxEvent[]): Promise<void> {
+export async function recordEvents (tx: Queryable, events: OutboxEvent[], subscribed?: boolean): Promise<void> {
   if (events.length === 0) return
   // Most bookings have no endpoint to hear of them: find that out before building and sending bodies.
-  const [subscribed] = await tx<{ any: boolean }[]>`
-    select exists (
-      select 1 from bookings b join webhook_endpoints w on w.integrator_id = b.integrator_id and not w.disabled
-      where b.id = any(${events.map((event) => event.bookingId)}::uuid[])
-    ) as any
-  `
-  if (subscribed?.any !== true) return
+  if (!(subscribed ?? await anySubscribed(tx, events.map((event) => event.bookingId)))) return
   const createdAt = new Date().toISOString()
   const rows = events.map((event) => {
     const id = randomUUID()

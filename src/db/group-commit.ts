@@ -105,7 +105,10 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
     }
   }
 
+  const drained: Array<() => void> = []
+
   function pump (): void {
+    if (running === 0 && queue.length === 0) for (const resolve of drained.splice(0)) resolve()
     while (running < options.maxConcurrentBatches && queue.length > 0) {
       const batch = nextBatch()
       if (batch.length === 0) return
@@ -119,6 +122,15 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
   }
 
   return {
+    /**
+     * Resolves once every request submitted so far is decided (for shutdown: the pool must not
+     * close under a batch whose client has gone, which the server no longer waits for).
+     */
+    async drain (): Promise<void> {
+      if (running === 0 && queue.length === 0) return
+      await new Promise<void>((resolve) => { drained.push(resolve) })
+    },
+
     async submit (request: Request): Promise<Outcome> {
       if (queue.length >= options.maxQueued) {
         throw new ProblemError(problemKinds.unavailable, options.busy, {}, { 'Retry-After': '1' })

@@ -66,4 +66,21 @@ describe('group commit', () => {
     while (plain.inFlight() > 0) await plain.finishOne()
     expect(await Promise.all(second)).toEqual([0, 1, 2, 3, 4, 5])
   })
+
+  it('drains: resolves once every request submitted is decided, at once when nothing is pending', async () => {
+    const r = recorder()
+    const batcher = createGroupCommit(r.decide, { maxBatchSize: 2, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy' })
+    await batcher.drain()
+    const answers = Array.from({ length: 5 }, async (_, id) => await batcher.submit({ id, keys: [] }))
+    let drained = false
+    const drain = batcher.drain().then(() => { drained = true })
+    await tick()
+    for (let batches = 0; batches < 3; batches++) {
+      expect(drained).toBe(false)
+      await r.finishOne()
+    }
+    await drain
+    expect(drained).toBe(true)
+    expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4])
+  })
 })

@@ -39,6 +39,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     perKey: 2
   })
 
+  app.addHook('onClose', async () => { await batcher.drain() })
+
   app.post('/bookings', {
     config: perMinuteLimit(rateLimitPerMinute),
     onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),

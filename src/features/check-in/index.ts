@@ -69,6 +69,7 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
   const online = createGroupCommit(async (requests: ScanRequest[]) => await scans.apply(requests, 'online', '/api/check-ins'), {
     maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued: 2000, busy: 'Too many scans are waiting for the database; retry shortly.'
   })
+  app.addHook('onClose', async () => { await online.drain() })
 
   app.post('/events/:eventId/check-in-lists', {
     onRequest: app.verifyAdminKey,

@@ -312,7 +312,7 @@ async function bookingLoad (base: string, connections: number, bodies: () => str
 
 async function reference (databaseUrl: string, sql: Sql, base: string, eventId: string, connections: number): Promise<number> {
   const tierId = await createTier(base, eventId, 1_000_000)
-  const pool = createSql(databaseUrl, { max: connections, applicationName: 'bench-reference' })
+  const pool = createSql(databaseUrl, { max: connections, applicationName: 'bench-reference', lockTimeoutMs: 120_000, statementTimeoutMs: 120_000 })
   const latencies: number[] = []
   let booked = 0
   const end = Date.now() + SECONDS * 1000

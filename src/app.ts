@@ -24,6 +24,7 @@ import httpPolicies, { rateLimits } from './plugins/http-policies.js'
 import jsonBody from './plugins/json-body.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
 import openapi from './plugins/openapi.js'
+import { createRateLimitRedis } from './plugins/rate-limit-store.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
 import { bookingSchemas } from './schemas/bookings.js'
@@ -37,7 +38,7 @@ import { ticketSchemas } from './schemas/tickets.js'
 import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /** Where request logs go; without one the app logs nothing (tests). */
@@ -107,6 +108,10 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
     findScannerKey: async (token) => await checkIn.findLiveKey(token)
   })
 
+  // Rate-limit counters shared by every process through Redis, when REDIS_URL names one; closed with the app.
+  const redis = config.redisUrl === undefined ? undefined : createRateLimitRedis(config.redisUrl)
+  if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+
   // Ticket codes are signed where bookings change (bookings) and where tickets are reissued (tickets).
   const codes = createTicketCodes(sql, config.ticketSigningKeys)
 
@@ -114,7 +119,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(async function api (scope) {
     const methodNotAllowed = trackMethodsForNotAllowed(scope)
     scope.register(loadShedding, { maxInFlight: maxInFlightRequests })
-    scope.register(rateLimits, { requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0 })
+    scope.register(rateLimits, { requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0, redis })
     scope.register(feature(healthFeature, 'health'), { sql })
     scope.register(feature(eventsFeature, 'events'), { sql })
     scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })

@@ -19,7 +19,8 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 600 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
-  TICKET_SIGNING_KEYS: Type.Optional(Type.String())
+  TICKET_SIGNING_KEYS: Type.Optional(Type.String()),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' }))
 })
 
 /** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
@@ -85,6 +86,8 @@ export interface Config {
   webhookAllowPrivateNetworks: boolean
   /** Operator-supplied ticket signing keys, the first current; empty: the service generates and keeps its own. */
   ticketSigningKeys: PrivateTicketKey[]
+  /** Where rate-limit counters are shared between processes; without it each process counts alone. */
+  redisUrl: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -118,6 +121,10 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`)
   }
   const valid = Value.Decode(EnvSchema, converted)
+
+  if (valid.REDIS_URL !== undefined && !URL.canParse(valid.REDIS_URL)) {
+    throw new ConfigError('Invalid configuration: REDIS_URL: is not a valid URL')
+  }
 
   if (valid.DATABASE_URL !== undefined && !URL.canParse(valid.DATABASE_URL)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL: is not a valid URL')
@@ -155,6 +162,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     rateLimitBookingsPerMinute: valid.RATE_LIMIT_BOOKINGS_PER_MINUTE,
     corsOrigins,
     webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
-    ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS)
+    ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS),
+    redisUrl: valid.REDIS_URL
   }
 }

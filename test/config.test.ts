@@ -29,7 +29,8 @@ describe('loadConfig', () => {
       rateLimitBookingsPerMinute: 600,
       corsOrigins: [],
       webhookAllowPrivateNetworks: false,
-      ticketSigningKeys: []
+      ticketSigningKeys: [],
+      redisUrl: undefined
     })
   })
 
@@ -46,7 +47,8 @@ describe('loadConfig', () => {
       RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-      TICKET_SIGNING_KEYS: JSON.stringify([first, second])
+      TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
+      REDIS_URL: 'redis://:secret@cache.internal:6380/2'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       port: 8080,
@@ -59,7 +61,8 @@ describe('loadConfig', () => {
       rateLimitBookingsPerMinute: 0,
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
       webhookAllowPrivateNetworks: true,
-      ticketSigningKeys: [first, second]
+      ticketSigningKeys: [first, second],
+      redisUrl: 'redis://:secret@cache.internal:6380/2'
     })
   })
 
@@ -85,7 +88,9 @@ describe('loadConfig', () => {
     [{ RATE_LIMIT_BOOKINGS_PER_MINUTE: '-1' }, 'RATE_LIMIT_BOOKINGS_PER_MINUTE'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],
-    [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS']
+    [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'],
+    [{ REDIS_URL: 'memcached://cache:11211' }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

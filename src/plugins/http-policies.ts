@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ProblemError, problemKinds } from '../problems.js'
+import type { Redis } from 'ioredis'
 import { bearerToken } from './auth.js'
+import { sharedRateLimitStore } from './rate-limit-store.js'
 
 export interface HttpPoliciesOptions {
   corsOrigins: string[]
@@ -65,6 +67,8 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
 export interface RateLimitsOptions {
   /** Requests per minute per key (else per client address) across the API; 0 turns the limit off. */
   requestsPerMinute: number
+  /** Where the counters live so that every process shares them (REDIS_URL); without it each process counts alone. */
+  redis?: Redis
 }
 
 /**
@@ -82,6 +86,7 @@ export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstan
   const routeLimit = (request: FastifyRequest): number | undefined => request.routeOptions.config?.perMinuteLimit
   await app.register(rateLimit, {
     global: false,
+    ...(options.redis === undefined ? {} : { store: sharedRateLimitStore(options.redis, app.log) }),
     enableDraftSpec: true,
     timeWindow: '1 minute',
     max: (request) => routeLimit(request) ?? options.requestsPerMinute,

@@ -154,7 +154,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change an integrator (admin)
+         * @description Renames the integrator or sets its own rate limits: `rateLimits` with both numbers (1 to 1,000,000 a minute, per key) gives each of its keys that budget, `null` restores the service's defaults. A change holds from the next request on, on every server process. An empty body is a `400`.
+         */
+        patch: operations["updateIntegrator"];
         trace?: never;
     };
     "/api/integrators/{integratorId}/keys": {
@@ -2121,11 +2125,31 @@ export interface components {
         /** @description `bookings:read`: read and list bookings. `bookings:write`: create, confirm and cancel bookings. `webhooks:manage`: manage webhook endpoints. */
         Scope: "bookings:read" | "bookings:write" | "webhooks:manage";
         /**
+         * @description An integrator's own rate limits, per key and minute, in every server process.
+         * @example {
+         *       "requestsPerMinute": 120000,
+         *       "bookingsPerMinute": 60000
+         *     }
+         */
+        RateLimits: {
+            /**
+             * Format: int32
+             * @description Requests each of the integrator's keys may make per minute, across the API.
+             */
+            requestsPerMinute: number;
+            /**
+             * Format: int32
+             * @description Bookings each of its keys may create per minute (`POST /api/bookings`, counted apart).
+             */
+            bookingsPerMinute: number;
+        };
+        /**
          * @description A customer of the API, who books with keys of its own.
          * @example {
          *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
          *       "name": "Acme Tickets",
-         *       "createdAt": "2026-11-25T17:00:00.000Z"
+         *       "createdAt": "2026-11-25T17:00:00.000Z",
+         *       "rateLimits": null
          *     }
          */
         Integrator: {
@@ -2143,6 +2167,23 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
+            /** @description Its own limits, or `null`: the service's defaults apply (`RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_BOOKINGS_PER_MINUTE`). */
+            rateLimits: components["schemas"]["RateLimits"] | null;
+        };
+        /**
+         * @description Changes to an integrator: any of its fields.
+         * @example {
+         *       "rateLimits": {
+         *         "requestsPerMinute": 120000,
+         *         "bookingsPerMinute": 60000
+         *       }
+         *     }
+         */
+        IntegratorUpdate: {
+            /** @description 1 to 200 characters, not only whitespace. */
+            name?: string;
+            /** @description Both limits, or `null` to go back to the service's defaults. From the next request on, on every process. */
+            rateLimits?: components["schemas"]["RateLimits"] | null;
         };
         /**
          * @description A new integrator.
@@ -4048,7 +4089,8 @@ export interface operations {
                      *         {
                      *           "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
                      *           "name": "Acme Tickets",
-                     *           "createdAt": "2026-11-25T17:00:00.000Z"
+                     *           "createdAt": "2026-11-25T17:00:00.000Z",
+                     *           "rateLimits": null
                      *         }
                      *       ],
                      *       "nextCursor": null
@@ -4191,7 +4233,8 @@ export interface operations {
                      * @example {
                      *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
                      *       "name": "Acme Tickets",
-                     *       "createdAt": "2026-11-25T17:00:00.000Z"
+                     *       "createdAt": "2026-11-25T17:00:00.000Z",
+                     *       "rateLimits": null
                      *     }
                      */
                     "application/json": components["schemas"]["Integrator"];
@@ -4361,7 +4404,8 @@ export interface operations {
                      * @example {
                      *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
                      *       "name": "Acme Tickets",
-                     *       "createdAt": "2026-11-25T17:00:00.000Z"
+                     *       "createdAt": "2026-11-25T17:00:00.000Z",
+                     *       "rateLimits": null
                      *     }
                      */
                     "application/json": components["schemas"]["Integrator"];
@@ -4409,6 +4453,211 @@ export interface operations {
             };
             /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
             404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateIntegrator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path: {
+                /** @example 2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e */
+                integratorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "rateLimits": {
+                 *         "requestsPerMinute": 120000,
+                 *         "bookingsPerMinute": 60000
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["IntegratorUpdate"];
+            };
+        };
+        responses: {
+            /** @description The integrator as it is now. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e",
+                     *       "name": "Acme Tickets",
+                     *       "createdAt": "2026-11-25T17:00:00.000Z",
+                     *       "rateLimits": {
+                     *         "requestsPerMinute": 120000,
+                     *         "bookingsPerMinute": 60000
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Integrator"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description The bearer key is missing, unknown, revoked, or not one this operation takes. Problem type: `urn:ticket-booking:problem:unauthorized`. */
+            401: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description `Bearer realm="admin"`, with `error="invalid_token"` when a key was sent but not accepted. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to another integrator. Problem type: `urn:ticket-booking:problem:not-found`. */
+            404: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 64 KiB. Problem type: `urn:ticket-booking:problem:payload-too-large`. */
+            413: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. Problem type: `urn:ticket-booking:problem:unsupported-media-type`. */
+            415: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;

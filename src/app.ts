@@ -119,12 +119,17 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   app.register(async function api (scope) {
     const methodNotAllowed = trackMethodsForNotAllowed(scope)
     scope.register(loadShedding, { maxInFlight: maxInFlightRequests })
-    scope.register(rateLimits, { requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0, redis })
+    scope.register(rateLimits, {
+      requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0,
+      bookingsPerMinute: config.rateLimitBookingsPerMinute ?? 0,
+      limitsOf: async (request) => (await scope.integratorKeyOf(request))?.rateLimits,
+      redis
+    })
     scope.register(feature(healthFeature, 'health'), { sql })
     scope.register(feature(eventsFeature, 'events'), { sql })
     scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })
     scope.register(feature(integratorsFeature, 'integrators'), { sql })
-    scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, rateLimitPerMinute: config.rateLimitBookingsPerMinute ?? 0, maxQueued: maxQueuedBookings })
+    scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, maxQueued: maxQueuedBookings })
     scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
     scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })

@@ -39,7 +39,7 @@ describe('plugins registered in the wrong order', () => {
       app.register(async (scope) => {
         scope.register(loadShedding, { maxInFlight: 10 })
         scope.register(feature(eventsFeature, 'events'), { sql: db.sql })
-        scope.register(rateLimits, { requestsPerMinute: 10 })
+        scope.register(rateLimits, { requestsPerMinute: 10, bookingsPerMinute: 0, limitsOf: async () => null })
       }, { prefix: '/api' })
       await expect(app.ready()).rejects.toThrow(/dependency 'rate-limits'/)
       await app.close()

@@ -11,6 +11,8 @@ export interface IntegratorKey {
   id: string
   integratorId: string
   scopes: Scope[]
+  /** The integrator's own rate limits, per key and minute; null: the service's defaults. */
+  rateLimits: { requestsPerMinute: number, bookingsPerMinute: number } | null
 }
 
 /** A live scanner key, as a bearer token turned out to be: it works for its own event only. */

@@ -25,6 +25,11 @@ declare module 'fastify' {
     verifyAdminOrScannerKey: (request: FastifyRequest) => Promise<void>
     /** onRequest hook for scans: accepts a live scanner key only (a scan is of the key's event). */
     verifyScannerKey: (request: FastifyRequest) => Promise<void>
+    /**
+     * The live integrator key the request's bearer token is, if any: looked up once per request,
+     * by the rate limiter (for the integrator's own limits) and by authentication alike.
+     */
+    integratorKeyOf: (request: FastifyRequest) => Promise<IntegratorKey | undefined>
   }
   interface FastifyRequest {
     principal: Principal | null
@@ -104,6 +109,17 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
 
   app.decorateRequest('principal', null)
 
+  const lookups = new WeakMap<FastifyRequest, Promise<IntegratorKey | undefined>>()
+  app.decorate('integratorKeyOf', async function integratorKeyOf (request: FastifyRequest) {
+    let lookup = lookups.get(request)
+    if (lookup === undefined) {
+      const token = bearerToken(request.headers.authorization)
+      lookup = token === undefined || isAdminKey(token) ? Promise.resolve(undefined) : findIntegratorKey(token)
+      lookups.set(request, lookup)
+    }
+    return await lookup
+  })
+
   app.decorate('verifyAdminKey', async function verifyAdminKey (request: FastifyRequest) {
     const token = bearerToken(request.headers.authorization)
     if (token === undefined) throw unauthorized(false, 'admin')
@@ -138,7 +154,7 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
         request.principal = { kind: 'admin' }
         return
       }
-      const key = await findIntegratorKey(token)
+      const key = await app.integratorKeyOf(request)
       if (key === undefined) throw unauthorized(true, 'integrator')
       if (!key.scopes.includes(requirement.scope)) {
         throw insufficientScope(requirement.scope, `This key lacks the scope ${requirement.scope}.`)

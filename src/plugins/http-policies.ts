@@ -14,14 +14,9 @@ export interface HttpPoliciesOptions {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** A route's own rate limit, per minute per key (else per client address), counted apart from the general one. */
-    perMinuteLimit?: number
+    /** `bookings`: the route (booking creation) has a per-minute limit of its own, counted apart from the general one. */
+    countedAs?: 'bookings'
   }
-}
-
-/** The route config of a route limited to `perMinute` requests of its own; with 0 the general limit applies. */
-export function perMinuteLimit (perMinute: number): { perMinuteLimit?: number } {
-  return perMinute > 0 ? { perMinuteLimit: perMinute } : {}
 }
 
 /**
@@ -67,45 +62,74 @@ export default fp(async function httpPolicies (app: FastifyInstance, options: Ht
 export interface RateLimitsOptions {
   /** Requests per minute per key (else per client address) across the API; 0 turns the limit off. */
   requestsPerMinute: number
+  /** Booking creations per minute per key (else address), counted apart; 0: they count against the general limit. */
+  bookingsPerMinute: number
+  /** An integrator's own limits (null: the defaults above), for a request made with one of its keys. */
+  limitsOf: (request: FastifyRequest) => Promise<{ requestsPerMinute: number, bookingsPerMinute: number } | null | undefined>
   /** Where the counters live so that every process shares them (REDIS_URL); without it each process counts alone. */
   redis?: Redis
 }
 
+/** The limit that applies to a request, and whether it is counted apart (booking creation). */
+interface AppliedLimit {
+  perMinute: number
+  apart: boolean
+}
+
 /**
  * Rate limits on the routes of the scope it is registered in (per key, else per client address):
- * one for every operation, and stricter ones where a route sets its own (booking creation). Every
- * response past the limiter carries the IETF RateLimit-* headers; beyond the limit the answer is a
- * 429 problem with Retry-After. Routes are given the limiter as they are added, so register it
- * before them (the features declare it as a dependency).
+ * one for every operation, and a stricter one where a route is counted apart (booking creation).
+ * An integrator's key gets its integrator's own limits where it has them (read with the key, once
+ * per request, on every process: a change holds from the next request). Every response past the
+ * limiter carries the IETF RateLimit-* headers; beyond the limit the answer is a 429 problem with
+ * Retry-After. Routes are given the limiter as they are added, so register it before them (the
+ * features declare it as a dependency).
  * @see https://github.com/fastify/fastify-rate-limit
  */
 export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstance, options: RateLimitsOptions) {
-  // One limiter, run first among each limited route's hooks (before authentication, so a 401 is
-  // counted and carries the headers too). A route with a limit of its own has a counter of its own.
-  // Routes without a limit get no hook at all.
-  const routeLimit = (request: FastifyRequest): number | undefined => request.routeOptions.config?.perMinuteLimit
+  const applied = new WeakMap<FastifyRequest, Promise<AppliedLimit>>()
+  async function decide (request: FastifyRequest): Promise<AppliedLimit> {
+    const own = await options.limitsOf(request)
+    if (request.routeOptions.config?.countedAs === 'bookings') {
+      const bookings = own?.bookingsPerMinute ?? options.bookingsPerMinute
+      if (bookings > 0) return { perMinute: bookings, apart: true }
+    }
+    return { perMinute: own?.requestsPerMinute ?? options.requestsPerMinute, apart: false }
+  }
+  async function limitOf (request: FastifyRequest): Promise<AppliedLimit> {
+    let limit = applied.get(request)
+    if (limit === undefined) {
+      limit = decide(request)
+      applied.set(request, limit)
+    }
+    return await limit
+  }
+
+  // One limiter, run first among each route's hooks (before authentication, so a 401 is counted and
+  // carries the headers too). A route counted apart has a counter of its own; a request whose limit
+  // is 0 (off) is not counted.
   await app.register(rateLimit, {
     global: false,
-    ...(options.redis === undefined ? {} : { store: sharedRateLimitStore(options.redis, app.log) }),
     enableDraftSpec: true,
     timeWindow: '1 minute',
-    max: (request) => routeLimit(request) ?? options.requestsPerMinute,
+    ...(options.redis === undefined ? {} : { store: sharedRateLimitStore(options.redis, app.log) }),
+    allowList: async (request) => (await limitOf(request)).perMinute <= 0,
+    max: async (request) => (await limitOf(request)).perMinute,
     // Per key where one is sent (each key has its own budget), else per client address.
-    keyGenerator: (request) => {
+    keyGenerator: async (request) => {
       const token = bearerToken(request.headers.authorization)
       const who = token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
-      return routeLimit(request) === undefined ? who : `${who}:${request.method} ${request.routeOptions.url ?? ''}`
+      return (await limitOf(request)).apart ? `${who}:${request.method} ${request.routeOptions.url ?? ''}` : who
     },
     errorResponseBuilder: (request, context) => new ProblemError(
       problemKinds.rateLimited,
-      `Too many requests from this client: at most ${context.max} a minute${routeLimit(request) === undefined ? '' : ' for this operation'}; retry after ${context.after}.`,
+      `Too many requests from this client: at most ${context.max} a minute${request.routeOptions.config?.countedAs === 'bookings' ? ' for this operation' : ''}; retry after ${context.after}.`,
       {},
       { 'Retry-After': String(Math.ceil(context.ttl / 1000)) }
     )
   })
   const limiter = app.rateLimit()
   app.addHook('onRoute', (route) => {
-    if ((route.config?.perMinuteLimit ?? options.requestsPerMinute) <= 0) return
     const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [limiter, ...hooks]
   })

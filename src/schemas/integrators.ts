@@ -11,14 +11,40 @@ export const ScopeSchema = Type.Union(SCOPES.map((scope) => Type.Literal(scope))
   description: '`bookings:read`: read and list bookings. `bookings:write`: create, confirm and cancel bookings. `webhooks:manage`: manage webhook endpoints.'
 })
 
-export const integratorExample = { id: '2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e', name: 'Acme Tickets', createdAt: '2026-11-25T17:00:00.000Z' }
+export const MAX_RATE_LIMIT = 1_000_000
+
+export const RateLimitsSchema = Type.Object({
+  requestsPerMinute: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_RATE_LIMIT, description: 'Requests each of the integrator\'s keys may make per minute, across the API.' }),
+  bookingsPerMinute: Type.Integer({ format: 'int32', minimum: 1, maximum: MAX_RATE_LIMIT, description: 'Bookings each of its keys may create per minute (`POST /api/bookings`, counted apart).' })
+}, {
+  $id: 'RateLimits',
+  additionalProperties: false,
+  description: 'An integrator\'s own rate limits, per key and minute, in every server process.',
+  examples: [{ requestsPerMinute: 120000, bookingsPerMinute: 60000 }]
+})
+export type RateLimits = Static<typeof RateLimitsSchema>
+
+export const integratorExample = { id: '2b7d0c1e-4f5a-4c3b-9d8e-7f6a5b4c3d2e', name: 'Acme Tickets', createdAt: '2026-11-25T17:00:00.000Z', rateLimits: null }
 
 export const IntegratorSchema = Type.Object({
   id: described(UuidSchema, 'The integrator\'s id.'),
   name: described(NameSchema, 'The integrator\'s name, 1 to 200 characters.'),
-  createdAt: described(DateTimeSchema, 'When the integrator was created, in UTC.')
+  createdAt: described(DateTimeSchema, 'When the integrator was created, in UTC.'),
+  rateLimits: Type.Union([ref(RateLimitsSchema), Type.Null()], { description: 'Its own limits, or `null`: the service\'s defaults apply (`RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_BOOKINGS_PER_MINUTE`).' })
 }, { $id: 'Integrator', additionalProperties: false, description: 'A customer of the API, who books with keys of its own.', examples: [integratorExample] })
 export type Integrator = Static<typeof IntegratorSchema>
+
+export const IntegratorUpdateSchema = Type.Object({
+  name: Type.Optional(NameSchema),
+  rateLimits: Type.Optional(Type.Union([ref(RateLimitsSchema), Type.Null()], { description: 'Both limits, or `null` to go back to the service\'s defaults. From the next request on, on every process.' }))
+}, {
+  $id: 'IntegratorUpdate',
+  additionalProperties: false,
+  minProperties: 1,
+  description: 'Changes to an integrator: any of its fields.',
+  examples: [{ rateLimits: { requestsPerMinute: 120000, bookingsPerMinute: 60000 } }]
+})
+export type IntegratorUpdate = Static<typeof IntegratorUpdateSchema>
 
 export const IntegratorCreateSchema = Type.Object({ name: NameSchema }, {
   $id: 'IntegratorCreate', additionalProperties: false, description: 'A new integrator.', examples: [{ name: 'Acme Tickets' }]
@@ -93,5 +119,5 @@ export const ApiKeyParamsSchema = Type.Object({
 }, { additionalProperties: false })
 
 export const integratorSchemas = [
-  ScopeSchema, IntegratorSchema, IntegratorCreateSchema, IntegratorPageSchema, ApiKeySchema, ApiKeyCreatedSchema, ApiKeyCreateSchema, ApiKeyListSchema
+  ScopeSchema, RateLimitsSchema, IntegratorSchema, IntegratorUpdateSchema, IntegratorCreateSchema, IntegratorPageSchema, ApiKeySchema, ApiKeyCreatedSchema, ApiKeyCreateSchema, ApiKeyListSchema
 ]

@@ -102,6 +102,7 @@ beforeAll(async () => {
     createIntegrator: () => request(admin, {}, { name: 'Bounds' }),
     listIntegrators: () => request(admin),
     getIntegrator: () => request(admin, { integratorId: integrator }),
+    updateIntegrator: () => request(admin, { integratorId: integrator }, { rateLimits: { requestsPerMinute: 1_000_000, bookingsPerMinute: 1_000_000 } }),
     createApiKey: () => request(admin, { integratorId: integrator }, {}),
     listApiKeys: () => request(admin, { integratorId: integrator }),
     revokeApiKey: () => request(admin, { integratorId: integrator, keyId: randomUUID() }),

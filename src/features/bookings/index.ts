@@ -3,7 +3,6 @@ import type { Sql } from '../../db/sql.js'
 import { notFoundProblem } from '../../problems.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
-import { perMinuteLimit } from '../../plugins/http-policies.js'
 import { integratorIdOf, principalOf } from '../../plugins/auth.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { toBookingRequest, type BookingRequest } from './booking-request.js'
@@ -17,13 +16,11 @@ export interface BookingsFeatureOptions {
   sql: Sql
   /** Signs the codes of tickets (shared with the tickets feature). */
   codes: TicketCodes
-  /** Booking creations per key (else per client address) per minute, counted apart; 0: the general limit applies. */
-  rateLimitPerMinute: number
   /** Booking requests that may wait for a transaction slot before new ones get a 503. */
   maxQueued?: number
 }
 
-export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, rateLimitPerMinute, maxQueued = 1000 }) => {
+export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, maxQueued = 1000 }) => {
   const bookings = createBookingsRepository(sql, codes)
   const batcher = createGroupCommit(async (requests: BookingRequest[]) => await bookings.createBatch(requests), {
     maxBatchSize: 100,
@@ -42,7 +39,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
   app.addHook('onClose', async () => { await batcher.drain() })
 
   app.post('/bookings', {
-    config: perMinuteLimit(rateLimitPerMinute),
+    config: { countedAs: 'bookings' },
     onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),
     schema: createBookingOperation
   }, async function createBooking (request, reply) {

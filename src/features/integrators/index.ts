@@ -5,7 +5,7 @@ import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { createIntegratorsRepository } from './integrators-repository.js'
 import {
-  createApiKeyOperation, createIntegratorOperation, getIntegratorOperation, listApiKeysOperation, listIntegratorsOperation, revokeApiKeyOperation
+  createApiKeyOperation, createIntegratorOperation, getIntegratorOperation, listApiKeysOperation, listIntegratorsOperation, revokeApiKeyOperation, updateIntegratorOperation
 } from './openapi.js'
 
 export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
@@ -33,6 +33,15 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
     schema: getIntegratorOperation
   }, async function getIntegrator (request) {
     const integrator = await integrators.findById(request.params.integratorId)
+    if (integrator === undefined) throw missing(request.params.integratorId)
+    return integrator
+  })
+
+  app.patch('/integrators/:integratorId', {
+    onRequest: app.verifyAdminKey,
+    schema: updateIntegratorOperation
+  }, async function updateIntegrator (request) {
+    const integrator = await integrators.update(request.params.integratorId, request.body)
     if (integrator === undefined) throw missing(request.params.integratorId)
     return integrator
   })

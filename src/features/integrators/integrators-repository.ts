@@ -1,11 +1,11 @@
 import type { Sql } from '../../db/sql.js'
 import type { IntegratorKey } from '../../domain/principal.js'
-import type { ApiKey, ApiKeyCreated, Integrator, Scope } from '../../schemas/integrators.js'
+import type { ApiKey, ApiKeyCreated, Integrator, IntegratorUpdate, Scope } from '../../schemas/integrators.js'
 import { MAX_KEYS_PER_INTEGRATOR, SCOPES } from '../../schemas/integrators.js'
 import { lockBelowLimit } from '../../db/collection-limit.js'
 import { digestKey, integratorKeys } from './api-keys.js'
 
-interface IntegratorRow { id: string, name: string, createdAt: Date }
+interface IntegratorRow { id: string, name: string, createdAt: Date, requestsPerMinute: number | null, bookingsPerMinute: number | null }
 interface ApiKeyRow {
   id: string
   name: string | null
@@ -17,7 +17,12 @@ interface ApiKeyRow {
 }
 
 function toIntegrator (row: IntegratorRow): Integrator {
-  return { id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.createdAt.toISOString(),
+    rateLimits: row.requestsPerMinute === null || row.bookingsPerMinute === null ? null : { requestsPerMinute: row.requestsPerMinute, bookingsPerMinute: row.bookingsPerMinute }
+  }
 }
 
 function toApiKey (row: ApiKeyRow): ApiKey {
@@ -37,24 +42,39 @@ const LAST_USED_PRECISION_MS = 60_000
 
 export function createIntegratorsRepository (sql: Sql) {
   const keyColumns = sql`id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+  const integratorColumns = sql`id, name, created_at, requests_per_minute, bookings_per_minute`
   const lastUsedWritten = new Map<string, number>()
 
   const repository = {
     async create (name: string): Promise<Integrator> {
-      const [row] = await sql<IntegratorRow[]>`insert into integrators (name) values (${name}) returning id, name, created_at`
+      const [row] = await sql<IntegratorRow[]>`insert into integrators (name) values (${name}) returning ${integratorColumns}`
       if (row === undefined) throw new Error('insert returned no integrator')
       return toIntegrator(row)
     },
 
     async findById (id: string): Promise<Integrator | undefined> {
-      const [row] = await sql<IntegratorRow[]>`select id, name, created_at from integrators where id = ${id}`
+      const [row] = await sql<IntegratorRow[]>`select ${integratorColumns} from integrators where id = ${id}`
+      return row === undefined ? undefined : toIntegrator(row)
+    },
+
+    /** Renames an integrator or sets (null: clears) its own rate limits; undefined when there is no such integrator. */
+    async update (id: string, changes: IntegratorUpdate): Promise<Integrator | undefined> {
+      const limits = changes.rateLimits
+      const [row] = await sql<IntegratorRow[]>`
+        update integrators set
+          name = coalesce(${changes.name ?? null}, name),
+          requests_per_minute = ${limits === undefined ? sql`requests_per_minute` : sql`${limits?.requestsPerMinute ?? null}::int`},
+          bookings_per_minute = ${limits === undefined ? sql`bookings_per_minute` : sql`${limits?.bookingsPerMinute ?? null}::int`}
+        where id = ${id}
+        returning ${integratorColumns}
+      `
       return row === undefined ? undefined : toIntegrator(row)
     },
 
     /** Oldest first, after `after` when given; `hasMore` tells if another page follows. */
     async list (limit: number, after?: { at: Date, id: string }): Promise<{ integrators: Integrator[], hasMore: boolean }> {
       const rows = await sql<IntegratorRow[]>`
-        select id, name, created_at from integrators
+        select ${integratorColumns} from integrators
         ${after === undefined ? sql`` : sql`where (created_at, id) > (${after.at}, ${after.id})`}
         order by created_at, id
         limit ${limit + 1}
@@ -121,9 +141,19 @@ export function createIntegratorsRepository (sql: Sql) {
      */
     async findLiveKey (token: string): Promise<IntegratorKey | undefined> {
       if (!integratorKeys.looksLike(token)) return undefined
-      const [key] = await sql<IntegratorKey[]>`
-        select id, integrator_id, scopes from api_keys where key_hash = ${digestKey(token)} and revoked_at is null
+      const [row] = await sql<Array<Omit<IntegratorKey, 'rateLimits'> & { requestsPerMinute: number | null, bookingsPerMinute: number | null }>>`
+        select k.id, k.integrator_id, k.scopes, i.requests_per_minute, i.bookings_per_minute
+        from api_keys k join integrators i on i.id = k.integrator_id
+        where k.key_hash = ${digestKey(token)} and k.revoked_at is null
       `
+      const key: IntegratorKey | undefined = row === undefined
+        ? undefined
+        : {
+            id: row.id,
+            integratorId: row.integratorId,
+            scopes: row.scopes,
+            rateLimits: row.requestsPerMinute === null || row.bookingsPerMinute === null ? null : { requestsPerMinute: row.requestsPerMinute, bookingsPerMinute: row.bookingsPerMinute }
+          }
       if (key !== undefined && Date.now() - (lastUsedWritten.get(key.id) ?? 0) > LAST_USED_PRECISION_MS) {
         lastUsedWritten.set(key.id, Date.now())
         await sql`

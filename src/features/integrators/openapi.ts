@@ -2,7 +2,7 @@ import type { FastifySchema } from 'fastify'
 import { NoQuerySchema, ref } from '../../schemas/common.js'
 import {
   ApiKeyCreateSchema, ApiKeyCreatedSchema, ApiKeyListSchema, ApiKeyParamsSchema, IntegratorCreateSchema, IntegratorListQuerySchema, IntegratorPageSchema,
-  IntegratorParamsSchema, IntegratorSchema, MAX_KEYS_PER_INTEGRATOR, apiKeyCreatedExample, apiKeyExample, integratorExample
+  IntegratorParamsSchema, IntegratorSchema, IntegratorUpdateSchema, MAX_KEYS_PER_INTEGRATOR, apiKeyCreatedExample, apiKeyExample, integratorExample
 } from '../../schemas/integrators.js'
 import { adminSecurity, bodyProblems, emptyResponse, jsonResponse, limitReachedResponse, locationHeader, problems } from '../../schemas/responses.js'
 
@@ -39,6 +39,24 @@ export const getIntegratorOperation = {
   params: IntegratorParamsSchema,
   querystring: NoQuerySchema,
   response: { 200: jsonResponse(ref(IntegratorSchema), 'The integrator.', integratorExample), ...problems(400, 401, 404) }
+} satisfies FastifySchema
+
+export const updateIntegratorOperation = {
+  operationId: 'updateIntegrator',
+  tags: ['Integrators'],
+  summary: 'Change an integrator (admin)',
+  description: [
+    'Renames the integrator or sets its own rate limits: `rateLimits` with both numbers (1 to 1,000,000 a minute, per key) gives each of its keys',
+    'that budget, `null` restores the service\'s defaults. A change holds from the next request on, on every server process. An empty body is a `400`.'
+  ].join(' '),
+  security: adminSecurity(),
+  params: IntegratorParamsSchema,
+  querystring: NoQuerySchema,
+  body: ref(IntegratorUpdateSchema),
+  response: {
+    200: jsonResponse(ref(IntegratorSchema), 'The integrator as it is now.', { ...integratorExample, rateLimits: { requestsPerMinute: 120000, bookingsPerMinute: 60000 } }),
+    ...problems(...bodyProblems, 401, 404)
+  }
 } satisfies FastifySchema
 
 export const createApiKeyOperation = {

@@ -30,7 +30,7 @@ function bearer (key: string) {
 describe('integrators and keys (admin)', () => {
   it('creates, reads and lists integrators', async () => {
     const acme = await createIntegrator('Acme')
-    expect(acme).toEqual({ id: expect.any(String), name: 'Acme', createdAt: expect.stringMatching(/Z$/) })
+    expect(acme).toEqual({ id: expect.any(String), name: 'Acme', createdAt: expect.stringMatching(/Z$/), rateLimits: null })
     const read = await t.app.inject({ method: 'GET', url: `/api/integrators/${acme.id}`, headers: asAdmin })
     expect(read.json()).toEqual(acme)
     expect((await t.app.inject({ method: 'GET', url: `/api/integrators/${randomUUID()}`, headers: asAdmin })).statusCode).toBe(404)

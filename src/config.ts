@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import path from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { Value, type ValueError } from '@sinclair/typebox/value'
+import { isValidDatabaseUrl } from './db/hosts.js'
 import { projectRoot } from './paths.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -126,7 +127,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('Invalid configuration: REDIS_URL: is not a valid URL')
   }
 
-  if (valid.DATABASE_URL !== undefined && !URL.canParse(valid.DATABASE_URL)) {
+  if (valid.DATABASE_URL !== undefined && !isValidDatabaseUrl(valid.DATABASE_URL)) {
     throw new ConfigError('Invalid configuration: DATABASE_URL: is not a valid URL')
   }
 

@@ -71,6 +71,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:3000/' }).publicUrl).toBe('http://127.0.0.1:3000')
   })
 
+  it('takes a DATABASE_URL of several hosts (a primary and its standbys)', () => {
+    const url = 'postgres://app:pw@db-a:5432,db-b:5432/booking?target_session_attrs=primary'
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url)
+  })
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined })
   })

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hostsOf, isValidDatabaseUrl, primaryUrl } from '../../src/db/hosts.js'
+import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
+import { ADMIN_KEY } from '../support/app.js'
+import { createTestDatabase, type TestDatabase } from '../support/database.js'
+import { createEventWithTier, overHttp } from '../support/fixtures.js'
+import { portOutsideEphemeralRange } from '../support/ports.js'
+import { spawnServer, type ServerProcess } from '../support/process.js'
+
+/*
+ * DATABASE_URL with several hosts (`host-a:5432,host-b:5432`, `target_session_attrs=primary`), as
+ * operators write it for a primary and its standby: the configuration takes it, the migrations run
+ * on the host that is the primary (node-pg-migrate's driver takes one host), and the service, with
+ * a host that does not answer listed first, starts and books.
+ */
+
+let db: TestDatabase
+let deadPort: number
+beforeAll(async () => {
+  db = await createTestDatabase()
+  deadPort = await portOutsideEphemeralRange()
+})
+afterAll(async () => { await db.drop() })
+
+/** The file's database URL with a host that does not answer listed before its own. */
+function withDeadHostFirst (): string {
+  const url = new URL(db.url)
+  const { single } = hostsOf(db.url)
+  const multi = single(`127.0.0.1:${deadPort},${url.host}`)
+  return `${multi}${multi.includes('?') ? '&' : '?'}target_session_attrs=primary`
+}
+
+describe('several hosts in DATABASE_URL', () => {
+  it('are taken apart and checked host by host', () => {
+    const { hosts, single } = hostsOf('postgres://app:pw@db-a:5432,db-b:5433/booking?target_session_attrs=primary')
+    expect(hosts).toEqual(['db-a:5432', 'db-b:5433'])
+    expect(single('db-b:5433')).toBe('postgres://app:pw@db-b:5433/booking?target_session_attrs=primary')
+    expect(isValidDatabaseUrl('postgres://app:pw@db-a:5432,db-b:5433/booking?target_session_attrs=primary')).toBe(true)
+    expect(isValidDatabaseUrl('postgresql://db-a,db-b/booking')).toBe(true)
+    expect(isValidDatabaseUrl('postgres://db-a:5432,[bad/booking')).toBe(false)
+    expect(isValidDatabaseUrl('postgres://db-a:99999/booking')).toBe(false)
+  })
+
+  it('give the migrations the primary\'s own URL, skipping a host that does not answer', async () => {
+    expect(await primaryUrl(db.url)).toBe(db.url)
+    const primary = await primaryUrl(withDeadHostFirst())
+    expect(new URL(primary).host).toBe(new URL(db.url).host)
+    expect(new URL(primary).searchParams.has('target_session_attrs')).toBe(false)
+    await expect(primaryUrl(`postgres://postgres@127.0.0.1:${deadPort},127.0.0.1:${deadPort}/x`)).rejects.toThrow()
+  })
+
+  it('start the service, which migrates and books through them', async () => {
+    let server: ServerProcess | undefined
+    try {
+      server = spawnServer({ DATABASE_URL: withDeadHostFirst(), PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info' })
+      const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+      const { eventId, tierId } = await createEventWithTier(overHttp(base as string), { capacity: 5 })
+      const key = (await createIntegratorsRepository(db.sql).createWithKey('Failover-ready')).key.key
+      const booked = await fetch(`${base as string}/api/bookings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+      })
+      expect(booked.status).toBe(201)
+    } finally {
+      if (server !== undefined && server.child.exitCode === null) {
+        server.child.kill('SIGTERM')
+        expect((await server.exited).code).toBe(0)
+      }
+    }
+  }, 60_000)
+})

@@ -9,16 +9,27 @@ const tierColumns = (q: Queryable) => q`
 
 export function createTicketTiersRepository (sql: Sql) {
   return {
-    /** The event's tiers in creation order, or undefined when the event does not exist (one query either way). */
+    /**
+     * The event's tiers in creation order, or undefined when the event does not exist, in one query:
+     * a lapsed hold's tickets count as `remaining` from the instant it lapses (withLapsedHoldsReturned,
+     * here as a lateral sum that PostgreSQL skips, by a one-time filter, for a tier holding nothing).
+     */
     async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
       const rows = await sql<(Omit<TicketTier, 'id'> & { id: string | null })[]>`
-        select ${tierColumns(sql)}
-        from events e left join ticket_tiers t on t.event_id = e.id
+        select t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity,
+          t.remaining + coalesce(l.quantity, 0) as remaining, t.held - coalesce(l.quantity, 0) as held, t.max_per_booking
+        from events e
+        left join ticket_tiers t on t.event_id = e.id
+        left join lateral (
+          select sum(i.quantity)::int as quantity from booking_items i
+          where t.held > 0 and i.ticket_tier_id = t.id
+            and i.hold_expires_at is not null and not i.released and i.hold_expires_at <= statement_timestamp()
+        ) l on true
         where e.id = ${eventId}
         order by t.creation_seq
       `
       if (rows.length === 0) return undefined
-      return await withLapsedHoldsReturned(sql, rows.filter((row): row is TicketTier => row.id !== null))
+      return rows.filter((row): row is TicketTier => row.id !== null)
     },
 
     /**

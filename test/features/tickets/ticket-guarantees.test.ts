@@ -584,7 +584,9 @@ describe('bookings made before tickets existed', () => {
     const tiers = await db.sql<{ id: string, name: string }[]>`
       insert into ticket_tiers (event_id, name, price, capacity, remaining) values (${eventId}, 'VIP', 100, 100, 100), (${eventId}, 'GA', 50, 100, 100) returning id, name
     `
-    const { integrator, key } = await createIntegratorsRepository(db.sql).createWithKey('Before tickets')
+    // Written as the schema of then takes it (today's repository reads columns that came later).
+    const [integrator] = await db.sql<{ id: string }[]>`insert into integrators (name) values ('Before tickets') returning id`
+    if (integrator === undefined) throw new Error('no integrator was made')
     const vip = tiers.find((tier) => tier.name === 'VIP')?.id as string
     const ga = tiers.find((tier) => tier.name === 'GA')?.id as string
     const booked = async (status: 'held' | 'confirmed', items: Array<[string, string, number]>, lapsed = false): Promise<string> => {
@@ -618,6 +620,8 @@ describe('bookings made before tickets existed', () => {
 
     // The tickets migration (and any after it) makes one ticket per unit, as the booking allows.
     expect(await migrate(db.url)).toContain('1795700000000_tickets')
+    const key = await createIntegratorsRepository(db.sql).createKey(integrator.id, {})
+    if (key === undefined) throw new Error('no key was made')
     const expectTickets = async (bookingId: string, status: TicketRow['status'], tiersInOrder: string[]): Promise<TicketRow[]> => {
       const tickets = await ticketsOf(db.sql, bookingId)
       expect(tickets.map((ticket) => [ticket.position, ticket.ticketTierId, ticket.status, ticket.eventId])).toEqual(tiersInOrder.map((tier, n) => [n + 1, tier, status, eventId]))

@@ -150,8 +150,11 @@ export function createScans (sql: Sql, codes: TicketCodes) {
     for (const row of rows) lists.set(row.id, row)
   }
 
-  /** Step 1 for one scan (the nonce's repetitions within the set are step 3's). */
-  async function judge (scan: ScanRequest, codeDigest: Buffer, recorded: Map<string, RecordedScan>, tickets: Map<string, TicketRow>, now: number): Promise<Judgement> {
+  /**
+   * Step 1 for one scan (the nonce's repetitions within the set are step 3's). `ticketId` is the
+   * ticket its code names, read from the code, when the code is shaped like one of the scanner key's event.
+   */
+  async function judge (scan: ScanRequest, codeDigest: Buffer, ticketId: string | undefined, recorded: Map<string, RecordedScan>, tickets: Map<string, TicketRow>, now: number): Promise<Judgement> {
     if (scan.scannedAt.getTime() > now + MAX_SCAN_CLOCK_SKEW_MS) {
       return {
         kind: 'refuse',
@@ -168,8 +171,7 @@ export function createScans (sql: Sql, codes: TicketCodes) {
     if (list === undefined || list.eventId !== scan.eventId) {
       return { kind: 'refuse', problem: new ProblemError(problemKinds.notFound, `Check-in list ${scan.checkInListId} does not exist.`), ticketId: null, record: false }
     }
-    const claims = readClaims(scan.code)
-    const ticket = claims === undefined || claims.eid !== scan.eventId ? undefined : tickets.get(claims.tid)
+    const ticket = ticketId === undefined ? undefined : tickets.get(ticketId)
     if (ticket === undefined || ticket.eventId !== scan.eventId) return { kind: 'refuse', problem: unknownCode(), ticketId: null, record: true }
     if (ticket.code !== scan.code) {
       // Not the code the ticket holds now: one this service signed for it earlier, or none at all.
@@ -291,10 +293,11 @@ export function createScans (sql: Sql, codes: TicketCodes) {
     const now = Date.now()
     const recordedAt = new Date(now)
     const digests = scans.map((scan) => digest(scan.code))
-    const ticketIds = [...new Set(scans.flatMap((scan) => {
+    const named = scans.map((scan) => {
       const claims = readClaims(scan.code)
-      return claims === undefined || claims.eid !== scan.eventId ? [] : [claims.tid]
-    }))]
+      return claims === undefined || claims.eid !== scan.eventId ? undefined : claims.tid
+    })
+    const ticketIds = [...new Set(named.filter((id) => id !== undefined))]
 
     // Step 1: what was recorded of these nonces, the tickets the codes name, and the lists (pipelined).
     const [recordedRows, ticketRows] = await Promise.all([
@@ -311,7 +314,7 @@ export function createScans (sql: Sql, codes: TicketCodes) {
     ])
     const recorded = new Map(recordedRows.map((row) => [nonceKey(row.eventId, row.nonce), row]))
     const tickets = new Map(ticketRows.map((row) => [row.id, row]))
-    const judgements = await Promise.all(scans.map(async (scan, index) => await judge(scan, digests[index] as Buffer, recorded, tickets, now)))
+    const judgements = await Promise.all(scans.map(async (scan, index) => await judge(scan, digests[index] as Buffer, named[index], recorded, tickets, now)))
 
     // Step 2.
     const pairs = new Map<string, { list: string, ticket: string, tier: string }>()

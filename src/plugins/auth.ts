@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { IntegratorKey, Principal, ScannerKey } from '../domain/principal.js'
 import { ProblemError, problemKinds } from '../problems.js'
+import { oncePerRequest } from './per-request.js'
 import type { Scope } from '../schemas/integrators.js'
 
 export interface Requirement {
@@ -109,16 +110,10 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
 
   app.decorateRequest('principal', null)
 
-  const lookups = new WeakMap<FastifyRequest, Promise<IntegratorKey | undefined>>()
-  app.decorate('integratorKeyOf', async function integratorKeyOf (request: FastifyRequest) {
-    let lookup = lookups.get(request)
-    if (lookup === undefined) {
-      const token = bearerToken(request.headers.authorization)
-      lookup = token === undefined || isAdminKey(token) ? Promise.resolve(undefined) : findIntegratorKey(token)
-      lookups.set(request, lookup)
-    }
-    return await lookup
-  })
+  app.decorate('integratorKeyOf', oncePerRequest(async function integratorKeyOf (request: FastifyRequest) {
+    const token = bearerToken(request.headers.authorization)
+    return token === undefined || isAdminKey(token) ? undefined : await findIntegratorKey(token)
+  }))
 
   app.decorate('verifyAdminKey', async function verifyAdminKey (request: FastifyRequest) {
     const token = bearerToken(request.headers.authorization)

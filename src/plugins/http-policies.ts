@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Redis } from 'ioredis'
 import { bearerToken } from './auth.js'
+import { oncePerRequest } from './per-request.js'
 import { sharedRateLimitStore } from './rate-limit-store.js'
 
 export interface HttpPoliciesOptions {
@@ -87,23 +88,14 @@ interface AppliedLimit {
  * @see https://github.com/fastify/fastify-rate-limit
  */
 export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstance, options: RateLimitsOptions) {
-  const applied = new WeakMap<FastifyRequest, Promise<AppliedLimit>>()
-  async function decide (request: FastifyRequest): Promise<AppliedLimit> {
+  const limitOf = oncePerRequest(async function decide (request): Promise<AppliedLimit> {
     const own = await options.limitsOf(request)
     if (request.routeOptions.config?.countedAs === 'bookings') {
       const bookings = own?.bookingsPerMinute ?? options.bookingsPerMinute
       if (bookings > 0) return { perMinute: bookings, apart: true }
     }
     return { perMinute: own?.requestsPerMinute ?? options.requestsPerMinute, apart: false }
-  }
-  async function limitOf (request: FastifyRequest): Promise<AppliedLimit> {
-    let limit = applied.get(request)
-    if (limit === undefined) {
-      limit = decide(request)
-      applied.set(request, limit)
-    }
-    return await limit
-  }
+  })
 
   // One limiter, run first among each route's hooks (before authentication, so a 401 is counted and
   // carries the headers too). A route counted apart has a counter of its own; a request whose limit

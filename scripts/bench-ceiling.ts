@@ -14,38 +14,17 @@
  * it tells the bench `{ listening: port }`, answers each `{ set, value }` with `{ done: set }`,
  * and exits 0 on SIGTERM.
  */
-import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import Fastify from 'fastify'
+import { buildValidatorCompilers, sharedSchemas } from '../src/app.js'
 import { createBookingOperation, getBookingOperation } from '../src/features/bookings/openapi.js'
 import { listEventsOperation } from '../src/features/events/openapi.js'
 import { listTicketTiersOperation } from '../src/features/ticket-tiers/openapi.js'
 import { BODY_LIMIT_BYTES } from '../src/limits.js'
-import { bookingSchemas } from '../src/schemas/bookings.js'
-import { checkInSchemas } from '../src/schemas/check-in.js'
-import { commonSchemas } from '../src/schemas/common.js'
-import { eventSchemas } from '../src/schemas/events.js'
-import { HealthSchema } from '../src/schemas/health.js'
-import { integratorSchemas } from '../src/schemas/integrators.js'
-import { ticketTierSchemas } from '../src/schemas/ticket-tiers.js'
-import { ticketSchemas } from '../src/schemas/tickets.js'
-import { webhookSchemas } from '../src/schemas/webhooks.js'
 
 /** The static bodies the ceiling answers with. */
 export type CeilingBody = 'booking' | 'events' | 'ticketTiers' | 'bookingRead'
 export interface CeilingSet { set: CeilingBody, value: unknown }
 export type CeilingReport = { listening: number } | { done: CeilingBody }
-
-/** As src/app.ts: bodies strictly typed, query strings and path parameters coerced. */
-function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
-  const factory = AjvCompiler()
-  return {
-    buildValidator (externalSchemas, options) {
-      const coercing = factory(externalSchemas, options)
-      const strict = factory(externalSchemas, { ...options, mode: undefined, customOptions: { ...options?.customOptions, coerceTypes: false } })
-      return (route) => route.httpPart === 'body' ? strict(route) : coercing(route)
-    }
-  }
-}
 
 const app = Fastify({
   logger: false,
@@ -54,9 +33,7 @@ const app = Fastify({
   ajv: { customOptions: { removeAdditional: false } },
   schemaController: { compilersFactory: buildValidatorCompilers() }
 })
-for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...checkInSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
-  app.addSchema(schema)
-}
+for (const schema of sharedSchemas) app.addSchema(schema)
 
 const bodies = new Map<CeilingBody, unknown>()
 

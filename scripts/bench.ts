@@ -88,6 +88,11 @@ function verdict (met: boolean | undefined): string {
   return met === undefined ? 'not measured' : met ? 'met' : 'NOT MET'
 }
 
+/** A row of responses per second (the reads, the sell-out), with the result's latencies and statuses. */
+function recordRequests (scenario: string, concurrency: number, result: autocannon.Result, check = ''): void {
+  record({ scenario, concurrency, perSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses: statuses(result), check })
+}
+
 function record (row: Row): void {
   rows.push(row)
   console.log(`  ${row.scenario} @${row.concurrency}: ${row.perSecond.toFixed(row.digits ?? 0)}${row.digits === undefined ? '/s' : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.statuses} ${row.check}`)
@@ -796,15 +801,7 @@ async function main (): Promise<void> {
         const result = await bookingLoad(server.base, 256, () => body, { amount: 5000 })
         const exact = count(result, '201') === 1000 && count(result, '409') === 4000
         if (!exact) failed = true
-        record({
-          scenario: 'API: sell-out, capacity 1000',
-          concurrency: 256,
-          perSecond: result.requests.average,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          statuses: statuses(result),
-          check: `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`
-        })
+        recordRequests('API: sell-out, capacity 1000', 256, result, `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`)
       }
 
       console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
@@ -851,29 +848,13 @@ async function main (): Promise<void> {
       const readRatios: Array<{ read: Read, real: number, ceiling: number }> = []
       for (const read of reads) {
         const result = await readLoad(server.base, read)
-        record({
-          scenario: `API: ${read.name}`,
-          concurrency: CEILING_CONCURRENCY,
-          perSecond: result.requests.average,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          statuses: statuses(result),
-          check: ''
-        })
+        recordRequests(`API: ${read.name}`, CEILING_CONCURRENCY, result)
         // The real server's body of this very request, as the ceiling's static one.
         const real = await fetch(`${server.base}${read.url}`, { headers: read.headers })
         if (real.status !== 200) throw new Error(`${read.name}: ${real.status} ${await real.text()}`)
         await ceiling.set(read.body, await real.json())
         const bare = await readLoad(ceiling.base, read)
-        record({
-          scenario: `ceiling: bare Fastify, ${read.name} (static body of the real one's, serialisation, no database)`,
-          concurrency: CEILING_CONCURRENCY,
-          perSecond: bare.requests.average,
-          p50: bare.latency.p50,
-          p99: bare.latency.p99,
-          statuses: statuses(bare),
-          check: ''
-        })
+        recordRequests(`ceiling: bare Fastify, ${read.name} (static body of the real one's, serialisation, no database)`, CEILING_CONCURRENCY, bare)
         readRatios.push({ read, real: result.requests.average, ceiling: bare.requests.average })
       }
 
@@ -896,15 +877,7 @@ async function main (): Promise<void> {
       }
       for (const read of reads) {
         const result = await readLoad(server.base, read)
-        record({
-          scenario: `API, again (memory): ${read.name}`,
-          concurrency: CEILING_CONCURRENCY,
-          perSecond: result.requests.average,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          statuses: statuses(result),
-          check: ''
-        })
+        recordRequests(`API, again (memory): ${read.name}`, CEILING_CONCURRENCY, result)
       }
       const rssSecond = rssMiB(server.pid)
       const growth = rssSecond / rssFirst - 1
@@ -925,15 +898,7 @@ async function main (): Promise<void> {
         const withCodes = first.data.filter((ticket) => ticket.code !== null).length
         if (withCodes !== 200) failed = true
         const result = await autocannon({ url: `${server.base}${url}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${integratorKey}` } })
-        record({
-          scenario: 'API: GET /api/bookings/{bookingId}/tickets (200 tickets)',
-          concurrency: 64,
-          perSecond: result.requests.average,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          statuses: statuses(result),
-          check: withCodes === 200 ? '200 tickets with codes' : `ONLY ${withCodes} CODES`
-        })
+        recordRequests('API: GET /api/bookings/{bookingId}/tickets (200 tickets)', 64, result, withCodes === 200 ? '200 tickets with codes' : `ONLY ${withCodes} CODES`)
       }
 
       await measureCheckIn(sql, server.base, hotTierPerSecond.get(CHECK_IN_CONCURRENCY))

@@ -57,7 +57,7 @@ export interface BuildAppOptions {
  * Query strings and path parameters arrive as text, so they are coerced; JSON bodies are not,
  * so `"price": "100"` is a 400 rather than silently becoming 100.
  */
-function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
+export function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
   const factory = AjvCompiler()
   return {
     buildValidator (externalSchemas, options) {
@@ -67,6 +67,9 @@ function buildValidatorCompilers (): { buildValidator: BuildCompilerFromPool } {
     }
   }
 }
+
+/** Every named schema the routes refer to (`$ref`), added to the app once. */
+export const sharedSchemas = [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...checkInSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]
 
 /**
  * A feature plugin keeps its own scope (its repository and routes are its own) and declares what
@@ -90,9 +93,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.removeContentTypeParser('text/plain')
-  for (const schema of [...commonSchemas, ...eventSchemas, ...ticketTierSchemas, ...bookingSchemas, ...ticketSchemas, ...checkInSchemas, ...integratorSchemas, ...webhookSchemas, HealthSchema]) {
-    app.addSchema(schema)
-  }
+  for (const schema of sharedSchemas) app.addSchema(schema)
 
   // Infrastructure, in dependency order (each plugin names what it needs, so a wrong order fails at start-up).
   app.register(requestId)

@@ -5,7 +5,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnNpmStart } from './support/process.js'
+import { listeningAt, spawnNpmStart } from './support/process.js'
 
 const ADMIN_KEY = 'npm-start-admin-key-0123456789'
 
@@ -101,8 +101,8 @@ describe.runIf(process.platform === 'linux')('npm start, stopped by a signal', (
     const npm = spawnNpmStart({ DATA_DIR: dataDir, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info' })
     const npmPid = npm.child.pid as number
     try {
-      const [, url] = await npm.waitFor(/listening on (http:\/\/\S+)\/api,/, 90_000)
-      const port = Number(new URL(url as string).port)
+      const url = await listeningAt(npm, 90_000)
+      const port = Number(new URL(url).port)
       expect((await fetch(`${url}/api/health`)).status).toBe(200)
       expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(true)
 

@@ -12,7 +12,7 @@ import { startService } from '../src/service.js'
 import { buildApp } from '../src/app.js'
 import { projectRoot } from '../src/paths.js'
 import { createTestDatabase } from './support/database.js'
-import { spawnServer } from './support/process.js'
+import { listeningAt, spawnServer } from './support/process.js'
 
 const ADMIN_KEY = 'server-test-admin-key-0123456789'
 
@@ -127,7 +127,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
     const dataDir = await dataFolder()
     const server = spawnServer({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' })
     try {
-      const [, url] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+      const url = await listeningAt(server)
       await server.waitFor(/API key \(shown this once[^\n]*\n\n {2}tbk_[A-Za-z0-9_-]{43}/)
       const health = await fetch(`${url}/api/health`)
       expect(health.status).toBe(200)

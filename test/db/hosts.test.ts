@@ -5,7 +5,7 @@ import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier, overHttp } from '../support/fixtures.js'
 import { portOutsideEphemeralRange } from '../support/ports.js'
-import { spawnServer, type ServerProcess } from '../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
 
 /*
  * DATABASE_URL with several hosts (`host-a:5432,host-b:5432`, `target_session_attrs=primary`), as
@@ -53,10 +53,10 @@ describe('several hosts in DATABASE_URL', () => {
     let server: ServerProcess | undefined
     try {
       server = spawnServer({ DATABASE_URL: withDeadHostFirst(), PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info' })
-      const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-      const { eventId, tierId } = await createEventWithTier(overHttp(base as string), { capacity: 5 })
+      const base = await listeningAt(server)
+      const { eventId, tierId } = await createEventWithTier(overHttp(base), { capacity: 5 })
       const key = (await createIntegratorsRepository(db.sql).createWithKey('Failover-ready')).key.key
-      const booked = await fetch(`${base as string}/api/bookings`, {
+      const booked = await fetch(`${base}/api/bookings`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import { ADMIN_KEY, readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
-import { spawnServer, type ServerProcess } from '../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
 import { startTestRedis, type TestRedis } from '../support/redis.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 import { waitUntil } from '../support/wait.js'
@@ -36,8 +36,8 @@ beforeAll(async () => {
       RATE_LIMIT_REQUESTS_PER_MINUTE: String(LIMIT)
     })
     servers.push(server)
-    const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-    return base as string
+    const base = await listeningAt(server)
+    return base
   }))
 }, 60_000)
 

@@ -4,7 +4,7 @@ import { createIntegratorsRepository } from '../../src/features/integrators/inte
 import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier, ledger, overHttp, problemType } from '../support/fixtures.js'
-import { spawnServer, type ServerProcess } from '../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
 import { waitUntil } from '../support/wait.js'
 
 let db: TestDatabase
@@ -20,7 +20,7 @@ async function start (): Promise<{ server: ServerProcess, base: string, eventId:
   const server = spawnServer({
     DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
   })
-  const [, base = ''] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+  const base = await listeningAt(server)
   const { eventId, tierId } = await createEventWithTier(overHttp(base), { price: 100, capacity: 100_000 })
   return { server, base, eventId, tierId }
 }

@@ -5,7 +5,7 @@ import { createIntegratorsRepository } from '../../src/features/integrators/inte
 import { ADMIN_KEY, readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier } from '../support/fixtures.js'
-import { spawnServer, type ServerProcess } from '../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
 import { startReceiver, type Receiver } from '../support/receiver.js'
 import { waitUntil } from '../support/wait.js'
 
@@ -53,8 +53,8 @@ async function start (): Promise<{ server: ServerProcess, base: string }> {
     DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
   })
   servers.push(server)
-  const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-  return { server, base: base as string }
+  const base = await listeningAt(server)
+  return { server, base }
 }
 
 async function book (base?: string, extra: Record<string, unknown> = {}): Promise<{ id: string }> {

@@ -51,3 +51,10 @@ function watch (child: ChildProcessWithoutNullStreams): ServerProcess {
 
   return { child, output: () => output, waitFor, exited }
 }
+
+/** The URL a server process (or `npm start`) says it serves the API under, without `/api`, once it says so. */
+export async function listeningAt (server: ServerProcess, timeoutMs?: number): Promise<string> {
+  const [, url] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/, timeoutMs)
+  if (url === undefined) throw new Error('the server named no URL')
+  return url
+}

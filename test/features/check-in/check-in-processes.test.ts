@@ -8,7 +8,7 @@ import { ADMIN_KEY, readyApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, overHttp, problemType } from '../../support/fixtures.js'
 import { holdInTransaction, waitForLockWaiters } from '../../support/locks.js'
-import { spawnServer, type ServerProcess } from '../../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
 import { startTcpProxy } from '../../support/tcp-proxy.js'
 
 /*
@@ -75,8 +75,8 @@ describe('two server processes scanning the same tickets', () => {
       DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
     })
     servers.push(server)
-    const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-    return base as string
+    const base = await listeningAt(server)
+    return base
   }
 
   it('admits each ticket exactly once, online on both and with an upload racing the online scans', async () => {

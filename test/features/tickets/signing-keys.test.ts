@@ -10,7 +10,7 @@ import { createLogger } from '../../../src/logger.js'
 import { ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, createEventWithTiers, problemType } from '../../support/fixtures.js'
-import { spawnServer, type ServerProcess } from '../../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
 import { waitUntil } from '../../support/wait.js'
 
 /*
@@ -337,17 +337,17 @@ describe('private key material in logs', () => {
         RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
         RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
       })
-      const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
+      const base = await listeningAt(server)
       const { eventId, tierId } = await createEventWithTier(t.app, { capacity: 10 })
-      const booked = await fetch(`${base as string}/api/bookings`, {
+      const booked = await fetch(`${base}/api/bookings`, {
         method: 'POST', headers: { ...t.asIntegrator, 'content-type': 'application/json' }, body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
       })
       expect(booked.status).toBe(201)
       const { id } = await booked.json() as { id: string }
-      const tickets = await (await fetch(`${base as string}/api/bookings/${id}/tickets`, { headers: t.asIntegrator })).json() as { data: Array<{ id: string, eventId: string, ticketTierId: string, code: string | null }> }
-      const keys = await (await fetch(`${base as string}/api/ticket-keys`)).json() as JSONWebKeySet
+      const tickets = await (await fetch(`${base}/api/bookings/${id}/tickets`, { headers: t.asIntegrator })).json() as { data: Array<{ id: string, eventId: string, ticketTierId: string, code: string | null }> }
+      const keys = await (await fetch(`${base}/api/ticket-keys`)).json() as JSONWebKeySet
       expect(await verifiedKid(keys, tickets.data[0] as { id: string, eventId: string, ticketTierId: string, code: string | null })).toBe(given.kid)
-      expect((await fetch(`${base as string}/api/ticket-keys/rotate`, { method: 'POST', headers: asAdmin })).status).toBe(409)
+      expect((await fetch(`${base}/api/ticket-keys/rotate`, { method: 'POST', headers: asAdmin })).status).toBe(409)
       server.child.kill('SIGTERM')
       expect(await server.exited).toEqual({ code: 0, signal: null })
       expect(server.output()).toContain('incoming request')

@@ -14,7 +14,7 @@ import { migrationsDir } from '../../../src/paths.js'
 import { ADMIN_KEY, createTestApp, readyApp, type TestApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, createEventWithTiers, createTier, ledger, overHttp, problemType } from '../../support/fixtures.js'
-import { spawnServer, type ServerProcess } from '../../support/process.js'
+import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
 import { waitUntil } from '../../support/wait.js'
 
 /*
@@ -422,8 +422,8 @@ describe('tickets of a tier raced for by two server processes', () => {
       DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
     })
     servers.push(server)
-    const [, base] = await server.waitFor(/listening on (http:\/\/\S+)\/api,/)
-    return base as string
+    const base = await listeningAt(server)
+    return base
   }
 
   it('never makes more live tickets than the tier holds, and every booking has one ticket per unit with a verifying code', async () => {

@@ -19,7 +19,7 @@ import { webhooksFeature } from './features/webhooks/index.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import auth from './plugins/auth.js'
 import { holdSweeper } from './features/bookings/hold-sweeper.js'
-import loadShedding from './plugins/load-shedding.js'
+import loadShedding, { REQUEST_DEADLINE_MS } from './plugins/load-shedding.js'
 import httpPolicies, { rateLimits } from './plugins/http-policies.js'
 import jsonBody from './plugins/json-body.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
@@ -49,6 +49,8 @@ export interface BuildAppOptions {
   maxQueuedBookings?: number
   /** API requests in progress at once before new ones get a 503 (default 2000). */
   maxInFlightRequests?: number
+  /** How long an API request may go unanswered before it gets a 503 (default REQUEST_DEADLINE_MS, 12 s). */
+  requestDeadlineMs?: number
   /** Runs the webhook dispatcher in this process (off by default; the service turns it on). */
   webhookDispatcher?: false | WebhookDispatcherTuning
 }
@@ -80,7 +82,7 @@ export function feature<Options extends object> (plugin: FastifyPluginAsync<Opti
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
+export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, requestDeadlineMs = REQUEST_DEADLINE_MS, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -119,7 +121,7 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   // The API: its own scope, so load shedding, rate limits and 405s apply to its routes only.
   app.register(async function api (scope) {
     const methodNotAllowed = trackMethodsForNotAllowed(scope)
-    scope.register(loadShedding, { maxInFlight: maxInFlightRequests })
+    scope.register(loadShedding, { maxInFlight: maxInFlightRequests, deadlineMs: requestDeadlineMs })
     scope.register(rateLimits, {
       requestsPerMinute: config.rateLimitRequestsPerMinute ?? 0,
       bookingsPerMinute: config.rateLimitBookingsPerMinute ?? 0,

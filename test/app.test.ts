@@ -19,7 +19,7 @@ describe('plugins registered in the wrong order', () => {
       (app: ReturnType<typeof Fastify>) => app.register(jsonBody),
       (app: ReturnType<typeof Fastify>) => app.register(auth, { adminKeys: [], findIntegratorKey, findScannerKey }),
       (app: ReturnType<typeof Fastify>) => app.register(rateLimits, { requestsPerMinute: 10 }),
-      (app: ReturnType<typeof Fastify>) => app.register(loadShedding, { maxInFlight: 10 })
+      (app: ReturnType<typeof Fastify>) => app.register(loadShedding, { maxInFlight: 10, deadlineMs: 10_000 })
     ]) {
       const app = Fastify()
       register(app)
@@ -37,7 +37,7 @@ describe('plugins registered in the wrong order', () => {
       app.register(httpPolicies, { corsOrigins: [] })
       app.register(auth, { adminKeys: [], findIntegratorKey, findScannerKey })
       app.register(async (scope) => {
-        scope.register(loadShedding, { maxInFlight: 10 })
+        scope.register(loadShedding, { maxInFlight: 10, deadlineMs: 10_000 })
         scope.register(feature(eventsFeature, 'events'), { sql: db.sql })
         scope.register(rateLimits, { requestsPerMinute: 10, bookingsPerMinute: 0, limitsOf: async () => null })
       }, { prefix: '/api' })

@@ -1,4 +1,5 @@
 import { ProblemError, problemKinds } from '../problems.js'
+import { withinDeadline } from './deadline.js'
 import { isDatabaseTimeout, isDatabaseUnavailable } from './sql.js'
 
 export interface GroupCommitOptions<Request> {
@@ -19,6 +20,21 @@ export interface GroupCommitOptions<Request> {
   keysOf?: (request: Request) => readonly string[]
   /** Batches in flight that may hold one key (default 1). */
   perKey?: number
+  /**
+   * How long a batch may take before its requests are failed with a 503 and its slot is given to
+   * the next batch (default: no limit). A transaction on a database that died under it can stay
+   * unsettled for ever; without this, the batches behind it would wait with it.
+   */
+  deadlineMs?: number
+  /** Said after "The database did not answer in time; retry shortly." in the 503 of a batch past its deadline. */
+  overdueHint?: string
+}
+
+/** A batch past its deadline: a 503, and its requests are not retried one by one. */
+class OverdueBatch extends ProblemError {
+  constructor (detail: string) {
+    super(problemKinds.unavailable, detail, {}, { 'Retry-After': '2' })
+  }
 }
 
 interface Pending<Request, Outcome> {
@@ -55,9 +71,16 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
     }
   }
 
+  /** `decide`, failed with a 503 once `deadlineMs` has passed. */
+  async function decideInTime (requests: Request[]): Promise<Outcome[]> {
+    if (options.deadlineMs === undefined) return await decide(requests)
+    const hint = options.overdueHint === undefined ? '' : ` ${options.overdueHint}`
+    return await withinDeadline(decide(requests), options.deadlineMs, () => new OverdueBatch(`The database did not answer in time; retry shortly.${hint}`))
+  }
+
   async function run (batch: Array<Pending<Request, Outcome>>): Promise<void> {
     try {
-      const outcomes = await decide(batch.map((entry) => entry.request))
+      const outcomes = await decideInTime(batch.map((entry) => entry.request))
       batch.forEach((entry, index) => {
         const outcome = outcomes[index]
         if (outcome === undefined) entry.reject(new Error('the batch gave no outcome for a request'))
@@ -65,7 +88,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
       })
     } catch (error) {
       // Deciding one by one helps when one request broke the batch, not when the database did.
-      if (batch.length === 1 || isDatabaseUnavailable(error) || isDatabaseTimeout(error)) {
+      if (batch.length === 1 || error instanceof OverdueBatch || isDatabaseUnavailable(error) || isDatabaseTimeout(error)) {
         for (const entry of batch) entry.reject(error)
       } else {
         await decideOneByOne(batch)

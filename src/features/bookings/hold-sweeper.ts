@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { withinDeadline } from '../../db/deadline.js'
 import type { Sql } from '../../db/sql.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { changeStatus } from './lifecycle.js'
 
 const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
+/** A round stuck on a database that died under it must not stop the rounds after it (after a failover). */
+const SWEEP_DEADLINE_MS = 60_000
 
 /**
  * Marks lapsed holds `expired` and returns all their tickets, oldest first, up to `limit`, each in
@@ -54,7 +57,7 @@ export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInst
   let running: Promise<void> | undefined
   const timer = setInterval(() => {
     if (running !== undefined) return
-    running = sweepLapsedHolds(sql, codes)
+    running = withinDeadline(sweepLapsedHolds(sql, codes), SWEEP_DEADLINE_MS, () => new Error(`the sweep did not end within ${SWEEP_DEADLINE_MS} ms; the next round starts anew`))
       .then((expired) => { if (expired > 0) app.log.info({ expired }, 'expired lapsed holds') })
       .catch((error: unknown) => { app.log.error({ err: error }, 'hold sweep failed') })
       .finally(() => { running = undefined })

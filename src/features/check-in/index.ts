@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { createGroupCommit } from '../../db/group-commit.js'
+import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
 import type { Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { scannerMaySee, scannerOf } from '../../plugins/auth.js'
@@ -67,7 +68,11 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
   const scans = createScans(sql, codes)
   // Online scans that arrive together are decided together, in arrival order (group commit).
   const online = createGroupCommit(async (requests: ScanRequest[]) => await scans.apply(requests, 'online', '/api/check-ins'), {
-    maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued: 2000, busy: 'Too many scans are waiting for the database; retry shortly.'
+    maxBatchSize: 100,
+    maxConcurrentBatches: 4,
+    maxQueued: 2000,
+    busy: 'Too many scans are waiting for the database; retry shortly.',
+    deadlineMs: REQUEST_DEADLINE_MS
   })
   app.addHook('onClose', async () => { await online.drain() })
 

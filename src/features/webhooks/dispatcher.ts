@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { withinDeadline } from '../../db/deadline.js'
 import type { Sql } from '../../db/sql.js'
 import { createSender, type AttemptResult, type Sender } from './sender.js'
 
@@ -9,6 +10,8 @@ export const DELIVERIES_CHANNEL = 'webhook_deliveries'
 const SECOND = 1000
 const MINUTE = 60 * SECOND
 const HOUR = 60 * MINUTE
+/** A claim stuck on a database that died under it (a failover) must not stop the loop. */
+const CLAIM_DEADLINE_MS = 15 * SECOND
 
 /**
  * The contract's retry schedule: the wait after each failed attempt, about 5 s, 1 min, 10 min,
@@ -147,7 +150,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
       let claimed: Claimed[] = []
       if (free > 0) {
         try {
-          claimed = await claim(free)
+          claimed = await withinDeadline(claim(free), CLAIM_DEADLINE_MS, () => new Error(`claiming deliveries did not end within ${CLAIM_DEADLINE_MS} ms`))
           if (failing) logger.info('claiming webhook deliveries works again')
           failing = false
         } catch (error) {

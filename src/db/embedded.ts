@@ -147,7 +147,7 @@ async function startPostmaster (binary: string, clusterDir: string, port: number
     child.stderr.on('data', (chunk: Buffer) => {
       const message = chunk.toString('utf8')
       onLog(message)
-      if (message.includes('database system is ready to accept connections')) resolve()
+      if (/database system is ready to accept (read-only )?connections/.test(message)) resolve()
     })
   })
   return {

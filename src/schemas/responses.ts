@@ -139,7 +139,7 @@ const problemResponses = {
     summary: 'Unexpected error',
     value: problemExample(problemKinds.internal, 'An unexpected error occurred', '/api/bookings')
   }], {}, 'server'),
-  503: problemResponse(ref(ProblemSchema), 'The database is unreachable, the server is overloaded or shutting down; retry after `Retry-After` seconds.', [{
+  503: problemResponse(ref(ProblemSchema), 'The database is unreachable or did not answer in time (a request still unanswered after 12 seconds gets this; a booking answered so may still have been made: retry with the same `Idempotency-Key` to find out), or the server is overloaded or shutting down; retry after `Retry-After` seconds.', [{
     summary: 'Database unreachable',
     value: problemExample(problemKinds.unavailable, 'The database is unreachable; retry shortly.', '/api/events')
   }], retryAfter, 'server')

@@ -33,7 +33,7 @@ export default fp(async function loadShedding (app: FastifyInstance, { maxInFlig
     inFlight++
     const overdue = setTimeout(() => {
       if (reply.sent) return
-      request.log.warn({ deadlineMs }, 'request unanswered at its deadline: answered 503')
+      request.log.warn({ deadlineMs, method: request.method, route: request.routeOptions.url }, 'request unanswered at its deadline: answered 503')
       void sendProblem(request, reply, new ProblemError(problemKinds.unavailable,
         'The database did not answer in time; retry shortly. A booking may have been made: retry with the same Idempotency-Key to find out.',
         {}, { 'Retry-After': '2' }))

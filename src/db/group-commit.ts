@@ -26,14 +26,12 @@ export interface GroupCommitOptions<Request> {
    * unsettled for ever; without this, the batches behind it would wait with it.
    */
   deadlineMs?: number
-  /** Said after "The database did not answer in time; retry shortly." in the 503 of a batch past its deadline. */
-  overdueHint?: string
 }
 
 /** A batch past its deadline: a 503, and its requests are not retried one by one. */
 class OverdueBatch extends ProblemError {
-  constructor (detail: string) {
-    super(problemKinds.unavailable, detail, {}, { 'Retry-After': '2' })
+  constructor () {
+    super(problemKinds.unavailable, 'The database did not answer in time; retry shortly.', {}, { 'Retry-After': '2' })
   }
 }
 
@@ -74,8 +72,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
   /** `decide`, failed with a 503 once `deadlineMs` has passed. */
   async function decideInTime (requests: Request[]): Promise<Outcome[]> {
     if (options.deadlineMs === undefined) return await decide(requests)
-    const hint = options.overdueHint === undefined ? '' : ` ${options.overdueHint}`
-    return await withinDeadline(decide(requests), options.deadlineMs, () => new OverdueBatch(`The database did not answer in time; retry shortly.${hint}`))
+    return await withinDeadline(decide(requests), options.deadlineMs, () => new OverdueBatch())
   }
 
   async function run (batch: Array<Pending<Request, Outcome>>): Promise<void> {

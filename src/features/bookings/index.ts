@@ -35,8 +35,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     // four without this 2,130 (scratch harness, local PostgreSQL 15).
     keysOf: (request) => request.items.map((item) => item.ticketTierId),
     perKey: 2,
-    deadlineMs: REQUEST_DEADLINE_MS,
-    overdueHint: 'The booking may have been made: retry with the same Idempotency-Key to find out.'
+    // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
+    deadlineMs: REQUEST_DEADLINE_MS
   })
 
   app.addHook('onClose', async () => { await batcher.drain() })

@@ -65,6 +65,14 @@ export function validationProblem (errors: FieldError[], detail = 'The request h
   return new ProblemError(problemKinds.validation, detail, { errors })
 }
 
+/** Seconds a client is told to wait (Retry-After) before it tries again when the database cannot serve it. */
+export const RETRY_AFTER_SECONDS = '2'
+
+/** A 503 with Retry-After: the database cannot serve the request now (or the server cannot take more). */
+export function unavailableProblem (detail: string, retryAfterSeconds = RETRY_AFTER_SECONDS): ProblemError {
+  return new ProblemError(problemKinds.unavailable, detail, {}, { 'Retry-After': retryAfterSeconds })
+}
+
 export function notFoundProblem (detail: string): ProblemError {
   return new ProblemError(problemKinds.notFound, detail)
 }

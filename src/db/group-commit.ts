@@ -1,4 +1,4 @@
-import { ProblemError, problemKinds } from '../problems.js'
+import { ProblemError, problemKinds, RETRY_AFTER_SECONDS, unavailableProblem } from '../problems.js'
 import { withinDeadline } from './deadline.js'
 import { isDatabaseTimeout, isDatabaseUnavailable } from './sql.js'
 
@@ -31,7 +31,7 @@ export interface GroupCommitOptions<Request> {
 /** A batch past its deadline: a 503, and its requests are not retried one by one. */
 class OverdueBatch extends ProblemError {
   constructor () {
-    super(problemKinds.unavailable, 'The database did not answer in time; retry shortly.', {}, { 'Retry-After': '2' })
+    super(problemKinds.unavailable, 'The database did not answer in time; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
   }
 }
 
@@ -153,7 +153,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
 
     async submit (request: Request): Promise<Outcome> {
       if (queue.length >= options.maxQueued) {
-        throw new ProblemError(problemKinds.unavailable, options.busy, {}, { 'Retry-After': '1' })
+        throw unavailableProblem(options.busy, '1')
       }
       return await new Promise<Outcome>((resolve, reject) => {
         queue.push({ request, keys: options.keysOf?.(request) ?? [], resolve, reject })

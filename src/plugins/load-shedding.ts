@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { ProblemError, problemKinds } from '../problems.js'
+import { unavailableProblem } from '../problems.js'
 import { sendProblem } from './problems.js'
 
 export interface LoadSheddingOptions {
@@ -28,15 +28,14 @@ export default fp(async function loadShedding (app: FastifyInstance, { maxInFlig
   let inFlight = 0
   app.addHook('onRequest', async function shedLoad (request, reply) {
     if (inFlight >= maxInFlight) {
-      throw new ProblemError(problemKinds.unavailable, 'The server is at capacity; retry shortly.', {}, { 'Retry-After': '1' })
+      throw unavailableProblem('The server is at capacity; retry shortly.', '1')
     }
     inFlight++
     const overdue = setTimeout(() => {
       if (reply.sent) return
       request.log.warn({ deadlineMs, method: request.method, route: request.routeOptions.url }, 'request unanswered at its deadline: answered 503')
-      void sendProblem(request, reply, new ProblemError(problemKinds.unavailable,
-        'The database did not answer in time; retry shortly. A booking may have been made: retry with the same Idempotency-Key to find out.',
-        {}, { 'Retry-After': '2' }))
+      void sendProblem(request, reply, unavailableProblem(
+        'The database did not answer in time; retry shortly. A booking may have been made: retry with the same Idempotency-Key to find out.'))
     }, deadlineMs)
     reply.raw.once('close', () => {
       inFlight--

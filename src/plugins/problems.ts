@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseTimeout, isDatabaseUnavailable, isPostgresError } from '../db/sql.js'
-import { ProblemError, problemKinds, validationProblem, type FieldError } from '../problems.js'
+import { ProblemError, problemKinds, unavailableProblem, validationProblem, type FieldError } from '../problems.js'
 import { PROBLEM_LIMITS } from '../schemas/common.js'
 
 interface ValidationIssue {
@@ -17,8 +17,6 @@ const PART_NAMES: Record<string, string> = {
   params: 'path parameters',
   headers: 'request headers'
 }
-
-const RETRY_AFTER_SECONDS = '2'
 
 function escapePointer (segment: string): string {
   return segment.replaceAll('~', '~0').replaceAll('/', '~1')
@@ -82,10 +80,10 @@ function toProblem (error: FastifyError | ProblemError | Error): ProblemError {
     return validationProblem([{ path: '', message: 'contains characters that cannot be stored' }], 'The request contains characters that cannot be stored.')
   }
   if (isDatabaseTimeout(error)) {
-    return new ProblemError(problemKinds.unavailable, 'The database did not answer in time (the tickets are in great demand); retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+    return unavailableProblem('The database did not answer in time (the tickets are in great demand); retry shortly.')
   }
   if (isDatabaseUnavailable(error)) {
-    return new ProblemError(problemKinds.unavailable, 'The database is unreachable; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+    return unavailableProblem('The database is unreachable; retry shortly.')
   }
   const status = fastifyError.statusCode ?? 500
   const isFrameworkClientError = status >= 400 && status < 500 && fastifyError.code?.startsWith('FST_') === true
@@ -203,7 +201,7 @@ export default fp(async function problemsPlugin (app: FastifyInstance) {
   app.addHook('onRequest', async function refuseWhileClosing (_request, reply) {
     if (!closing) return
     reply.header('connection', 'close')
-    throw new ProblemError(problemKinds.unavailable, 'The server is shutting down; retry shortly.', {}, { 'Retry-After': RETRY_AFTER_SECONDS })
+    throw unavailableProblem('The server is shutting down; retry shortly.')
   })
 
   app.setNotFoundHandler(function handleNotFound (request, reply) {

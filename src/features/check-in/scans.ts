@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { problemBody } from '../../plugins/problems.js'
-import { ProblemError, problemKinds, validationProblem } from '../../problems.js'
+import { ProblemError, problemKinds, unavailableProblem, validationProblem } from '../../problems.js'
 import { MAX_SCAN_CLOCK_SKEW_MS, type CheckIn, type CheckInType } from '../../schemas/check-in.js'
 import { TICKET_CHECKED_IN } from '../../schemas/webhooks.js'
 import { readClaims, type TicketCodes } from '../tickets/codes.js'
@@ -396,7 +396,7 @@ export function createScans (sql: Sql, codes: TicketCodes) {
         } catch (error) {
           if (!(error instanceof NonceRecordedMeanwhile)) throw error
           if (attempt === MAX_ATTEMPTS) {
-            throw new ProblemError(problemKinds.unavailable, 'The scans\' nonces are being recorded by other requests; retry shortly.', {}, { 'Retry-After': '1' })
+            throw unavailableProblem('The scans\' nonces are being recorded by other requests; retry shortly.', '1')
           }
         }
       }

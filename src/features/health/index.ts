@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
-import { ProblemError, problemKinds } from '../../problems.js'
+import { unavailableProblem } from '../../problems.js'
 import { databaseAnswers } from './database-check.js'
 import { getHealthOperation } from './openapi.js'
 
@@ -9,7 +9,7 @@ export const healthFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app
     schema: getHealthOperation
   }, async function getHealth () {
     if (!await databaseAnswers(sql)) {
-      throw new ProblemError(problemKinds.unavailable, 'The database does not answer.', {}, { 'Retry-After': '2' })
+      throw unavailableProblem('The database does not answer.')
     }
     return { status: 'ok' as const, database: 'ok' as const }
   })

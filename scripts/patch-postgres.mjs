@@ -62,6 +62,23 @@ const startupReplacements = [
   ]
 ]
 
+// With `max_pipeline: 0` (one statement at a time per connection, what a pooler in transaction mode
+// needs: see createSql) every transaction failed with UNSAFE_TRANSACTION, because `execute` stopped
+// at the pipeline check before telling `begin` which connection its BEGIN went to. The check now
+// comes after that call; with any other max_pipeline nothing changes (the call returns nothing, so
+// BEGIN never let another statement be pipelined behind it, before or after).
+// The same bug is reported in https://github.com/porsager/postgres/issues/970
+const PIPELINE_MARKER = '/* ticket-booking: onexecute before the pipeline check */'
+const pipelineReplacements = [
+  [
+    `        && sent.length < max_pipeline
+        && (!q.options.onexecute || q.options.onexecute(connection))`,
+    `        ${PIPELINE_MARKER}
+        && (!q.options.onexecute || q.options.onexecute(connection))
+        && sent.length < max_pipeline`
+  ]
+]
+
 function patch (relative, marker, edits) {
   const file = path.join(root, 'node_modules', 'postgres', relative)
   if (!existsSync(file)) return
@@ -81,4 +98,5 @@ for (const variant of ['src', 'cjs/src', 'cf/src']) {
 for (const variant of ['src', 'cjs/src', 'cf/src']) {
   patch(path.join(variant, 'connection.js'), MARKER, replacements)
   patch(path.join(variant, 'connection.js'), STARTUP_MARKER, startupReplacements)
+  patch(path.join(variant, 'connection.js'), PIPELINE_MARKER, pipelineReplacements)
 }

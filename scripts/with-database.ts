@@ -1,7 +1,11 @@
 import { loadConfig, ConfigError, type Config } from '../src/config.js'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
 
-/** Runs `task` against DATABASE_URL, or against the embedded PostgreSQL under DATA_DIR when it is unset. */
+/**
+ * Runs `task` against the database: DATABASE_DIRECT_URL when set (these one-off commands need no
+ * pooler, and migrations need a session of their own), else DATABASE_URL, else the embedded
+ * PostgreSQL under DATA_DIR.
+ */
 export async function withDatabase (task: (databaseUrl: string, config: Config) => Promise<void>): Promise<void> {
   let config: Config
   try {
@@ -13,8 +17,9 @@ export async function withDatabase (task: (databaseUrl: string, config: Config) 
     }
     throw error
   }
-  if (config.databaseUrl !== undefined) {
-    await task(config.databaseUrl, config)
+  const databaseUrl = config.databaseDirectUrl ?? config.databaseUrl
+  if (databaseUrl !== undefined) {
+    await task(databaseUrl, config)
     return
   }
   const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir })

@@ -41,6 +41,12 @@ export interface BuildAppOptions {
   config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
+  /**
+   * Direct connections to the database for what needs a session of its own (the dispatcher's
+   * LISTEN, the hold sweep's session lock), when `sql` goes through a pooler in transaction mode;
+   * default `sql`. The caller owns it too.
+   */
+  sessionSql?: Sql | undefined
   /** Where request logs go; without one the app logs nothing (tests). */
   logger?: FastifyBaseLogger
   /** How often the background sweep expires lapsed holds; 0 (the default) turns it off. */
@@ -82,7 +88,7 @@ export function feature<Options extends object> (plugin: FastifyPluginAsync<Opti
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, requestDeadlineMs = REQUEST_DEADLINE_MS, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
+export function buildApp ({ config, sql, sessionSql, logger, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, requestDeadlineMs = REQUEST_DEADLINE_MS, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -140,9 +146,9 @@ export function buildApp ({ config, sql, logger, holdSweepIntervalMs = 0, maxQue
   }, { prefix: '/api' })
 
   // Background work, tied to the app's life.
-  app.register(holdSweeper, { sql, codes, intervalMs: holdSweepIntervalMs })
+  app.register(holdSweeper, { sql, sessionSql, codes, intervalMs: holdSweepIntervalMs })
   if (dispatcher !== false) {
-    app.register(webhookDispatcher, { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
+    app.register(webhookDispatcher, { sql, listenSql: sessionSql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
   }
   return app
 }

@@ -10,6 +10,7 @@ export type LogLevel = typeof LOG_LEVELS[number]
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres:// or postgresql:// URL' })),
+  DATABASE_DIRECT_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres:// or postgresql:// URL' })),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   ADMIN_API_KEYS: Type.String({ default: '' }),
@@ -70,6 +71,11 @@ export const MIN_ADMIN_KEY_LENGTH = 16
 
 export interface Config {
   databaseUrl: string | undefined
+  /**
+   * With DATABASE_URL naming a pooler in transaction mode (PgBouncer): the database itself, for
+   * what needs a session of its own (migrations, LISTEN, the sweep's session lock).
+   */
+  databaseDirectUrl: string | undefined
   port: number
   host: string
   adminApiKeys: string[]
@@ -98,7 +104,7 @@ export class ConfigError extends Error {
 function describe (error: ValueError): string {
   const variable = error.path.slice(1)
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
-  if (variable === 'DATABASE_URL') return 'DATABASE_URL: must be a postgres:// or postgresql:// URL'
+  if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
   if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
   if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS') return 'WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false'
   return `${variable}: ${error.message.toLowerCase()}`
@@ -127,8 +133,12 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('Invalid configuration: REDIS_URL: is not a valid URL')
   }
 
-  if (valid.DATABASE_URL !== undefined && !isValidDatabaseUrl(valid.DATABASE_URL)) {
-    throw new ConfigError('Invalid configuration: DATABASE_URL: is not a valid URL')
+  for (const variable of ['DATABASE_URL', 'DATABASE_DIRECT_URL'] as const) {
+    const url = valid[variable]
+    if (url !== undefined && !isValidDatabaseUrl(url)) throw new ConfigError(`Invalid configuration: ${variable}: is not a valid URL`)
+  }
+  if (valid.DATABASE_DIRECT_URL !== undefined && valid.DATABASE_URL === undefined) {
+    throw new ConfigError('Invalid configuration: DATABASE_DIRECT_URL: needs DATABASE_URL (the pooler it bypasses)')
   }
 
   const adminApiKeys = valid.ADMIN_API_KEYS.split(',').map((key) => key.trim()).filter((key) => key !== '')
@@ -153,6 +163,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
 
   return {
     databaseUrl: valid.DATABASE_URL,
+    databaseDirectUrl: valid.DATABASE_DIRECT_URL,
     port: valid.PORT,
     host: valid.HOST,
     adminApiKeys,

@@ -4,7 +4,7 @@ import type { Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
-import { createSql, type Sql } from './db/sql.js'
+import { createSql, missingSessionSettings, type Sql, type SqlOptions } from './db/sql.js'
 import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
 import { createTicketCodes } from './features/tickets/codes.js'
 
@@ -39,6 +39,7 @@ export interface StartServiceOptions {
 export async function startService (config: Config, logger: FastifyBaseLogger, { drainTimeoutMs = 12_000 }: StartServiceOptions = {}): Promise<RunningService> {
   let embedded: EmbeddedPostgres | undefined
   let sql: Sql | undefined
+  let sessionSql: Sql | undefined
   let app: App | undefined
   const close = async (): Promise<void> => {
     if (app !== undefined) {
@@ -51,7 +52,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
         clearTimeout(overdue)
       }
     }
-    await sql?.end({ timeout: 5 })
+    await Promise.all([sql?.end({ timeout: 5 }), sessionSql?.end({ timeout: 5 })])
     await embedded?.stop()
   }
 
@@ -63,12 +64,20 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
       databaseUrl = embedded.url
     }
 
-    const applied = await migrate(databaseUrl, logger)
+    // With a pooler in DATABASE_URL, what needs a session of its own goes to the database directly.
+    const directUrl = config.databaseDirectUrl
+    const applied = await migrate(directUrl ?? databaseUrl, logger)
     logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'database schema is up to date')
 
-    sql = createSql(databaseUrl, {
-      onNotice: (notice) => { logger.warn({ notice: notice.message }, 'postgres notice') }
-    })
+    const onNotice: SqlOptions['onNotice'] = (notice) => { logger.warn({ notice: notice.message }, 'postgres notice') }
+    sql = createSql(databaseUrl, { throughPooler: directUrl !== undefined, onNotice })
+    if (directUrl !== undefined) {
+      sessionSql = createSql(directUrl, { max: 2, applicationName: 'ticket-booking-api:sessions', onNotice })
+      const missing = await missingSessionSettings(sql)
+      if (missing.length > 0) {
+        logger.warn({ missing }, `through the pooler, these settings are off: ${missing.join(', ')}; set them on the database or role (alter database … set …), or a stuck lock or statement waits without end`)
+      }
+    }
     let demoKey: string | undefined
     if (embedded !== undefined) {
       const { created } = await seedDemo(sql)
@@ -80,7 +89,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
     const signed = await createTicketCodes(sql, config.ticketSigningKeys).signMissingCodes()
     if (signed > 0) logger.info({ signed }, 'signed the codes of earlier tickets')
 
-    app = buildApp({ config, sql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
+    app = buildApp({ config, sql, sessionSql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
     await app.listen({ port: config.port, host: config.host })
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port

@@ -19,6 +19,7 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     expect(loadConfig({})).toEqual({
       databaseUrl: undefined,
+      databaseDirectUrl: undefined,
       port: 3000,
       host: '127.0.0.1',
       adminApiKeys: [],
@@ -37,6 +38,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     expect(loadConfig({
       DATABASE_URL: 'postgresql://app:pw@db.internal:5433/booking',
+      DATABASE_DIRECT_URL: 'postgresql://app:pw@db.internal:5432/booking',
       PORT: '8080',
       HOST: '0.0.0.0',
       ADMIN_API_KEYS: ' key-one-0123456789abcdef ,key-two-0123456789abcdef,',
@@ -51,6 +53,7 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://:secret@cache.internal:6380/2'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
+      databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
       port: 8080,
       host: '0.0.0.0',
       adminApiKeys: ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'],
@@ -87,6 +90,9 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://pgbouncer:6432/x', DATABASE_DIRECT_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_DIRECT_URL'],
+    [{ DATABASE_URL: 'postgres://pgbouncer:6432/x', DATABASE_DIRECT_URL: 'postgres://[bad' }, 'DATABASE_DIRECT_URL'],
+    [{ DATABASE_DIRECT_URL: 'postgres://db:5432/x' }, 'DATABASE_DIRECT_URL: needs DATABASE_URL'],
     [{ ADMIN_API_KEYS: 'short' }, 'ADMIN_API_KEYS'],
     [{ PUBLIC_URL: 'tickets.example.com' }, 'PUBLIC_URL'],
     [{ PUBLIC_URL: 'http://tickets.example.com' }, 'PUBLIC_URL'],
@@ -106,7 +112,7 @@ describe('loadConfig', () => {
   })
 
   it('never repeats secret values in its messages', () => {
-    for (const env of [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, { ADMIN_API_KEYS: 'hunter2' }]) {
+    for (const env of [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, { DATABASE_URL: 'postgres://db/x', DATABASE_DIRECT_URL: 'postgres://root:hunter2@[bad' }, { ADMIN_API_KEYS: 'hunter2' }]) {
       expect(() => loadConfig(env)).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }))
     }
   })

@@ -23,15 +23,42 @@ export interface SqlOptions {
   lockTimeoutMs?: number
   /** How long a statement may run before PostgreSQL cancels it (57014). */
   statementTimeoutMs?: number
+  /**
+   * The URL names a pooler in transaction mode (PgBouncer), which hands each transaction to any of
+   * its server connections, and takes it back at the first ReadyForQuery outside a transaction:
+   * - no named prepared statements (a statement prepared on one would be missing on the next);
+   * - one statement at a time per connection (`max_pipeline: 0`): without prepared statements
+   *   postgres.js sends a statement with parameters in two steps (Parse and Describe, then Bind
+   *   and Execute), and one pipelined behind an autocommit statement lost its first step's answer
+   *   when the pooler took the server back in between ("got packet '1' from server when not
+   *   linked"), which left the query waiting for ever;
+   * - no session settings at start-up (PgBouncer refuses unknown startup parameters; the role or
+   *   database must set SESSION_SETTINGS instead).
+   */
+  throughPooler?: boolean
 }
 
 /** A stuck lock or a runaway statement ends in a clear 503, not a hung request. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 3_000
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 
+/**
+ * The settings every session of the service runs with, beside its own timeouts. Through a pooler
+ * they cannot be sent at start-up, so the operator sets them on the role or database
+ * (`alter role … set …`); the service warns at start when they are off.
+ */
+export const SESSION_SETTINGS = {
+  lock_timeout: DEFAULT_LOCK_TIMEOUT_MS,
+  statement_timeout: DEFAULT_STATEMENT_TIMEOUT_MS,
+  idle_in_transaction_session_timeout: 30_000
+} as const
+
 export function createSql (databaseUrl: string, options: SqlOptions = {}): Sql {
+  const applicationName = options.applicationName ?? 'ticket-booking-api'
   return postgres(databaseUrl, {
     max: options.max ?? 10,
+    prepare: options.throughPooler !== true,
+    ...(options.throughPooler === true ? { max_pipeline: 0 } : {}),
     connect_timeout: 5,
     // Reconnect within a second once the database is back (the default backs off to 20 s).
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
@@ -39,13 +66,26 @@ export function createSql (databaseUrl: string, options: SqlOptions = {}): Sql {
     transform: postgres.camel,
     types,
     onnotice: options.onNotice ?? (() => {}),
-    connection: {
-      application_name: options.applicationName ?? 'ticket-booking-api',
-      lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-      idle_in_transaction_session_timeout: 30_000
-    }
+    connection: options.throughPooler === true
+      ? { application_name: applicationName }
+      : {
+          ...SESSION_SETTINGS,
+          application_name: applicationName,
+          lock_timeout: options.lockTimeoutMs ?? SESSION_SETTINGS.lock_timeout,
+          statement_timeout: options.statementTimeoutMs ?? SESSION_SETTINGS.statement_timeout
+        }
   })
+}
+
+/**
+ * The SESSION_SETTINGS that are off (0) in the sessions `sql` opens: through a pooler they come
+ * from the role or the database, and without them a stuck lock or statement waits for ever.
+ */
+export async function missingSessionSettings (sql: Sql): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    select name from pg_settings where name in ${sql(Object.keys(SESSION_SETTINGS))} and setting = '0'
+  `
+  return rows.map((row) => row.name).sort()
 }
 
 /** postgres.js's own codes for a connection that could not be made or was lost. */

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { createSql } from '../../src/db/sql.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_KEY, asAdmin } from '../support/app.js'
+import { asAdmin } from '../support/app.js'
 import { createEventWithTiers, ledger, overHttp } from '../support/fixtures.js'
 import { startReceiver, type Receiver } from '../support/receiver.js'
 import { startReplicatedPostgres, type ReplicatedPostgres } from '../support/replicated-postgres.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../support/process.js'
 import { waitUntil } from '../support/wait.js'
 
 /*
@@ -38,15 +38,7 @@ const servers: ServerProcess[] = []
 let receiver: Receiver
 
 function startServer (): ServerProcess {
-  const server = spawnServer({
-    DATABASE_URL: cluster.url,
-    PORT: '0',
-    ADMIN_API_KEYS: ADMIN_KEY,
-    LOG_LEVEL: 'info',
-    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-    RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
-    RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
-  })
+  const server = spawnServer(loadServerEnv(cluster.url, { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }))
   servers.push(server)
   return server
 }

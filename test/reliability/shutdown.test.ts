@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemo } from '../../src/db/seed.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
-import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier, ledger, overHttp, problemType } from '../support/fixtures.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../support/process.js'
 import { waitUntil } from '../support/wait.js'
 
 let db: TestDatabase
@@ -17,9 +16,7 @@ beforeAll(async () => {
 afterAll(async () => { await db.drop() })
 
 async function start (): Promise<{ server: ServerProcess, base: string, eventId: string, tierId: string }> {
-  const server = spawnServer({
-    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
-  })
+  const server = spawnServer(loadServerEnv(db.url))
   const base = await listeningAt(server)
   const { eventId, tierId } = await createEventWithTier(overHttp(base), { price: 100, capacity: 100_000 })
   return { server, base, eventId, tierId }

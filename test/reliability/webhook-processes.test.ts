@@ -2,10 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Webhook } from 'standardwebhooks'
 import type { App } from '../../src/app.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
-import { ADMIN_KEY, readyApp } from '../support/app.js'
+import { readyApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier } from '../support/fixtures.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../support/process.js'
 import { startReceiver, type Receiver } from '../support/receiver.js'
 import { waitUntil } from '../support/wait.js'
 
@@ -49,9 +49,7 @@ afterAll(async () => {
 })
 
 async function start (): Promise<{ server: ServerProcess, base: string }> {
-  const server = spawnServer({
-    DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true'
-  })
+  const server = spawnServer(loadServerEnv(db.url, { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }))
   servers.push(server)
   const base = await listeningAt(server)
   return { server, base }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import path from 'node:path'
 import { projectRoot } from '../../src/paths.js'
+import { ADMIN_KEY } from './app.js'
 
 export interface ServerProcess {
   child: ChildProcessWithoutNullStreams
@@ -8,6 +9,22 @@ export interface ServerProcess {
   /** Resolves with the first line that matches, or rejects when the process exits first. */
   waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/**
+ * The environment of a server process that a test puts under load: `databaseUrl`, a port of its
+ * own, the tests' admin key, info logs, no rate limits; `extra` adds to it or overrides it.
+ */
+export function loadServerEnv (databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    ADMIN_API_KEYS: ADMIN_KEY,
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
+    RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
+    ...extra
+  }
 }
 
 /** Runs `src/server.ts` as `npm start` would, with exactly the environment given (plus PATH). */

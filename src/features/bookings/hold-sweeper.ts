@@ -9,13 +9,23 @@ const SWEEP_LOCK = 'ticket-booking:sweep-lapsed-holds'
 /** A round stuck on a database that died under it must not stop the rounds after it (after a failover). */
 const SWEEP_DEADLINE_MS = 60_000
 
+export interface SweepOptions {
+  /** Most holds expired in one round (default 500). */
+  limit?: number
+  /**
+   * Where the session lock is taken (default `sql`): through a pooler in transaction mode a session
+   * lock would stay on whichever server connection took it, so it needs a direct connection.
+   */
+  sessionSql?: Sql
+}
+
 /**
  * Marks lapsed holds `expired` and returns all their tickets, oldest first, up to `limit`, each in
  * a transaction of its own. A session advisory lock, on a connection reserved for it, lets one
  * process sweep at a time; the others skip the round. Returns the number of holds expired.
  */
-export async function sweepLapsedHolds (sql: Sql, codes: TicketCodes, limit = 500): Promise<number> {
-  const session = await sql.reserve()
+export async function sweepLapsedHolds (sql: Sql, codes: TicketCodes, { limit = 500, sessionSql = sql }: SweepOptions = {}): Promise<number> {
+  const session = await sessionSql.reserve()
   try {
     const [lock] = await session<{ acquired: boolean }[]>`
       select pg_try_advisory_lock(hashtextextended(${SWEEP_LOCK}, 0)) as acquired
@@ -43,6 +53,8 @@ export async function sweepLapsedHolds (sql: Sql, codes: TicketCodes, limit = 50
 
 export interface HoldSweeperOptions {
   sql: Sql
+  /** Direct connections for the sweep's session lock (see SweepOptions); default `sql`. */
+  sessionSql?: Sql
   codes: TicketCodes
   /** How often to look for lapsed holds; 0 turns the sweep off. */
   intervalMs: number
@@ -52,12 +64,12 @@ export interface HoldSweeperOptions {
  * Records the expiry of lapsed holds in the background. Clients never wait for it: reads and
  * bookings treat a hold as expired the instant it lapses. Several processes may run it.
  */
-export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, codes, intervalMs }: HoldSweeperOptions) {
+export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, sessionSql, codes, intervalMs }: HoldSweeperOptions) {
   if (intervalMs <= 0) return
   let running: Promise<void> | undefined
   const timer = setInterval(() => {
     if (running !== undefined) return
-    running = withinDeadline(sweepLapsedHolds(sql, codes), SWEEP_DEADLINE_MS, () => new Error(`the sweep did not end within ${SWEEP_DEADLINE_MS} ms; the next round starts anew`))
+    running = withinDeadline(sweepLapsedHolds(sql, codes, { sessionSql }), SWEEP_DEADLINE_MS, () => new Error(`the sweep did not end within ${SWEEP_DEADLINE_MS} ms; the next round starts anew`))
       .then((expired) => { if (expired > 0) app.log.info({ expired }, 'expired lapsed holds') })
       .catch((error: unknown) => { app.log.error({ err: error }, 'hold sweep failed') })
       .finally(() => { running = undefined })

@@ -21,6 +21,11 @@ export const RETRY_DELAYS_MS: readonly number[] = [5 * SECOND, MINUTE, 10 * MINU
 
 export interface DispatcherOptions {
   sql: Sql
+  /**
+   * Where the dispatcher LISTENs (default `sql`): through a pooler in transaction mode a LISTEN
+   * lasts only as long as its transaction, so it needs a direct connection.
+   */
+  listenSql?: Sql
   sender: Sender
   logger: FastifyBaseLogger
   /** Waits after failed attempts (default: the contract's schedule). */
@@ -62,7 +67,7 @@ export function nextStep (result: AttemptResult, attemptsBefore: number, delays:
  * so no delivery is attempted by two at once, and each attempt is recorded only while its lease
  * holds. New deliveries wake it through LISTEN/NOTIFY; due retries are found by polling.
  */
-export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 32, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
+export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 32, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
   const inFlight = new Set<Promise<void>>()
   let stopping = false
   let wake: (() => void) | undefined
@@ -167,7 +172,7 @@ export function createDispatcher ({ sql, sender, logger, retryDelaysMs = RETRY_D
 
   return {
     async start (): Promise<void> {
-      const listening = await sql.listen(DELIVERIES_CHANNEL, poke)
+      const listening = await listenSql.listen(DELIVERIES_CHANNEL, poke)
       unlisten = async () => { await listening.unlisten() }
       loop = run()
     },
@@ -193,6 +198,7 @@ export type WebhookDispatcherTuning = Pick<DispatcherOptions, 'retryDelaysMs' | 
 
 export interface WebhookDispatcherOptions extends WebhookDispatcherTuning {
   sql: Sql
+  listenSql?: Sql | undefined
   allowPrivateNetworks: boolean
 }
 
@@ -201,9 +207,9 @@ export interface WebhookDispatcherOptions extends WebhookDispatcherTuning {
  * deliveries and waits for the attempts in flight (each bounded by its timeout) before the pool
  * is ended.
  */
-export const webhookDispatcher = fp(async function webhookDispatcherPlugin (app: FastifyInstance, { sql, allowPrivateNetworks, timeoutMs, ...tuning }: WebhookDispatcherOptions) {
+export const webhookDispatcher = fp(async function webhookDispatcherPlugin (app: FastifyInstance, { sql, listenSql, allowPrivateNetworks, timeoutMs, ...tuning }: WebhookDispatcherOptions) {
   const sender = createSender({ allowPrivateNetworks, timeoutMs })
-  const dispatcher = createDispatcher({ sql, sender, logger: app.log, ...tuning })
+  const dispatcher = createDispatcher({ sql, listenSql, sender, logger: app.log, ...tuning })
   app.addHook('onReady', async () => { await dispatcher.start() })
   app.addHook('onClose', async () => {
     await dispatcher.stop()

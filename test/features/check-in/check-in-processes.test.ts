@@ -8,7 +8,7 @@ import { ADMIN_KEY, readyApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, overHttp, problemType } from '../../support/fixtures.js'
 import { holdInTransaction, waitForLockWaiters } from '../../support/locks.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../../support/process.js'
 import { startTcpProxy } from '../../support/tcp-proxy.js'
 
 /*
@@ -71,9 +71,7 @@ describe('two server processes scanning the same tickets', () => {
   })
 
   async function start (): Promise<string> {
-    const server = spawnServer({
-      DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
-    })
+    const server = spawnServer(loadServerEnv(db.url))
     servers.push(server)
     const base = await listeningAt(server)
     return base

@@ -7,10 +7,10 @@ import type { PrivateTicketKey } from '../../../src/config.js'
 import { createSql, type Sql } from '../../../src/db/sql.js'
 import { createTicketCodes } from '../../../src/features/tickets/codes.js'
 import { createLogger } from '../../../src/logger.js'
-import { ADMIN_KEY, asAdmin, createTestApp, type TestApp } from '../../support/app.js'
+import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, createEventWithTiers, problemType } from '../../support/fixtures.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../../support/process.js'
 import { waitUntil } from '../../support/wait.js'
 
 /*
@@ -328,15 +328,7 @@ describe('private key material in logs', () => {
     const given = operatorKey('process-key')
     let server: ServerProcess | undefined
     try {
-      server = spawnServer({
-        DATABASE_URL: t.databaseUrl,
-        PORT: '0',
-        ADMIN_API_KEYS: ADMIN_KEY,
-        LOG_LEVEL: 'trace',
-        TICKET_SIGNING_KEYS: JSON.stringify([given]),
-        RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
-        RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
-      })
+      server = spawnServer(loadServerEnv(t.databaseUrl, { LOG_LEVEL: 'trace', TICKET_SIGNING_KEYS: JSON.stringify([given]) }))
       const base = await listeningAt(server)
       const { eventId, tierId } = await createEventWithTier(t.app, { capacity: 10 })
       const booked = await fetch(`${base}/api/bookings`, {

@@ -14,7 +14,7 @@ import { migrationsDir } from '../../../src/paths.js'
 import { ADMIN_KEY, createTestApp, readyApp, type TestApp } from '../../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../../support/database.js'
 import { createEventWithTier, createEventWithTiers, createTier, ledger, overHttp, problemType } from '../../support/fixtures.js'
-import { listeningAt, type ServerProcess, spawnServer } from '../../support/process.js'
+import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../../support/process.js'
 import { waitUntil } from '../../support/wait.js'
 
 /*
@@ -418,9 +418,7 @@ describe('tickets of a tier raced for by two server processes', () => {
   afterAll(async () => { await db.drop() })
 
   async function start (): Promise<string> {
-    const server = spawnServer({
-      DATABASE_URL: db.url, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info', RATE_LIMIT_REQUESTS_PER_MINUTE: '0', RATE_LIMIT_BOOKINGS_PER_MINUTE: '0'
-    })
+    const server = spawnServer(loadServerEnv(db.url))
     servers.push(server)
     const base = await listeningAt(server)
     return base

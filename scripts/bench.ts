@@ -20,6 +20,9 @@
  *   and read load once more in the same process, and after the whole bench;
  * - a second table of issue 20's targets, each ratio marked met or NOT MET (not a failure: the
  *   figures are noisy).
+ * - bookings with 1, 2 and 4 server processes on the one database (the hot tier and the 50 tiers,
+ *   concurrency 64 in all, split evenly among the processes), with the CPU of each side, so that
+ *   the table shows what limits it; BENCH_ONLY=processes runs this part alone.
  * BENCH_PROFILE=1 runs the server with --cpu-prof and prints a summary of the profile (top
  * functions by self time, self time by package) after the tables.
  * Fails (exit 1) on any oversell, a sell-out that is not exact, or a check-in list that admitted a
@@ -51,8 +54,11 @@ const HOT_CONCURRENCY = [16, 64, 256]
 const BASELINE = process.env.BENCH_BASELINE
 /** Rounds of the before/after comparison, each measuring baseline, this, this, baseline. */
 const COMPARE_ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 1)
-/** BENCH_ONLY=compare runs the before/after comparison alone. */
+/** BENCH_ONLY=compare runs the before/after comparison alone; BENCH_ONLY=processes the server-process scaling alone. */
 const ONLY_COMPARE = process.env.BENCH_ONLY === 'compare'
+const ONLY_PROCESSES = process.env.BENCH_ONLY === 'processes'
+/** Server processes on one database in the scaling table (issue 21), the load split evenly among them. */
+const PROCESS_COUNTS = [1, 2, 4]
 /** BENCH_PROFILE=1: the server runs with --cpu-prof, and a summary of its profile follows the tables. */
 const PROFILE = process.env.BENCH_PROFILE === '1'
 /** Client counts of the pgbench reference (each with -j min(N, 2)). */
@@ -737,6 +743,52 @@ function rssText (mib: number): string {
   return `${(mib * 2 ** 20 / 1e6).toFixed(1)} MB (${mib.toFixed(1)} MiB)`
 }
 
+type Server = Awaited<ReturnType<typeof startServer>>
+
+/**
+ * Bookings with 1, 2 and 4 server processes on one database: the same load (concurrency 64 in
+ * all, split evenly, each process driven by its own autocannon) on a hot tier and over 50 tiers,
+ * checked for oversell across the processes, with CPU per booking of the servers together, the
+ * database and the bench's client, and the share of the machine left idle (what limits it).
+ */
+async function measureProcesses (database: Database, sql: Sql, first: Server): Promise<void> {
+  const extra: Server[] = []
+  try {
+    for (const processes of PROCESS_COUNTS) {
+      while (extra.length + 1 < processes) extra.push(await startServer(database.url))
+      const servers = [first, ...extra].slice(0, processes)
+      // An event of its own (an event has at most 100 tiers).
+      const eventId = await createEvent(first.base, `${processes} processes night`)
+      for (const spread of [false, true]) {
+        const tierIds: string[] = []
+        for (let i = 0; i < (spread ? 50 : 1); i++) tierIds.push(await createTier(first.base, eventId, 1_000_000))
+        const body = (): string => JSON.stringify({ eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }] })
+        const { result: results, cpu } = await measureCpu(servers.map((server) => server.pid), database.postmaster, async () =>
+          await Promise.all(servers.map(async (server) => await bookingLoad(server.base, CEILING_CONCURRENCY / processes, body, { seconds: SECONDS }))))
+        const created = results.reduce((sum, result) => sum + count(result, '201'), 0)
+        const seconds = Math.max(...results.map((result) => result.duration))
+        const serversMs = cpu.processes.reduce((sum, ms) => sum + ms, 0)
+        const cores = os.availableParallelism()
+        const idle = 1 - (serversMs + cpu.database + cpu.client) / (cores * cpu.wallMs)
+        const usage = `CPU per booking: ${processes === 1 ? 'server' : `${processes} servers together`} ${perUnit(serversMs, created)}, database ${perUnit(cpu.database, created)}, bench client ${perUnit(cpu.client, created)}; ` +
+          `busy: servers ${percent(serversMs / cpu.wallMs / cores)}, database ${percent(cpu.database / cpu.wallMs / cores)}, client ${percent(cpu.client / cpu.wallMs / cores)}, idle ${percent(idle)} of ${cores} cores`
+        record({
+          scenario: `API, ${processes} server process${processes === 1 ? '' : 'es'}: ${spread ? 'spread over 50 tiers' : 'hot tier'}, POST /api/bookings`,
+          concurrency: CEILING_CONCURRENCY,
+          perSecond: created / seconds,
+          // Latencies of the slowest process's client (autocannon's percentiles do not add up).
+          p50: Math.max(...results.map((result) => result.latency.p50)),
+          p99: Math.max(...results.map((result) => result.latency.p99)),
+          statuses: results.map(statuses).join(' | '),
+          check: `${await oversellCheck(sql, tierIds)}; ${usage}`
+        })
+      }
+    }
+  } finally {
+    for (const server of extra) await server.stop()
+  }
+}
+
 async function main (): Promise<void> {
   console.log('Building…')
   await new Promise<void>((resolve, reject) => {
@@ -757,7 +809,7 @@ async function main (): Promise<void> {
     let cpuLine = ''
     const memory: string[] = []
 
-    if (!ONLY_COMPARE) {
+    if (!ONLY_COMPARE && !ONLY_PROCESSES) {
       ceiling = await startCeiling()
       console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency; the ceiling's POST @${CEILING_CONCURRENCY} beside it`)
       const hotTierPerSecond = new Map<number, number>()
@@ -923,6 +975,11 @@ async function main (): Promise<void> {
       const profiled = PROFILE ? ' (with --cpu-prof, whose samples count in it)' : ''
       target(`server RSS after the whole bench${profiled}`, rssText(rssEnd), '< 250 MB', Number.isFinite(rssEnd) ? rssEnd * 2 ** 20 / 1e6 < 250 : undefined)
       target(`server RSS growth, the hot tier @${CEILING_CONCURRENCY} and the reads run again in the same process${profiled}`, `${(100 * growth).toFixed(1)}% (${rssFirst.toFixed(1)} → ${rssSecond.toFixed(1)} MiB)`, '≤ 10%', Number.isFinite(growth) ? growth <= 0.1 : undefined)
+    }
+
+    if (!ONLY_COMPARE) {
+      console.log(`Server processes: bookings with ${PROCESS_COUNTS.join(', ')} server processes on the one database, concurrency ${CEILING_CONCURRENCY} split evenly among them`)
+      await measureProcesses(database, sql, server)
     }
 
     if (BASELINE !== undefined && BASELINE !== '') await compareWithBaseline(BASELINE, database.url)

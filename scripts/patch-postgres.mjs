@@ -79,6 +79,21 @@ const pipelineReplacements = [
   ]
 ]
 
+// The pool keeps its connections in queues it does not expose; /metrics reports how many are in use
+// and how many queries wait for one (src/db/pool-stats.ts reads this getter, and reports nothing
+// when it is missing).
+const STATS_MARKER = '/* ticket-booking: pool stats */'
+const statsReplacements = [
+  [
+    `  Object.assign(sql, {
+    get parameters() { return options.parameters },`,
+    `  Object.assign(sql, {
+    ${STATS_MARKER}
+    get poolStats() { return { max: options.max, connecting: connecting.length, idle: open.length, inUse: busy.length + full.length + reserved.length, waiting: queries.length } },
+    get parameters() { return options.parameters },`
+  ]
+]
+
 function patch (relative, marker, edits) {
   const file = path.join(root, 'node_modules', 'postgres', relative)
   if (!existsSync(file)) return
@@ -93,6 +108,7 @@ function patch (relative, marker, edits) {
 
 for (const variant of ['src', 'cjs/src', 'cf/src']) {
   patch(path.join(variant, 'queue.js'), QUEUE_MARKER, queueReplacements)
+  patch(path.join(variant, 'index.js'), STATS_MARKER, statsReplacements)
 }
 
 for (const variant of ['src', 'cjs/src', 'cf/src']) {

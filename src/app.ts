@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
+import { createMetrics } from './metrics.js'
 import type { Sql } from './db/sql.js'
 import { bookingsFeature } from './features/bookings/index.js'
 import { createCheckInRepository } from './features/check-in/check-in-repository.js'
@@ -23,6 +24,7 @@ import loadShedding, { REQUEST_DEADLINE_MS } from './plugins/load-shedding.js'
 import httpPolicies, { rateLimits } from './plugins/http-policies.js'
 import jsonBody from './plugins/json-body.js'
 import { trackMethodsForNotAllowed } from './plugins/method-not-allowed.js'
+import metricsPlugin from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import { createRateLimitRedis } from './plugins/rate-limit-store.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
@@ -38,7 +40,7 @@ import { ticketSchemas } from './schemas/tickets.js'
 import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl' | 'metricsPublic'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /**
@@ -117,6 +119,10 @@ export function buildApp ({ config, sql, sessionSql, logger, holdSweepIntervalMs
     findScannerKey: async (token) => await checkIn.findLiveKey(token)
   })
 
+  // Prometheus metrics: GET /metrics (outside /api), and the counts the features keep.
+  const metrics = createMetrics()
+  app.register(metricsPlugin, { metrics, pools: { main: sql, ...(sessionSql === undefined ? {} : { sessions: sessionSql }) }, sql, public: config.metricsPublic ?? false })
+
   // Rate-limit counters shared by every process through Redis, when REDIS_URL names one; closed with the app.
   const redis = config.redisUrl === undefined ? undefined : createRateLimitRedis(config.redisUrl)
   if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
@@ -138,17 +144,17 @@ export function buildApp ({ config, sql, sessionSql, logger, holdSweepIntervalMs
     scope.register(feature(eventsFeature, 'events'), { sql })
     scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })
     scope.register(feature(integratorsFeature, 'integrators'), { sql })
-    scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, maxQueued: maxQueuedBookings })
+    scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, maxQueued: maxQueuedBookings, metrics })
     scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
-    scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn })
+    scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn, metrics })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
     scope.register(methodNotAllowed)
   }, { prefix: '/api' })
 
   // Background work, tied to the app's life.
-  app.register(holdSweeper, { sql, sessionSql, codes, intervalMs: holdSweepIntervalMs })
+  app.register(holdSweeper, { sql, sessionSql, codes, intervalMs: holdSweepIntervalMs, metrics })
   if (dispatcher !== false) {
-    app.register(webhookDispatcher, { sql, listenSql: sessionSql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, ...dispatcher })
+    app.register(webhookDispatcher, { sql, listenSql: sessionSql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, metrics, ...dispatcher })
   }
   return app
 }

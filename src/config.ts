@@ -22,7 +22,8 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
   TICKET_SIGNING_KEYS: Type.Optional(Type.String()),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' }))
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' })),
+  METRICS_PUBLIC: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' })
 })
 
 /** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
@@ -95,6 +96,8 @@ export interface Config {
   ticketSigningKeys: PrivateTicketKey[]
   /** Where rate-limit counters are shared between processes; without it each process counts alone. */
   redisUrl: string | undefined
+  /** Serve GET /metrics without an admin key (for a scraper on a private network). */
+  metricsPublic: boolean
 }
 
 export class ConfigError extends Error {
@@ -106,7 +109,7 @@ function describe (error: ValueError): string {
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
   if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
   if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
-  if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS') return 'WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false'
+  if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS' || variable === 'METRICS_PUBLIC') return `${variable}: must be true or false`
   return `${variable}: ${error.message.toLowerCase()}`
 }
 
@@ -175,6 +178,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     corsOrigins,
     webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
     ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS),
-    redisUrl: valid.REDIS_URL
+    redisUrl: valid.REDIS_URL,
+    metricsPublic: valid.METRICS_PUBLIC === 'true'
   }
 }

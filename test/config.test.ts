@@ -31,7 +31,8 @@ describe('loadConfig', () => {
       corsOrigins: [],
       webhookAllowPrivateNetworks: false,
       ticketSigningKeys: [],
-      redisUrl: undefined
+      redisUrl: undefined,
+      metricsPublic: false
     })
   })
 
@@ -50,7 +51,8 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
       TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
-      REDIS_URL: 'redis://:secret@cache.internal:6380/2'
+      REDIS_URL: 'redis://:secret@cache.internal:6380/2',
+      METRICS_PUBLIC: 'true'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
@@ -65,7 +67,8 @@ describe('loadConfig', () => {
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
       webhookAllowPrivateNetworks: true,
       ticketSigningKeys: [first, second],
-      redisUrl: 'redis://:secret@cache.internal:6380/2'
+      redisUrl: 'redis://:secret@cache.internal:6380/2',
+      metricsPublic: true
     })
   })
 
@@ -100,6 +103,7 @@ describe('loadConfig', () => {
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],
     [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'],
+    [{ METRICS_PUBLIC: '1' }, 'METRICS_PUBLIC'],
     [{ REDIS_URL: 'memcached://cache:11211' }, 'REDIS_URL'],
     [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL']
   ])('rejects %j, naming %s', (env, variable) => {

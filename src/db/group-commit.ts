@@ -26,6 +26,8 @@ export interface GroupCommitOptions<Request> {
    * unsettled for ever; without this, the batches behind it would wait with it.
    */
   deadlineMs?: number
+  /** Told the size of each batch as it starts (for the batch-size metric). */
+  onBatch?: (size: number) => void
 }
 
 /** A batch past its deadline: a 503, and its requests are not retried one by one. */
@@ -76,6 +78,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
   }
 
   async function run (batch: Array<Pending<Request, Outcome>>): Promise<void> {
+    options.onBatch?.(batch.length)
     try {
       const outcomes = await decideInTime(batch.map((entry) => entry.request))
       batch.forEach((entry, index) => {

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { freePort } from './ports.js'
 import { waitUntil } from './wait.js'
 
 /*
@@ -20,17 +20,6 @@ export interface PgBouncer {
   urlOf: (databaseUrl: string) => string
   output: () => string
   stop: () => Promise<void>
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
 }
 
 /** Quotes a value for pgbouncer.ini's connection strings (libpq style). */

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { withinDeadline } from '../../db/deadline.js'
 import type { Sql } from '../../db/sql.js'
+import type { Metrics } from '../../metrics.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { changeStatus } from './lifecycle.js'
 
@@ -58,20 +59,30 @@ export interface HoldSweeperOptions {
   codes: TicketCodes
   /** How often to look for lapsed holds; 0 turns the sweep off. */
   intervalMs: number
+  metrics?: Metrics | undefined
 }
 
 /**
  * Records the expiry of lapsed holds in the background. Clients never wait for it: reads and
  * bookings treat a hold as expired the instant it lapses. Several processes may run it.
  */
-export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, sessionSql, codes, intervalMs }: HoldSweeperOptions) {
+export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, sessionSql, codes, intervalMs, metrics }: HoldSweeperOptions) {
   if (intervalMs <= 0) return
   let running: Promise<void> | undefined
   const timer = setInterval(() => {
     if (running !== undefined) return
     running = withinDeadline(sweepLapsedHolds(sql, codes, { sessionSql }), SWEEP_DEADLINE_MS, () => new Error(`the sweep did not end within ${SWEEP_DEADLINE_MS} ms; the next round starts anew`))
-      .then((expired) => { if (expired > 0) app.log.info({ expired }, 'expired lapsed holds') })
-      .catch((error: unknown) => { app.log.error({ err: error }, 'hold sweep failed') })
+      .then((expired) => {
+        metrics?.holdSweeps.inc({ result: 'completed' })
+        if (expired > 0) {
+          metrics?.holdsExpired.inc(expired)
+          app.log.info({ expired }, 'expired lapsed holds')
+        }
+      })
+      .catch((error: unknown) => {
+        metrics?.holdSweeps.inc({ result: 'failed' })
+        app.log.error({ err: error }, 'hold sweep failed')
+      })
       .finally(() => { running = undefined })
   }, intervalMs)
   timer.unref()

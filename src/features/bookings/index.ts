@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { Sql } from '../../db/sql.js'
-import { notFoundProblem } from '../../problems.js'
+import { isDatabaseTimeout, isDatabaseUnavailable, type Sql } from '../../db/sql.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { integratorIdOf, principalOf } from '../../plugins/auth.js'
@@ -8,6 +7,8 @@ import type { TicketCodes } from '../tickets/codes.js'
 import { toBookingRequest, type BookingRequest } from './booking-request.js'
 import { createGroupCommit } from '../../db/group-commit.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
+import type { BookingOutcome, Metrics } from '../../metrics.js'
+import { notFoundProblem, ProblemError, problemKinds } from '../../problems.js'
 import { createBookingsRepository } from './bookings-repository.js'
 import {
   cancelBookingOperation, confirmBookingOperation, createBookingOperation, getBookingOperation, listBookingsOperation
@@ -19,9 +20,17 @@ export interface BookingsFeatureOptions {
   codes: TicketCodes
   /** Booking requests that may wait for a transaction slot before new ones get a 503. */
   maxQueued?: number
+  metrics: Metrics
 }
 
-export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, maxQueued = 1000 }) => {
+/** The outcome label of a booking request that ended in `problem`, or in an error the error handler answers. */
+function failedOutcome (problem: unknown): BookingOutcome {
+  if (!(problem instanceof ProblemError)) return isDatabaseUnavailable(problem) || isDatabaseTimeout(problem) ? 'unavailable' : 'error'
+  if (problem.kind === problemKinds.insufficientInventory) return 'insufficient'
+  return problem.kind === problemKinds.unavailable ? 'unavailable' : 'rejected'
+}
+
+export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> = async (app, { sql, codes, maxQueued = 1000, metrics }) => {
   const bookings = createBookingsRepository(sql, codes)
   const batcher = createGroupCommit(async (requests: BookingRequest[]) => await bookings.createBatch(requests), {
     maxBatchSize: 100,
@@ -36,7 +45,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     keysOf: (request) => request.items.map((item) => item.ticketTierId),
     perKey: 2,
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
-    deadlineMs: REQUEST_DEADLINE_MS
+    deadlineMs: REQUEST_DEADLINE_MS,
+    onBatch: (size) => { metrics.batchSize.observe({ kind: 'bookings' }, size) }
   })
 
   app.addHook('onClose', async () => { await batcher.drain() })
@@ -46,7 +56,14 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     onRequest: app.authenticate({ scope: 'bookings:write', admin: false }),
     schema: createBookingOperation
   }, async function createBooking (request, reply) {
-    const result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorIdOf(request.principal)))
+    let result
+    try {
+      result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorIdOf(request.principal)))
+    } catch (error) {
+      metrics.bookings.inc({ outcome: failedOutcome(error) })
+      throw error
+    }
+    metrics.bookings.inc({ outcome: result.outcome === 'failed' ? failedOutcome(result.problem) : result.outcome })
     if (result.outcome === 'failed') throw result.problem
     if (result.outcome === 'replayed') {
       return reply.code(200).header('Idempotent-Replayed', 'true').send(result.booking)

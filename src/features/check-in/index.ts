@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify'
 import { createGroupCommit } from '../../db/group-commit.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
 import type { Sql } from '../../db/sql.js'
+import type { Metrics } from '../../metrics.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { scannerMaySee, scannerOf } from '../../plugins/auth.js'
 import { notFoundProblem } from '../../problems.js'
@@ -14,7 +15,7 @@ import {
   checkInStatusOperation, createCheckInListOperation, createScannerKeyOperation, getCheckInListOperation, listCheckInListsOperation, listConflictsOperation, listScannerKeysOperation,
   revokeScannerKeyOperation, scanOperation, uploadScansOperation
 } from './openapi.js'
-import { createScans, type ScanOutcome, type ScanRequest } from './scans.js'
+import { createScans, type ScanMode, type ScanOutcome, type ScanRequest } from './scans.js'
 
 /** An upload of 1,000 scans with every field at its longest is about 1.4 MB. */
 const UPLOAD_BODY_LIMIT_BYTES = 2 * 1024 * 1024
@@ -33,6 +34,7 @@ export interface CheckInFeatureOptions {
   codes: TicketCodes
   /** The check-in repository, shared with authentication (which finds scanner keys through it). */
   checkIn: CheckInRepository
+  metrics: Metrics
 }
 
 interface ScanBody {
@@ -64,15 +66,21 @@ async function answer (reply: FastifyReply, outcome: ScanOutcome) {
   return await reply.code(201).send(outcome.checkIn)
 }
 
-export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = async (app, { sql, codes, checkIn }) => {
+export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = async (app, { sql, codes, checkIn, metrics }) => {
   const scans = createScans(sql, codes)
+  /** Counts each scan's result, online and offline alike, and hands the outcomes on. */
+  const counted = (mode: ScanMode) => (outcomes: ScanOutcome[]): ScanOutcome[] => {
+    for (const { outcome } of outcomes) metrics.checkIns.inc({ result: outcome, mode })
+    return outcomes
+  }
   // Online scans that arrive together are decided together, in arrival order (group commit).
-  const online = createGroupCommit(async (requests: ScanRequest[]) => await scans.apply(requests, 'online', '/api/check-ins'), {
+  const online = createGroupCommit(async (requests: ScanRequest[]) => await scans.apply(requests, 'online', '/api/check-ins').then(counted('online')), {
     maxBatchSize: 100,
     maxConcurrentBatches: 4,
     maxQueued: 2000,
     busy: 'Too many scans are waiting for the database; retry shortly.',
-    deadlineMs: REQUEST_DEADLINE_MS
+    deadlineMs: REQUEST_DEADLINE_MS,
+    onBatch: (size) => { metrics.batchSize.observe({ kind: 'scans' }, size) }
   })
   app.addHook('onClose', async () => { await online.drain() })
 
@@ -137,7 +145,7 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
   }, async function uploadScans (request) {
     const scanner = scannerOf(request.principal)
     const now = new Date()
-    const outcomes = await scans.apply(request.body.checkIns.map((scan) => scanRequest(scan, scanner, now)), 'offline', '/api/check-ins/batch')
+    const outcomes = await scans.apply(request.body.checkIns.map((scan) => scanRequest(scan, scanner, now)), 'offline', '/api/check-ins/batch').then(counted('offline'))
     return {
       results: outcomes.map((outcome, index) => ({
         nonce: request.body.checkIns[index]?.nonce ?? '',

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { withinDeadline } from '../../db/deadline.js'
 import type { Sql } from '../../db/sql.js'
+import type { Metrics } from '../../metrics.js'
 import { createSender, type AttemptResult, type Sender } from './sender.js'
 
 export const DELIVERIES_CHANNEL = 'webhook_deliveries'
@@ -42,6 +43,8 @@ export interface DispatcherOptions {
    * attempt timeout); a process that dies mid-attempt leaves it to be retried after this.
    */
   leaseMs?: number
+  /** Counts attempts and times them, and the latency of each delivery. */
+  metrics?: Metrics | undefined
 }
 
 interface Claimed {
@@ -52,6 +55,7 @@ interface Claimed {
   url: string
   secrets: string[]
   leaseToken: string
+  eventCreatedAt: Date
 }
 
 /** The next state after an attempt: delivered, retried after a delay, or given up. */
@@ -67,7 +71,7 @@ export function nextStep (result: AttemptResult, attemptsBefore: number, delays:
  * so no delivery is attempted by two at once, and each attempt is recorded only while its lease
  * holds. New deliveries wake it through LISTEN/NOTIFY; due retries are found by polling.
  */
-export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 32, pollIntervalMs = SECOND, leaseMs = 30 * SECOND }: DispatcherOptions) {
+export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryDelaysMs = RETRY_DELAYS_MS, concurrency = 32, pollIntervalMs = SECOND, leaseMs = 30 * SECOND, metrics }: DispatcherOptions) {
   const inFlight = new Set<Promise<void>>()
   let stopping = false
   let wake: (() => void) | undefined
@@ -97,7 +101,7 @@ export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryD
       set leased_until = clock_timestamp() + make_interval(secs => ${leaseMs / 1000}), lease_token = ${token}
       from due, webhook_events e, webhook_endpoints w
       where d.id = due.id and e.id = d.event_id and w.id = d.endpoint_id
-      returning d.id, d.attempts, e.id as event_id, e.body, w.url,
+      returning d.id, d.attempts, e.id as event_id, e.body, w.url, e.created_at as event_created_at,
         array_remove(array[w.secret, case when w.previous_secret_expires_at > clock_timestamp() then w.previous_secret end], null) as secrets,
         d.lease_token
     `
@@ -119,7 +123,13 @@ export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryD
       select id, ${startedAt}, ${durationMs}, ${result.status}, ${result.error} from updated
       returning delivery_id
     `
-    if (rows.length === 0) logger.warn({ deliveryId: delivery.id }, 'webhook attempt not recorded: its lease ended first, or its endpoint was deleted meanwhile')
+    if (rows.length === 0) {
+      logger.warn({ deliveryId: delivery.id }, 'webhook attempt not recorded: its lease ended first, or its endpoint was deleted meanwhile')
+      return
+    }
+    metrics?.webhookAttempts.inc({ result: step.status === 'pending' ? 'retrying' : step.status })
+    metrics?.webhookAttemptDuration.observe(durationMs / 1000)
+    if (step.status === 'succeeded') metrics?.webhookDeliveryLatency.observe((Date.now() - delivery.eventCreatedAt.getTime()) / 1000)
   }
 
   async function attempt (delivery: Claimed): Promise<void> {
@@ -191,7 +201,7 @@ export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryD
 export type Dispatcher = ReturnType<typeof createDispatcher>
 
 /** Tuning of the dispatcher; the defaults are the contract's. */
-export type WebhookDispatcherTuning = Pick<DispatcherOptions, 'retryDelaysMs' | 'concurrency' | 'pollIntervalMs' | 'leaseMs'> & {
+export type WebhookDispatcherTuning = Pick<DispatcherOptions, 'retryDelaysMs' | 'concurrency' | 'pollIntervalMs' | 'leaseMs' | 'metrics'> & {
   /** How long one attempt may take (default 10 s). */
   timeoutMs?: number
 }

@@ -1,6 +1,6 @@
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyPluginAsync } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import type { Sql } from './db/sql.js'
@@ -27,6 +27,7 @@ import openapi from './plugins/openapi.js'
 import { createRateLimitRedis } from './plugins/rate-limit-store.js'
 import problems, { handleFrameworkError } from './plugins/problems.js'
 import requestId, { genReqId } from './plugins/request-id.js'
+import requestLog from './plugins/request-log.js'
 import { bookingSchemas } from './schemas/bookings.js'
 import { checkInSchemas } from './schemas/check-in.js'
 import { commonSchemas } from './schemas/common.js'
@@ -95,6 +96,8 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
     requestIdHeader: false,
+    // One line per request, from the request-log plugin, instead of Fastify's own two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     frameworkErrors: handleFrameworkError,
     return503OnClosing: false,
@@ -118,6 +121,7 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
     findIntegratorKey: async (token) => await integrators.findLiveKey(token),
     findScannerKey: async (token) => await checkIn.findLiveKey(token)
   })
+  app.register(requestLog)
 
   // Rate-limit counters shared by every process through Redis, when REDIS_URL names one; closed with the app.
   const redis = config.redisUrl === undefined ? undefined : createRateLimitRedis(config.redisUrl)

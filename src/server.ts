@@ -22,7 +22,7 @@ try {
   process.exit(1)
 }
 
-const logger = createLogger(config.logLevel)
+const logger = createLogger(config.logLevel, undefined, config.logFormat)
 
 // Installed before anything starts, so a signal during start-up still stops the embedded database.
 let service: RunningService | undefined

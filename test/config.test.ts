@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       adminApiKeys: [],
       logLevel: 'info',
+      logFormat: 'json',
       drainDelayMs: 1000,
       dataDir: path.join(projectRoot, '.data'),
       publicUrl: undefined,
@@ -44,6 +45,7 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       ADMIN_API_KEYS: ' key-one-0123456789abcdef ,key-two-0123456789abcdef,',
       LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'pretty',
       DRAIN_DELAY_MS: '10000',
       DATA_DIR: '/var/tmp/booking',
       PUBLIC_URL: 'https://tickets.example.com/',
@@ -60,6 +62,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       adminApiKeys: ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'],
       logLevel: 'warn',
+      logFormat: 'pretty',
       drainDelayMs: 10000,
       dataDir: '/var/tmp/booking',
       publicUrl: 'https://tickets.example.com',
@@ -91,6 +94,7 @@ describe('loadConfig', () => {
     [{ PORT: '65536' }, 'PORT'],
     [{ PORT: '-1' }, 'PORT'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ LOG_FORMAT: 'text' }, 'LOG_FORMAT: must be one of json, pretty'],
     [{ DRAIN_DELAY_MS: 'soon' }, 'DRAIN_DELAY_MS'],
     [{ DRAIN_DELAY_MS: '-1' }, 'DRAIN_DELAY_MS'],
     [{ DRAIN_DELAY_MS: '60001' }, 'DRAIN_DELAY_MS'],
@@ -185,6 +189,14 @@ describe('starting with a bad configuration', () => {
     expect(code).toBe(1)
     expect(server.output()).toContain('Invalid configuration: PORT')
     expect(server.output()).not.toContain('secret-admin-key')
+    expect(server.output()).not.toMatch(/\n\s+at /)
+  })
+
+  it('exits non-zero on a bad LOG_FORMAT, naming it', async () => {
+    const server = spawnServer({ PORT: '0', LOG_FORMAT: 'colour' })
+    const { code } = await server.exited
+    expect(code).toBe(1)
+    expect(server.output()).toContain('Invalid configuration: LOG_FORMAT: must be one of json, pretty')
     expect(server.output()).not.toMatch(/\n\s+at /)
   })
 

@@ -26,6 +26,9 @@ COPY migrations ./migrations
 COPY openapi ./openapi
 USER node
 EXPOSE 3000
+# Liveness, not readiness: an unhealthy container gets restarted (or replaced), which helps a stuck
+# process but not a database outage, so a database that is down must not mark every container
+# unhealthy. Load balancers and orchestrators route traffic on /api/health/ready instead.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/src/server.js"]

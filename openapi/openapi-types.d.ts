@@ -1,6 +1,46 @@
 // Generated from openapi/openapi.json by `npm run openapi` (openapi-typescript). Do not edit.
 
 export interface paths {
+    "/api/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check that the process answers
+         * @description `200` while the process runs and answers HTTP, even at capacity, while shutting down, or when the database is down: it queries nothing. Needs no authentication; for liveness probes and container health checks (a failing one means: restart the process).
+         */
+        get: operations["getLiveness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check that the service is ready for traffic
+         * @description `200` when the service should get traffic: the database answers within 2 s, it has every migration this version needs, and the service is not shutting down; otherwise a `503` problem with `Retry-After`. From the moment the service is told to stop (SIGTERM) it answers `503` while it still serves requests, so a load balancer takes it out of rotation before it stops accepting connections. Needs no authentication; for readiness probes and load balancer health checks.
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -9,8 +49,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Check the service and its database
-         * @description `200` when the database answers within 2 s, else a `503` problem. Needs no authentication; suitable for load balancer and container health checks.
+         * Check the service and its database (same as the readiness check)
+         * @description The same check as `GET /api/health/ready`, kept under its first name. `200` when the service should get traffic: the database answers within 2 s, it has every migration this version needs, and the service is not shutting down; otherwise a `503` problem with `Retry-After`. From the moment the service is told to stop (SIGTERM) it answers `503` while it still serves requests, so a load balancer takes it out of rotation before it stops accepting connections. Needs no authentication; for readiness probes and load balancer health checks.
          */
         get: operations["getHealth"];
         put?: never;
@@ -2682,18 +2722,26 @@ export interface components {
                 endpointId: string;
             };
         };
-        /** @description Service status; any failure is a `503` problem instead. */
+        /** @description The service is ready for traffic; anything else is a `503` problem instead. */
         Health: {
             /**
-             * @description The service answers.
+             * @description The service answers and is not shutting down.
              * @enum {string}
              */
             status: "ok";
             /**
-             * @description The database answered.
+             * @description The database answered, and has every migration this version needs.
              * @enum {string}
              */
             database: "ok";
+        };
+        /** @description The process runs and answers HTTP; says nothing of the database. */
+        Liveness: {
+            /**
+             * @description The process answers.
+             * @enum {string}
+             */
+            status: "ok";
         };
     };
     responses: never;
@@ -2704,7 +2752,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    getHealth: {
+    getLiveness: {
         parameters: {
             query?: never;
             header?: {
@@ -2716,7 +2764,113 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The service and its database are up. */
+            /** @description The process answers. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable or did not answer in time (a request still unanswered after 12 seconds gets this; a booking answered so may still have been made: retry with the same `Idempotency-Key` to find out), or the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: the database answers, has every migration, and the service is not shutting down. */
             200: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
@@ -2794,14 +2948,121 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unreachable or did not answer in time (a request still unanswered after 12 seconds gets this; a booking answered so may still have been made: retry with the same `Idempotency-Key` to find out), or the server is overloaded or shutting down; retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            /** @description Not ready for traffic: the service is shutting down (it still serves the requests that reach it for a short while, so a load balancer can move traffic first), the database did not answer within 2 s, or it lacks a migration this version needs; also when the server is overloaded. Retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
             503: {
                 headers: {
                     /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
                     "x-request-id"?: string;
                     /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
                     "Access-Control-Allow-Origin"?: string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before asking again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Your id for this request, 1 to 200 visible ASCII characters, echoed in the `x-request-id` response header and written to the server log; without one (or with an unusable one) the server makes a UUID. */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: the database answers, has every migration, and the service is not shutting down. */
+            200: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "database": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The request is not valid: a schema violation, an unknown property or query parameter, a malformed id or cursor, or a body that is not JSON. Problem type: `urn:ticket-booking:problem:validation-error`. */
+            400: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests from this key (or, without one, this client address) in the current minute, across the API or for this operation where it has a limit of its own. Problem type: `urn:ticket-booking:problem:rate-limited`. */
+            429: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed per one-minute window, counted per integrator or admin key, else per client address: across the API, or for this operation alone where it has a limit of its own (booking creation). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds until the window resets. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; nothing about its cause is disclosed. Quote the `x-request-id` when reporting it. Problem type: `urn:ticket-booking:problem:internal-error`. */
+            500: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready for traffic: the service is shutting down (it still serves the requests that reach it for a short while, so a load balancer can move traffic first), the database did not answer within 2 s, or it lacks a migration this version needs; also when the server is overloaded. Retry after `Retry-After` seconds. Problem type: `urn:ticket-booking:problem:service-unavailable`. */
+            503: {
+                headers: {
+                    /** @description The request id: the `x-request-id` sent with the request when it was 1 to 200 visible ASCII characters, otherwise a generated UUID. */
+                    "x-request-id"?: string;
+                    /** @description Only on responses to a browser request whose `Origin` is one of the server's `CORS_ORIGINS` (none by default): that origin. Other origins get no CORS headers, so browsers withhold the response. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before asking again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };

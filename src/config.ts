@@ -7,6 +7,11 @@ import { projectRoot } from './paths.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
+const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = typeof LOG_FORMATS[number]
+
+/** Longest DRAIN_DELAY_MS: a load balancer that needs more than a minute to notice is misconfigured. */
+export const MAX_DRAIN_DELAY_MS = 60_000
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres:// or postgresql:// URL' })),
@@ -15,6 +20,8 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   ADMIN_API_KEYS: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
+  LOG_FORMAT: Type.Union(LOG_FORMATS.map((format) => Type.Literal(format)), { default: 'json' }),
+  DRAIN_DELAY_MS: Type.Integer({ minimum: 0, maximum: MAX_DRAIN_DELAY_MS, default: 1000 }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' })),
   RATE_LIMIT_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 60_000 }),
@@ -81,6 +88,13 @@ export interface Config {
   host: string
   adminApiKeys: string[]
   logLevel: LogLevel
+  /** `json` (one object a line, for collectors) or `pretty` (coloured lines for a person at a terminal). */
+  logFormat: LogFormat
+  /**
+   * On SIGTERM/SIGINT: how long readiness answers 503 while the server still serves, so load
+   * balancers move traffic away before it stops accepting connections.
+   */
+  drainDelayMs: number
   dataDir: string
   /** The URL integrators reach this deployment at, listed first in the OpenAPI `servers`. */
   publicUrl: string | undefined
@@ -107,6 +121,8 @@ export class ConfigError extends Error {
 function describe (error: ValueError): string {
   const variable = error.path.slice(1)
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
+  if (variable === 'LOG_FORMAT') return `LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}`
+  if (variable === 'DRAIN_DELAY_MS') return `DRAIN_DELAY_MS: must be a whole number of milliseconds from 0 to ${MAX_DRAIN_DELAY_MS}`
   if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
   if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
   if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS' || variable === 'METRICS_PUBLIC') return `${variable}: must be true or false`
@@ -171,6 +187,8 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     host: valid.HOST,
     adminApiKeys,
     logLevel: valid.LOG_LEVEL,
+    logFormat: valid.LOG_FORMAT,
+    drainDelayMs: valid.DRAIN_DELAY_MS,
     dataDir: path.resolve(projectRoot, valid.DATA_DIR),
     publicUrl: valid.PUBLIC_URL?.replace(/\/+$/, ''),
     rateLimitRequestsPerMinute: valid.RATE_LIMIT_REQUESTS_PER_MINUTE,

@@ -4,7 +4,7 @@ import { EmbeddedPostgresError } from './db/embedded.js'
 import { createLogger } from './logger.js'
 import { startService, type RunningService } from './service.js'
 
-// Room for in-flight requests and webhook attempts (each at most 10 s) to finish.
+// Room for in-flight requests and webhook attempts (each at most 10 s) to finish, after DRAIN_DELAY_MS.
 const SHUTDOWN_GRACE_MS = 15_000
 /**
  * Signals that drain and exit 0. They often come twice: Ctrl-C reaches every process of the
@@ -22,11 +22,11 @@ try {
   process.exit(1)
 }
 
-const logger = createLogger(config.logLevel)
+const logger = createLogger(config.logLevel, undefined, config.logFormat)
 
 // Installed before anything starts, so a signal during start-up still stops the embedded database.
 let service: RunningService | undefined
-const shutdown = closeWithGrace({ delay: SHUTDOWN_GRACE_MS, skip: [...STOP_SIGNALS], logger }, async ({ err }) => {
+const shutdown = closeWithGrace({ delay: config.drainDelayMs + SHUTDOWN_GRACE_MS, skip: [...STOP_SIGNALS], logger }, async ({ err }) => {
   if (err !== undefined) logger.error({ err }, 'shutting down after an error')
   await service?.close()
   logger.info('stopped')

@@ -15,7 +15,10 @@ export interface RunningService {
   app: App
   /** Base URL the API listens on, e.g. http://127.0.0.1:3000 */
   url: string
-  /** Drains in-flight requests, then ends the pool, then stops the embedded database. */
+  /**
+   * Turns readiness to 503 and keeps serving for `drainDelayMs` (load balancers move traffic
+   * away), then drains in-flight requests, ends the pool and stops the embedded database.
+   */
   close: () => Promise<void>
   /** On the embedded database's first start: the key of the demo integrator, to print once. */
   demoKey?: string | undefined
@@ -41,8 +44,15 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
   let sql: Sql | undefined
   let sessionSql: Sql | undefined
   let app: App | undefined
+  let draining = false
   const close = async (): Promise<void> => {
     if (app !== undefined) {
+      const serving = app.server.listening
+      draining = true
+      if (serving && config.drainDelayMs > 0) {
+        logger.info({ drainDelayMs: config.drainDelayMs }, 'readiness answers 503: still serving until the drain delay ends')
+        await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs))
+      }
       // A request that outlives the drain must not keep the embedded database running past the exit.
       const { server } = app
       const overdue = setTimeout(() => { server.closeAllConnections() }, drainTimeoutMs)
@@ -89,7 +99,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
     const signed = await createTicketCodes(sql, config.ticketSigningKeys).signMissingCodes()
     if (signed > 0) logger.info({ signed }, 'signed the codes of earlier tickets')
 
-    app = buildApp({ config, sql, sessionSql, logger, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
+    app = buildApp({ config, sql, sessionSql, logger, isDraining: () => draining, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
     await app.listen({ port: config.port, host: config.host })
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port

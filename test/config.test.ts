@@ -24,6 +24,8 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       adminApiKeys: [],
       logLevel: 'info',
+      logFormat: 'json',
+      drainDelayMs: 1000,
       dataDir: path.join(projectRoot, '.data'),
       publicUrl: undefined,
       rateLimitRequestsPerMinute: 60000,
@@ -44,6 +46,8 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       ADMIN_API_KEYS: ' key-one-0123456789abcdef ,key-two-0123456789abcdef,',
       LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'pretty',
+      DRAIN_DELAY_MS: '10000',
       DATA_DIR: '/var/tmp/booking',
       PUBLIC_URL: 'https://tickets.example.com/',
       RATE_LIMIT_REQUESTS_PER_MINUTE: '100',
@@ -60,6 +64,8 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       adminApiKeys: ['key-one-0123456789abcdef', 'key-two-0123456789abcdef'],
       logLevel: 'warn',
+      logFormat: 'pretty',
+      drainDelayMs: 10000,
       dataDir: '/var/tmp/booking',
       publicUrl: 'https://tickets.example.com',
       rateLimitRequestsPerMinute: 100,
@@ -91,6 +97,10 @@ describe('loadConfig', () => {
     [{ PORT: '65536' }, 'PORT'],
     [{ PORT: '-1' }, 'PORT'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ LOG_FORMAT: 'text' }, 'LOG_FORMAT: must be one of json, pretty'],
+    [{ DRAIN_DELAY_MS: 'soon' }, 'DRAIN_DELAY_MS'],
+    [{ DRAIN_DELAY_MS: '-1' }, 'DRAIN_DELAY_MS'],
+    [{ DRAIN_DELAY_MS: '60001' }, 'DRAIN_DELAY_MS'],
     [{ DATABASE_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL'],
     [{ DATABASE_URL: 'postgres://pgbouncer:6432/x', DATABASE_DIRECT_URL: 'mysql://root:hunter2@db/x' }, 'DATABASE_DIRECT_URL'],
@@ -183,6 +193,14 @@ describe('starting with a bad configuration', () => {
     expect(code).toBe(1)
     expect(server.output()).toContain('Invalid configuration: PORT')
     expect(server.output()).not.toContain('secret-admin-key')
+    expect(server.output()).not.toMatch(/\n\s+at /)
+  })
+
+  it('exits non-zero on a bad LOG_FORMAT, naming it', async () => {
+    const server = spawnServer({ PORT: '0', LOG_FORMAT: 'colour' })
+    const { code } = await server.exited
+    expect(code).toBe(1)
+    expect(server.output()).toContain('Invalid configuration: LOG_FORMAT: must be one of json, pretty')
     expect(server.output()).not.toMatch(/\n\s+at /)
   })
 

@@ -98,7 +98,7 @@ describe.runIf(process.platform === 'linux')('npm start, stopped by a signal', (
 
   it.each(cases)('%s → %s: the server drains and exits 0, npm exits 0, nothing is left running (%s)', async (signal, target) => {
     const dataDir = path.join(folder, 'data')
-    const npm = spawnNpmStart({ DATA_DIR: dataDir, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'info' })
+    const npm = spawnNpmStart({ DATA_DIR: dataDir, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'debug' })
     const npmPid = npm.child.pid as number
     try {
       const url = await listeningAt(npm, 90_000)
@@ -112,9 +112,9 @@ describe.runIf(process.platform === 'linux')('npm start, stopped by a signal', (
       expect(tree.length, 'npm, the server and the PostgreSQL processes').toBeGreaterThanOrEqual(2)
 
       const inFlight = requestInFlight(port)
-      // In flight once the server has begun it (it logs the request as it arrives), not merely once
-      // the client is connected: a request the server first sees after the signal is refused with a 503.
-      await npm.waitFor(/"req":\{"method":"POST","url":"\/api\/events"[^\n]*"msg":"incoming request"/)
+      // In flight once the server has begun it (at debug level it logs each request as it arrives), not
+      // merely once the client is connected: one it first sees after the drain delay is refused with a 503.
+      await npm.waitFor(/"method":"POST","route":"\/api\/events"[^\n]*"msg":"request received"/)
       if (target === 'npm') process.kill(npmPid, signal)
       if (target === 'server') process.kill(server as number, signal)
       if (target === 'group') process.kill(-npmPid, signal)

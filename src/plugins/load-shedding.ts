@@ -13,6 +13,13 @@ export interface LoadSheddingOptions {
   deadlineMs: number
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `false`: the route is answered even at capacity (the liveness probe, which touches nothing). */
+    shedLoad?: false
+  }
+}
+
 /** The contract: during a failover every request is answered within 15 s, a 503 at worst. */
 export const REQUEST_DEADLINE_MS = 12_000
 
@@ -27,6 +34,7 @@ export const REQUEST_DEADLINE_MS = 12_000
 export default fp(async function loadShedding (app: FastifyInstance, { maxInFlight, deadlineMs }: LoadSheddingOptions) {
   let inFlight = 0
   app.addHook('onRequest', async function shedLoad (request, reply) {
+    if (request.routeOptions.config?.shedLoad === false) return
     if (inFlight >= maxInFlight) {
       throw unavailableProblem('The server is at capacity; retry shortly.', '1')
     }

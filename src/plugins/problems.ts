@@ -132,7 +132,16 @@ export function problemBody (problem: ProblemError, url: string): Record<string,
   }
 }
 
+/** The problem type each answered request got, for its request log line. */
+const answeredProblems = new WeakMap<FastifyRequest, string>()
+
+/** The `type` of the problem `request` was answered with, if it was. */
+export function problemTypeOf (request: FastifyRequest): string | undefined {
+  return answeredProblems.get(request)
+}
+
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, problem: ProblemError) {
+  answeredProblems.set(request, problem.kind.type)
   return reply.code(problem.kind.status).headers(problem.headers).type('application/problem+json').send(problemBody(problem, request.url))
 }
 
@@ -172,7 +181,8 @@ export default fp(async function problemsPlugin (app: FastifyInstance) {
     if (problem.kind.status >= 500) {
       request.log.error({ err: error }, 'request failed')
     } else {
-      request.log.info({ problem: problem.kind.type, detail: problem.detail }, 'request rejected')
+      // The request line names the problem type; the detail (it may hold ids) only at debug.
+      request.log.debug({ problem: problem.kind.type, detail: problem.detail }, 'request rejected')
     }
     return sendProblem(request, reply, problem)
   })

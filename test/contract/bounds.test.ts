@@ -92,6 +92,8 @@ beforeAll(async () => {
     ({ params, query: {}, headers: { ...headers }, ...(body === undefined ? {} : { body }) })
   base = {
     getHealth: () => request({}),
+    getLiveness: () => request({}),
+    getReadiness: () => request({}),
     listEvents: () => request({}),
     createEvent: () => request(admin, {}, { name: 'Bounds', venue: 'Hall', startsAt: '2027-05-01T20:00:00Z', currency: 'EUR' }),
     getEvent: () => request({}, { eventId: event }),

@@ -60,6 +60,8 @@ describe('the generated document', () => {
       'GET /api/events/{eventId}/scanner-keys',
       'GET /api/events/{eventId}/ticket-tiers',
       'GET /api/health',
+      'GET /api/health/live',
+      'GET /api/health/ready',
       'GET /api/integrators',
       'GET /api/integrators/{integratorId}',
       'GET /api/integrators/{integratorId}/keys',
@@ -110,6 +112,8 @@ describe('the generated document', () => {
     const adminOrScanner = [{ adminKey: [] }, { scannerKey: [] }]
     expect(schemes).toEqual({
       'GET /api/health': [],
+      'GET /api/health/live': [],
+      'GET /api/health/ready': [],
       'GET /api/events': [],
       'GET /api/events/{eventId}': [],
       'GET /api/events/{eventId}/ticket-tiers': [],

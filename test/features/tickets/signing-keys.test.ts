@@ -316,7 +316,7 @@ describe('private key material in logs', () => {
     await exercise(configured, 409)
     await configured.close()
 
-    expect(logged).toContain('incoming request')
+    expect(logged).toContain('request completed')
     expect(logged).toContain('request failed')
     const secrets = [given.d, ...(await keyRows(t.sql)).map((row) => row.privateJwk?.d).filter((d) => typeof d === 'string')]
     expect(secrets.length).toBeGreaterThanOrEqual(3)
@@ -342,7 +342,7 @@ describe('private key material in logs', () => {
       expect((await fetch(`${base}/api/ticket-keys/rotate`, { method: 'POST', headers: asAdmin })).status).toBe(409)
       server.child.kill('SIGTERM')
       expect(await server.exited).toEqual({ code: 0, signal: null })
-      expect(server.output()).toContain('incoming request')
+      expect(server.output()).toContain('request completed')
       expect(server.output()).not.toContain(given.d)
       expect(server.output()).not.toMatch(PRIVATE_MEMBER)
     } finally {

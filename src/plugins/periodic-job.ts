@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify'
+import { withinDeadline } from '../db/deadline.js'
+
+export interface PeriodicJob<T> {
+  /** Names the job in the log. */
+  name: string
+  /** How often a round starts; 0 turns the job off. */
+  intervalMs: number
+  /**
+   * A round stuck on a database that died under it must not stop the rounds after it (after a
+   * failover): past this, the next round may start.
+   */
+  deadlineMs: number
+  /** One round; `signal` aborts when the app closes, so a long round can stop between steps. */
+  round: (signal: AbortSignal) => Promise<T>
+  /** What a round that ended reports (e.g. logs what it did). */
+  report: (result: T) => void
+}
+
+/**
+ * Runs `round` every `intervalMs` in the background, one round at a time in this process, for as
+ * long as the app lives; closing the app waits for the round in progress.
+ */
+export function runPeriodically<T> (app: FastifyInstance, { name, intervalMs, deadlineMs, round, report }: PeriodicJob<T>): void {
+  if (intervalMs <= 0) return
+  const closing = new AbortController()
+  let running: Promise<void> | undefined
+  const timer = setInterval(() => {
+    if (running !== undefined) return
+    running = withinDeadline(round(closing.signal), deadlineMs, () => new Error(`the ${name} did not end within ${deadlineMs} ms; the next round starts anew`))
+      .then(report)
+      .catch((error: unknown) => { app.log.error({ err: error }, `${name} failed`) })
+      .finally(() => { running = undefined })
+  }, intervalMs)
+  timer.unref()
+  app.addHook('onClose', async () => {
+    clearInterval(timer)
+    closing.abort()
+    await running
+  })
+}

@@ -31,7 +31,8 @@ describe('loadConfig', () => {
       corsOrigins: [],
       webhookAllowPrivateNetworks: false,
       ticketSigningKeys: [],
-      redisUrl: undefined
+      redisUrl: undefined,
+      retentionDays: 30
     })
   })
 
@@ -50,7 +51,8 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
       TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
-      REDIS_URL: 'redis://:secret@cache.internal:6380/2'
+      REDIS_URL: 'redis://:secret@cache.internal:6380/2',
+      RETENTION_DAYS: '7'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
@@ -65,7 +67,8 @@ describe('loadConfig', () => {
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
       webhookAllowPrivateNetworks: true,
       ticketSigningKeys: [first, second],
-      redisUrl: 'redis://:secret@cache.internal:6380/2'
+      redisUrl: 'redis://:secret@cache.internal:6380/2',
+      retentionDays: 7
     })
   })
 
@@ -101,7 +104,11 @@ describe('loadConfig', () => {
     [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],
     [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'],
     [{ REDIS_URL: 'memcached://cache:11211' }, 'REDIS_URL'],
-    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL']
+    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL'],
+    [{ RETENTION_DAYS: '0' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: '-3' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: '1.5' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: 'thirty' }, 'RETENTION_DAYS']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)
@@ -180,6 +187,13 @@ describe('starting with a bad configuration', () => {
     expect(server.output()).toContain('Invalid configuration: PORT')
     expect(server.output()).not.toContain('secret-admin-key')
     expect(server.output()).not.toMatch(/\n\s+at /)
+  })
+
+  it('stops the service on a RETENTION_DAYS below 1, naming the variable', async () => {
+    const server = spawnServer({ PORT: '0', RETENTION_DAYS: '0' })
+    const { code } = await server.exited
+    expect(code).toBe(1)
+    expect(server.output()).toContain('Invalid configuration: RETENTION_DAYS: must be a whole number of days from 1 to 36500')
   })
 
   it('exits non-zero on a bad TICKET_SIGNING_KEYS without printing the key', async () => {

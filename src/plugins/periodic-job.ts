@@ -6,6 +6,8 @@ export interface PeriodicJob<T> {
   name: string
   /** How often a round starts; 0 turns the job off. */
   intervalMs: number
+  /** When the first round starts (default `intervalMs`): a process restarted more often than that still runs the job. */
+  firstAfterMs?: number
   /**
    * A round stuck on a database that died under it must not stop the rounds after it (after a
    * failover): past this, the next round may start.
@@ -21,19 +23,23 @@ export interface PeriodicJob<T> {
  * Runs `round` every `intervalMs` in the background, one round at a time in this process, for as
  * long as the app lives; closing the app waits for the round in progress.
  */
-export function runPeriodically<T> (app: FastifyInstance, { name, intervalMs, deadlineMs, round, report }: PeriodicJob<T>): void {
+export function runPeriodically<T> (app: FastifyInstance, { name, intervalMs, firstAfterMs = intervalMs, deadlineMs, round, report }: PeriodicJob<T>): void {
   if (intervalMs <= 0) return
   const closing = new AbortController()
   let running: Promise<void> | undefined
-  const timer = setInterval(() => {
+  const start = (): void => {
     if (running !== undefined) return
     running = withinDeadline(round(closing.signal), deadlineMs, () => new Error(`the ${name} did not end within ${deadlineMs} ms; the next round starts anew`))
       .then(report)
       .catch((error: unknown) => { app.log.error({ err: error }, `${name} failed`) })
       .finally(() => { running = undefined })
-  }, intervalMs)
-  timer.unref()
+  }
+  let timer = setTimeout(() => {
+    start()
+    timer = setInterval(start, intervalMs).unref()
+  }, firstAfterMs).unref()
   app.addHook('onClose', async () => {
+    clearTimeout(timer)
     clearInterval(timer)
     closing.abort()
     await running

@@ -17,6 +17,7 @@ import { createTicketCodes } from './features/tickets/codes.js'
 import { ticketsFeature } from './features/tickets/index.js'
 import { webhookDispatcher, type WebhookDispatcherTuning } from './features/webhooks/dispatcher.js'
 import { webhooksFeature } from './features/webhooks/index.js'
+import { DEFAULT_RETENTION_DAYS, retentionSweeper } from './features/webhooks/retention.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import auth from './plugins/auth.js'
 import { holdSweeper } from './features/bookings/hold-sweeper.js'
@@ -41,12 +42,12 @@ import { ticketSchemas } from './schemas/tickets.js'
 import { webhookSchemas } from './schemas/webhooks.js'
 
 export interface BuildAppOptions {
-  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl' | 'metricsPublic'>>
+  config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl' | 'metricsPublic' | 'retentionDays'>>
   /** The pool the features query; the caller owns it and ends it after `app.close()`. */
   sql: Sql
   /**
    * Direct connections to the database for what needs a session of its own (the dispatcher's
-   * LISTEN, the hold sweep's session lock), when `sql` goes through a pooler in transaction mode;
+   * LISTEN, the hold and retention sweeps' session locks), when `sql` goes through a pooler in transaction mode;
    * default `sql`. The caller owns it too.
    */
   sessionSql?: Sql | undefined
@@ -56,6 +57,8 @@ export interface BuildAppOptions {
   isDraining?: () => boolean
   /** How often the background sweep expires lapsed holds; 0 (the default) turns it off. */
   holdSweepIntervalMs?: number
+  /** How often the retention sweep deletes expired webhook rows; 0 (the default) turns it off. */
+  retentionSweepIntervalMs?: number
   /** Booking requests that may queue for the database before new ones get a 503 (default 1000). */
   maxQueuedBookings?: number
   /** API requests in progress at once before new ones get a 503 (default 2000). */
@@ -93,7 +96,7 @@ export function feature<Options extends object> (plugin: FastifyPluginAsync<Opti
 }
 
 /** Builds the API without listening, so tests can `inject` and the server entry can `listen`. */
-export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => false, holdSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, requestDeadlineMs = REQUEST_DEADLINE_MS, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
+export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => false, holdSweepIntervalMs = 0, retentionSweepIntervalMs = 0, maxQueuedBookings, maxInFlightRequests = 2000, requestDeadlineMs = REQUEST_DEADLINE_MS, webhookDispatcher: dispatcher = false }: BuildAppOptions) {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     genReqId,
@@ -159,6 +162,7 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
 
   // Background work, tied to the app's life.
   app.register(holdSweeper, { sql, sessionSql, codes, intervalMs: holdSweepIntervalMs, metrics })
+  app.register(retentionSweeper, { sql, sessionSql, retentionDays: config.retentionDays ?? DEFAULT_RETENTION_DAYS, intervalMs: retentionSweepIntervalMs })
   if (dispatcher !== false) {
     app.register(webhookDispatcher, { sql, listenSql: sessionSql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, metrics, ...dispatcher })
   }

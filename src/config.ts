@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import path from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { Value, type ValueError } from '@sinclair/typebox/value'
+import { Value } from '@sinclair/typebox/value'
 import { isValidDatabaseUrl } from './db/hosts.js'
 import { projectRoot } from './paths.js'
 
@@ -30,7 +30,8 @@ const EnvSchema = Type.Object({
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
   TICKET_SIGNING_KEYS: Type.Optional(Type.String()),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' })),
-  METRICS_PUBLIC: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' })
+  METRICS_PUBLIC: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 })
 })
 
 /** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
@@ -112,21 +113,23 @@ export interface Config {
   redisUrl: string | undefined
   /** Serve GET /metrics without an admin key (for a scraper on a private network). */
   metricsPublic: boolean
+  /** Finished webhook events, deliveries and attempts older than this many days are deleted. */
+  retentionDays: number
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-function describe (error: ValueError): string {
-  const variable = error.path.slice(1)
+function describe (variable: string, message: string): string {
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
   if (variable === 'LOG_FORMAT') return `LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}`
   if (variable === 'DRAIN_DELAY_MS') return `DRAIN_DELAY_MS: must be a whole number of milliseconds from 0 to ${MAX_DRAIN_DELAY_MS}`
   if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
   if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
   if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS' || variable === 'METRICS_PUBLIC') return `${variable}: must be true or false`
-  return `${variable}: ${error.message.toLowerCase()}`
+  if (variable === 'RETENTION_DAYS') return 'RETENTION_DAYS: must be a whole number of days from 1 to 36500'
+  return `${variable}: ${message.toLowerCase()}`
 }
 
 /**
@@ -142,7 +145,14 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
   }
 
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
-  const problems = [...Value.Errors(EnvSchema, converted)].map(describe)
+  const problems = [...Value.Errors(EnvSchema, converted)].map((error) => describe(error.path.slice(1), error.message))
+  // Value.Convert reads "1.5" as 1; a count given as anything but digits is a mistake to report.
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const text = env[key]
+    if (schema.type === 'integer' && text !== undefined && text !== '' && !/^-?[0-9]+$/.test(text)) {
+      problems.push(describe(key, 'Expected integer'))
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`)
   }
@@ -197,6 +207,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
     ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS),
     redisUrl: valid.REDIS_URL,
-    metricsPublic: valid.METRICS_PUBLIC === 'true'
+    metricsPublic: valid.METRICS_PUBLIC === 'true',
+    retentionDays: valid.RETENTION_DAYS
   }
 }

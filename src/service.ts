@@ -10,6 +10,8 @@ import { createTicketCodes } from './features/tickets/codes.js'
 
 /** Lapsed holds are expired in the database within this long (clients see them expired at once). */
 const HOLD_SWEEP_INTERVAL_MS = 5_000
+/** Expired webhook rows are deleted hourly: a round's batches are short, and the backlog of an hour small. */
+const RETENTION_SWEEP_INTERVAL_MS = 60 * 60_000
 
 export interface RunningService {
   app: App
@@ -99,7 +101,7 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
     const signed = await createTicketCodes(sql, config.ticketSigningKeys).signMissingCodes()
     if (signed > 0) logger.info({ signed }, 'signed the codes of earlier tickets')
 
-    app = buildApp({ config, sql, sessionSql, logger, isDraining: () => draining, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
+    app = buildApp({ config, sql, sessionSql, logger, isDraining: () => draining, holdSweepIntervalMs: HOLD_SWEEP_INTERVAL_MS, retentionSweepIntervalMs: RETENTION_SWEEP_INTERVAL_MS, webhookDispatcher: {} })
     await app.listen({ port: config.port, host: config.host })
     const address = app.server.address()
     const port = address !== null && typeof address === 'object' ? address.port : config.port

@@ -34,7 +34,8 @@ describe('loadConfig', () => {
       webhookAllowPrivateNetworks: false,
       ticketSigningKeys: [],
       redisUrl: undefined,
-      metricsPublic: false
+      metricsPublic: false,
+      retentionDays: 30
     })
   })
 
@@ -56,7 +57,8 @@ describe('loadConfig', () => {
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
       TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
       REDIS_URL: 'redis://:secret@cache.internal:6380/2',
-      METRICS_PUBLIC: 'true'
+      METRICS_PUBLIC: 'true',
+      RETENTION_DAYS: '7'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
@@ -74,7 +76,8 @@ describe('loadConfig', () => {
       webhookAllowPrivateNetworks: true,
       ticketSigningKeys: [first, second],
       redisUrl: 'redis://:secret@cache.internal:6380/2',
-      metricsPublic: true
+      metricsPublic: true,
+      retentionDays: 7
     })
   })
 
@@ -115,7 +118,11 @@ describe('loadConfig', () => {
     [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'],
     [{ METRICS_PUBLIC: '1' }, 'METRICS_PUBLIC'],
     [{ REDIS_URL: 'memcached://cache:11211' }, 'REDIS_URL'],
-    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL']
+    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL'],
+    [{ RETENTION_DAYS: '0' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: '-3' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: '1.5' }, 'RETENTION_DAYS'],
+    [{ RETENTION_DAYS: 'thirty' }, 'RETENTION_DAYS']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)
@@ -202,6 +209,13 @@ describe('starting with a bad configuration', () => {
     expect(code).toBe(1)
     expect(server.output()).toContain('Invalid configuration: LOG_FORMAT: must be one of json, pretty')
     expect(server.output()).not.toMatch(/\n\s+at /)
+  })
+
+  it('stops the service on a RETENTION_DAYS below 1, naming the variable', async () => {
+    const server = spawnServer({ PORT: '0', RETENTION_DAYS: '0' })
+    const { code } = await server.exited
+    expect(code).toBe(1)
+    expect(server.output()).toContain('Invalid configuration: RETENTION_DAYS: must be a whole number of days from 1 to 36500')
   })
 
   it('exits non-zero on a bad TICKET_SIGNING_KEYS without printing the key', async () => {

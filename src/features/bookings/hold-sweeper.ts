@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { withinDeadline } from '../../db/deadline.js'
+import { underSessionLock } from '../../db/session-lock.js'
 import type { Sql } from '../../db/sql.js'
 import type { Metrics } from '../../metrics.js'
+import { runPeriodically } from '../../plugins/periodic-job.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { changeStatus } from './lifecycle.js'
 
@@ -26,30 +27,19 @@ export interface SweepOptions {
  * process sweep at a time; the others skip the round. Returns the number of holds expired.
  */
 export async function sweepLapsedHolds (sql: Sql, codes: TicketCodes, { limit = 500, sessionSql = sql }: SweepOptions = {}): Promise<number> {
-  const session = await sessionSql.reserve()
-  try {
-    const [lock] = await session<{ acquired: boolean }[]>`
-      select pg_try_advisory_lock(hashtextextended(${SWEEP_LOCK}, 0)) as acquired
+  return await underSessionLock(sessionSql, SWEEP_LOCK, async () => {
+    const lapsed = await sql<{ id: string }[]>`
+      select id from bookings
+      where status = 'held' and expires_at <= clock_timestamp()
+      order by expires_at
+      limit ${limit}
     `
-    if (lock?.acquired !== true) return 0
-    try {
-      const lapsed = await sql<{ id: string }[]>`
-        select id from bookings
-        where status = 'held' and expires_at <= clock_timestamp()
-        order by expires_at
-        limit ${limit}
-      `
-      let expired = 0
-      for (const { id } of lapsed) {
-        if (await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'expired')) !== undefined) expired++
-      }
-      return expired
-    } finally {
-      await session`select pg_advisory_unlock(hashtextextended(${SWEEP_LOCK}, 0))`
+    let expired = 0
+    for (const { id } of lapsed) {
+      if (await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'expired')) !== undefined) expired++
     }
-  } finally {
-    session.release()
-  }
+    return expired
+  }) ?? 0
 }
 
 export interface HoldSweeperOptions {
@@ -67,27 +57,17 @@ export interface HoldSweeperOptions {
  * bookings treat a hold as expired the instant it lapses. Several processes may run it.
  */
 export const holdSweeper = fp(async function holdSweeperPlugin (app: FastifyInstance, { sql, sessionSql, codes, intervalMs, metrics }: HoldSweeperOptions) {
-  if (intervalMs <= 0) return
-  let running: Promise<void> | undefined
-  const timer = setInterval(() => {
-    if (running !== undefined) return
-    running = withinDeadline(sweepLapsedHolds(sql, codes, { sessionSql }), SWEEP_DEADLINE_MS, () => new Error(`the sweep did not end within ${SWEEP_DEADLINE_MS} ms; the next round starts anew`))
-      .then((expired) => {
-        metrics?.holdSweeps.inc({ result: 'completed' })
-        if (expired > 0) {
-          metrics?.holdsExpired.inc(expired)
-          app.log.info({ expired }, 'expired lapsed holds')
-        }
-      })
-      .catch((error: unknown) => {
-        metrics?.holdSweeps.inc({ result: 'failed' })
-        app.log.error({ err: error }, 'hold sweep failed')
-      })
-      .finally(() => { running = undefined })
-  }, intervalMs)
-  timer.unref()
-  app.addHook('onClose', async () => {
-    clearInterval(timer)
-    await running
+  runPeriodically(app, {
+    name: 'hold sweep',
+    intervalMs,
+    deadlineMs: SWEEP_DEADLINE_MS,
+    round: async () => await sweepLapsedHolds(sql, codes, { sessionSql }),
+    report: (expired) => {
+      metrics?.holdSweeps.inc({ result: 'completed' })
+      if (expired === 0) return
+      metrics?.holdsExpired.inc(expired)
+      app.log.info({ expired }, 'expired lapsed holds')
+    },
+    failed: () => { metrics?.holdSweeps.inc({ result: 'failed' }) }
   })
 }, { name: 'hold-sweeper' })

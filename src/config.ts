@@ -22,7 +22,8 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
   TICKET_SIGNING_KEYS: Type.Optional(Type.String()),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' }))
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://\\S+$', description: 'http:// or https:// URL' }))
 })
 
 /** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
@@ -95,6 +96,11 @@ export interface Config {
   ticketSigningKeys: PrivateTicketKey[]
   /** Where rate-limit counters are shared between processes; without it each process counts alone. */
   redisUrl: string | undefined
+  /**
+   * Where traces go over OTLP/HTTP (a collector's base URL, e.g. http://collector:4318); unset: no
+   * tracing SDK is loaded. The SDK reads it, and the other OTEL_* variables, itself.
+   */
+  otlpEndpoint: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -105,7 +111,7 @@ function describe (error: ValueError): string {
   const variable = error.path.slice(1)
   if (variable === 'LOG_LEVEL') return `LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`
   if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
-  if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
+  if (variable === 'PUBLIC_URL' || variable === 'OTEL_EXPORTER_OTLP_ENDPOINT') return `${variable}: must be an http:// or https:// URL`
   if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS') return 'WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false'
   return `${variable}: ${error.message.toLowerCase()}`
 }
@@ -129,8 +135,9 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
   }
   const valid = Value.Decode(EnvSchema, converted)
 
-  if (valid.REDIS_URL !== undefined && !URL.canParse(valid.REDIS_URL)) {
-    throw new ConfigError('Invalid configuration: REDIS_URL: is not a valid URL')
+  for (const variable of ['REDIS_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const) {
+    const url = valid[variable]
+    if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`Invalid configuration: ${variable}: is not a valid URL`)
   }
 
   for (const variable of ['DATABASE_URL', 'DATABASE_DIRECT_URL'] as const) {
@@ -175,6 +182,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     corsOrigins,
     webhookAllowPrivateNetworks: valid.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
     ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS),
-    redisUrl: valid.REDIS_URL
+    redisUrl: valid.REDIS_URL,
+    otlpEndpoint: valid.OTEL_EXPORTER_OTLP_ENDPOINT
   }
 }

@@ -31,7 +31,8 @@ describe('loadConfig', () => {
       corsOrigins: [],
       webhookAllowPrivateNetworks: false,
       ticketSigningKeys: [],
-      redisUrl: undefined
+      redisUrl: undefined,
+      otlpEndpoint: undefined
     })
   })
 
@@ -50,7 +51,8 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://shop.example.com, http://localhost:5173',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
       TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
-      REDIS_URL: 'redis://:secret@cache.internal:6380/2'
+      REDIS_URL: 'redis://:secret@cache.internal:6380/2',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
@@ -65,7 +67,8 @@ describe('loadConfig', () => {
       corsOrigins: ['https://shop.example.com', 'http://localhost:5173'],
       webhookAllowPrivateNetworks: true,
       ticketSigningKeys: [first, second],
-      redisUrl: 'redis://:secret@cache.internal:6380/2'
+      redisUrl: 'redis://:secret@cache.internal:6380/2',
+      otlpEndpoint: 'http://collector:4318'
     })
   })
 
@@ -101,7 +104,10 @@ describe('loadConfig', () => {
     [{ CORS_ORIGINS: 'https://shop.example.com/path' }, 'CORS_ORIGINS'],
     [{ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'yes' }, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'],
     [{ REDIS_URL: 'memcached://cache:11211' }, 'REDIS_URL'],
-    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL']
+    [{ REDIS_URL: 'redis://[bad' }, 'REDIS_URL'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://[bad' }, 'OTEL_EXPORTER_OTLP_ENDPOINT: is not a valid URL']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

@@ -36,7 +36,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     keysOf: (request) => request.items.map((item) => item.ticketTierId),
     perKey: 2,
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
-    deadlineMs: REQUEST_DEADLINE_MS
+    deadlineMs: REQUEST_DEADLINE_MS,
+    span: { name: 'booking.batch', outcomeOf: (outcome) => outcome.outcome }
   })
 
   app.addHook('onClose', async () => { await batcher.drain() })

@@ -72,7 +72,8 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
     maxConcurrentBatches: 4,
     maxQueued: 2000,
     busy: 'Too many scans are waiting for the database; retry shortly.',
-    deadlineMs: REQUEST_DEADLINE_MS
+    deadlineMs: REQUEST_DEADLINE_MS,
+    span: { name: 'check_in.batch', outcomeOf: (outcome) => outcome.outcome }
   })
   app.addHook('onClose', async () => { await online.drain() })
 

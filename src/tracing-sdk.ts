@@ -15,6 +15,7 @@ import { projectRoot } from './paths.js'
  * The SDK reads OTEL_EXPORTER_OTLP_ENDPOINT itself, with the other standard variables
  * (OTEL_EXPORTER_OTLP_PROTOCOL, _HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
  * OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...).
+ * @see https://opentelemetry.io/docs/languages/sdk-configuration/
  */
 
 /** How long the shutdown waits for the last spans to be sent. */

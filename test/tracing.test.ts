@@ -10,7 +10,7 @@ import { createIntegratorsRepository } from '../src/features/integrators/integra
 import { projectRoot } from '../src/paths.js'
 import { createTestDatabase, type TestDatabase } from './support/database.js'
 import { createEventWithTier, overHttp } from './support/fixtures.js'
-import { listeningAt, loadServerEnv, spawnNpmStart, type ServerProcess } from './support/process.js'
+import { listeningAt, loadServerEnv, spawnNpmStart, spawnServer, type ServerProcess } from './support/process.js'
 
 /** An OTLP attribute value as the JSON encoding sends it. */
 interface AnyValue { stringValue?: string, intValue?: number | string, boolValue?: boolean, doubleValue?: number }
@@ -75,7 +75,7 @@ async function startCollector (): Promise<{ url: string, requests: Array<{ path:
 let db: TestDatabase
 let integratorKey: string
 let folder: string
-/** Preloaded into every process of `npm start`: on exit, prints the CommonJS modules it loaded (the SDK's packages are CommonJS). */
+/** Preloaded into every Node process of the server (and npm): on exit, prints the CommonJS modules it loaded (the SDK's packages are CommonJS). */
 let moduleReport: string
 beforeAll(async () => {
   db = await createTestDatabase()
@@ -101,11 +101,11 @@ function loadedModules (server: ServerProcess): string[] {
 const TRACING_PACKAGES = /node_modules\/(@opentelemetry\/(sdk-|exporter-|instrumentation)|@fastify\/otel\/)/
 
 /**
- * Runs `npm start` (the build, then `node dist/src/server.js`) with `env`, books one ticket with
- * `requestId`, then stops it with SIGTERM and waits until npm has exited.
+ * Starts a server with `env` by `start`, books one ticket with `requestId`, then stops it with
+ * SIGTERM and waits until it has exited.
  */
-async function bookOnceThenStop (env: Record<string, string>, requestId: string): Promise<ServerProcess> {
-  const server = spawnNpmStart(loadServerEnv(db.url, { NODE_OPTIONS: `--import=${pathToFileURL(moduleReport).href}`, ...env }))
+async function bookOnceThenStop (start: typeof spawnServer, env: Record<string, string>, requestId: string): Promise<ServerProcess> {
+  const server = start(loadServerEnv(db.url, { NODE_OPTIONS: `--import=${pathToFileURL(moduleReport).href}`, ...env }))
   try {
     const base = await listeningAt(server, 60_000)
     const { eventId, tierId } = await createEventWithTier(overHttp(base))
@@ -128,8 +128,10 @@ describe('traces over OTLP/HTTP', () => {
   it('with OTEL_EXPORTER_OTLP_ENDPOINT, a booking sends its request, batch and database spans, flushed at SIGTERM', async () => {
     const collector = await startCollector()
     try {
-      // A schedule delay far beyond the test: the spans can only arrive through the shutdown's flush.
-      const server = await bookOnceThenStop({
+      // Through `npm start` (the build, then `node dist/src/server.js`): the instrumentations must
+      // work in the compiled ES modules as they run in production. A schedule delay far beyond the
+      // test: the spans can only arrive through the shutdown's flush.
+      const server = await bookOnceThenStop(spawnNpmStart, {
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '600000'
@@ -182,7 +184,7 @@ describe('traces over OTLP/HTTP', () => {
     const collector = await startCollector()
     try {
       // The signal's own variable alone would be honoured by a loaded SDK: it must not load one.
-      const server = await bookOnceThenStop({
+      const server = await bookOnceThenStop(spawnServer, {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '10'

@@ -40,6 +40,7 @@ import { integratorSchemas } from './schemas/integrators.js'
 import { ticketTierSchemas } from './schemas/ticket-tiers.js'
 import { ticketSchemas } from './schemas/tickets.js'
 import { webhookSchemas } from './schemas/webhooks.js'
+import { dbSpan } from './tracing.js'
 
 export interface BuildAppOptions {
   config: Pick<Config, 'adminApiKeys'> & Partial<Pick<Config, 'publicUrl' | 'rateLimitRequestsPerMinute' | 'rateLimitBookingsPerMinute' | 'corsOrigins' | 'webhookAllowPrivateNetworks' | 'ticketSigningKeys' | 'redisUrl' | 'metricsPublic' | 'retentionDays'>>
@@ -123,8 +124,8 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
   const checkIn = createCheckInRepository(sql)
   app.register(auth, {
     adminKeys: config.adminApiKeys,
-    findIntegratorKey: async (token) => await integrators.findLiveKey(token),
-    findScannerKey: async (token) => await checkIn.findLiveKey(token)
+    findIntegratorKey: async (token) => await dbSpan('find integrator key', async () => await integrators.findLiveKey(token)),
+    findScannerKey: async (token) => await dbSpan('find scanner key', async () => await checkIn.findLiveKey(token))
   })
   app.register(requestLog)
 

@@ -31,7 +31,8 @@ const EnvSchema = Type.Object({
   TICKET_SIGNING_KEYS: Type.Optional(Type.String()),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// URL' })),
   METRICS_PUBLIC: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
-  RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 })
+  RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://\\S+$', description: 'http:// or https:// URL' }))
 })
 
 /** An Ed25519 private key in JWK form (RFC 8037), as TICKET_SIGNING_KEYS lists them. */
@@ -115,6 +116,11 @@ export interface Config {
   metricsPublic: boolean
   /** Finished webhook events, deliveries and attempts older than this many days are deleted. */
   retentionDays: number
+  /**
+   * Where traces go over OTLP/HTTP (a collector's base URL, e.g. http://collector:4318); unset: no
+   * tracing SDK is loaded. The SDK reads it, and the other OTEL_* variables, itself.
+   */
+  otlpEndpoint: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -126,7 +132,7 @@ function describe (variable: string, message: string): string {
   if (variable === 'LOG_FORMAT') return `LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}`
   if (variable === 'DRAIN_DELAY_MS') return `DRAIN_DELAY_MS: must be a whole number of milliseconds from 0 to ${MAX_DRAIN_DELAY_MS}`
   if (variable === 'DATABASE_URL' || variable === 'DATABASE_DIRECT_URL') return `${variable}: must be a postgres:// or postgresql:// URL`
-  if (variable === 'PUBLIC_URL') return 'PUBLIC_URL: must be an http:// or https:// URL'
+  if (variable === 'PUBLIC_URL' || variable === 'OTEL_EXPORTER_OTLP_ENDPOINT') return `${variable}: must be an http:// or https:// URL`
   if (variable === 'WEBHOOK_ALLOW_PRIVATE_NETWORKS' || variable === 'METRICS_PUBLIC') return `${variable}: must be true or false`
   if (variable === 'RETENTION_DAYS') return 'RETENTION_DAYS: must be a whole number of days from 1 to 36500'
   return `${variable}: ${message.toLowerCase()}`
@@ -158,8 +164,9 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
   }
   const valid = Value.Decode(EnvSchema, converted)
 
-  if (valid.REDIS_URL !== undefined && !URL.canParse(valid.REDIS_URL)) {
-    throw new ConfigError('Invalid configuration: REDIS_URL: is not a valid URL')
+  for (const variable of ['REDIS_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const) {
+    const url = valid[variable]
+    if (url !== undefined && !URL.canParse(url)) throw new ConfigError(`Invalid configuration: ${variable}: is not a valid URL`)
   }
 
   for (const variable of ['DATABASE_URL', 'DATABASE_DIRECT_URL'] as const) {
@@ -208,6 +215,7 @@ export function loadConfig (env: NodeJS.ProcessEnv): Config {
     ticketSigningKeys: parseTicketSigningKeys(valid.TICKET_SIGNING_KEYS),
     redisUrl: valid.REDIS_URL,
     metricsPublic: valid.METRICS_PUBLIC === 'true',
-    retentionDays: valid.RETENTION_DAYS
+    retentionDays: valid.RETENTION_DAYS,
+    otlpEndpoint: valid.OTEL_EXPORTER_OTLP_ENDPOINT
   }
 }

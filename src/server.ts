@@ -2,7 +2,8 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig } from './config.js'
 import { EmbeddedPostgresError } from './db/embedded.js'
 import { createLogger } from './logger.js'
-import { startService, type RunningService } from './service.js'
+import type { RunningService } from './service.js'
+import type { Tracing } from './tracing-sdk.js'
 
 // Room for in-flight requests and webhook attempts (each at most 10 s) to finish, after DRAIN_DELAY_MS.
 const SHUTDOWN_GRACE_MS = 15_000
@@ -24,11 +25,22 @@ try {
 
 const logger = createLogger(config.logLevel, undefined, config.logFormat)
 
+// The tracing SDK is loaded only when asked for, and started before the service's modules (fastify,
+// node:http) are imported, so its instrumentations see them; hence the dynamic imports.
+let tracing: Tracing | undefined
+if (config.otlpEndpoint !== undefined) {
+  tracing = (await import('./tracing-sdk.js')).startTracing()
+  logger.info({ endpoint: new URL(config.otlpEndpoint).origin }, 'exporting traces over OTLP/HTTP')
+}
+const { startService } = await import('./service.js')
+
 // Installed before anything starts, so a signal during start-up still stops the embedded database.
 let service: RunningService | undefined
 const shutdown = closeWithGrace({ delay: config.drainDelayMs + SHUTDOWN_GRACE_MS, skip: [...STOP_SIGNALS], logger }, async ({ err }) => {
   if (err !== undefined) logger.error({ err }, 'shutting down after an error')
   await service?.close()
+  // Last, so the spans of the requests just drained are sent too.
+  await tracing?.shutdown()
   logger.info('stopped')
 })
 let stopRequested = false

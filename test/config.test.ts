@@ -35,7 +35,8 @@ describe('loadConfig', () => {
       ticketSigningKeys: [],
       redisUrl: undefined,
       metricsPublic: false,
-      retentionDays: 30
+      retentionDays: 30,
+      otlpEndpoint: undefined
     })
   })
 
@@ -58,7 +59,8 @@ describe('loadConfig', () => {
       TICKET_SIGNING_KEYS: JSON.stringify([first, second]),
       REDIS_URL: 'redis://:secret@cache.internal:6380/2',
       METRICS_PUBLIC: 'true',
-      RETENTION_DAYS: '7'
+      RETENTION_DAYS: '7',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318'
     })).toEqual({
       databaseUrl: 'postgresql://app:pw@db.internal:5433/booking',
       databaseDirectUrl: 'postgresql://app:pw@db.internal:5432/booking',
@@ -77,7 +79,8 @@ describe('loadConfig', () => {
       ticketSigningKeys: [first, second],
       redisUrl: 'redis://:secret@cache.internal:6380/2',
       metricsPublic: true,
-      retentionDays: 7
+      retentionDays: 7,
+      otlpEndpoint: 'http://collector:4318'
     })
   })
 
@@ -122,7 +125,10 @@ describe('loadConfig', () => {
     [{ RETENTION_DAYS: '0' }, 'RETENTION_DAYS'],
     [{ RETENTION_DAYS: '-3' }, 'RETENTION_DAYS'],
     [{ RETENTION_DAYS: '1.5' }, 'RETENTION_DAYS'],
-    [{ RETENTION_DAYS: 'thirty' }, 'RETENTION_DAYS']
+    [{ RETENTION_DAYS: 'thirty' }, 'RETENTION_DAYS'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://[bad' }, 'OTEL_EXPORTER_OTLP_ENDPOINT: is not a valid URL']
   ])('rejects %j, naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(variable)

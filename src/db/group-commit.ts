@@ -1,8 +1,10 @@
+import type { Span } from '@opentelemetry/api'
 import { ProblemError, problemKinds, RETRY_AFTER_SECONDS, unavailableProblem } from '../problems.js'
+import { currentSpan, inSpan } from '../tracing.js'
 import { withinDeadline } from './deadline.js'
 import { isDatabaseTimeout, isDatabaseUnavailable } from './sql.js'
 
-export interface GroupCommitOptions<Request> {
+export interface GroupCommitOptions<Request, Outcome> {
   /** Most requests decided in one transaction. */
   maxBatchSize: number
   /** Most batch transactions open at once (each holds one pool connection). */
@@ -28,6 +30,11 @@ export interface GroupCommitOptions<Request> {
   deadlineMs?: number
   /** Told the size of each batch as it starts (for the batch-size metric). */
   onBatch?: (size: number) => void
+  /**
+   * The span of each transaction: `name`, with the batch's size and, per `outcomeOf` of its
+   * outcomes, how many ended so (`<name>.<outcome>` attributes). Without it, no span.
+   */
+  span?: { name: string, outcomeOf: (outcome: Outcome) => string }
 }
 
 /** A batch past its deadline: a 503, and its requests are not retried one by one. */
@@ -42,6 +49,8 @@ interface Pending<Request, Outcome> {
   keys: readonly string[]
   resolve: (outcome: Outcome) => void
   reject: (error: unknown) => void
+  /** The span of the code that submitted it (its request's), which the batch links to. */
+  origin: Span | undefined
 }
 
 /**
@@ -55,14 +64,34 @@ interface Pending<Request, Outcome> {
  * of waiting without end. With `keysOf`, batches in flight do not pile up on one key (a hot
  * tier): its requests wait in the queue, in arrival order, while requests for other keys go on.
  */
-export function createGroupCommit<Request, Outcome> (decide: (requests: Request[]) => Promise<Outcome[]>, options: GroupCommitOptions<Request>) {
+export function createGroupCommit<Request, Outcome> (decide: (requests: Request[]) => Promise<Outcome[]>, options: GroupCommitOptions<Request, Outcome>) {
   const queue: Array<Pending<Request, Outcome>> = []
   let running = 0
+
+  /**
+   * A batch serves many requests, so its span starts a trace of its own, linked to each request's
+   * span, and each request's span links back to it: an operator goes from a booking to the
+   * transaction that decided it, and from there to the requests decided with it.
+   */
+  async function traced (batch: Array<Pending<Request, Outcome>>, work: (requests: Request[]) => Promise<Outcome[]>): Promise<Outcome[]> {
+    if (options.span === undefined) return await work(batch.map((entry) => entry.request))
+    const { name, outcomeOf } = options.span
+    const links = batch.flatMap((entry) => entry.origin === undefined ? [] : [{ context: entry.origin.spanContext() }])
+    return await inSpan(name, { links, attributes: { [`${name}.size`]: batch.length } }, async (span) => {
+      const context = span.spanContext()
+      for (const entry of batch) entry.origin?.addLink({ context })
+      const outcomes = await work(batch.map((entry) => entry.request))
+      const counts = new Map<string, number>()
+      for (const outcome of outcomes) counts.set(outcomeOf(outcome), (counts.get(outcomeOf(outcome)) ?? 0) + 1)
+      for (const [outcome, count] of counts) span.setAttribute(`${name}.${outcome}`, count)
+      return outcomes
+    })
+  }
 
   async function decideOneByOne (batch: Array<Pending<Request, Outcome>>): Promise<void> {
     for (const entry of batch) {
       try {
-        const [outcome] = await decide([entry.request])
+        const [outcome] = await traced([entry], decide)
         if (outcome === undefined) throw new Error('a batch of one gave no outcome')
         entry.resolve(outcome)
       } catch (error) {
@@ -80,7 +109,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
   async function run (batch: Array<Pending<Request, Outcome>>): Promise<void> {
     options.onBatch?.(batch.length)
     try {
-      const outcomes = await decideInTime(batch.map((entry) => entry.request))
+      const outcomes = await traced(batch, decideInTime)
       batch.forEach((entry, index) => {
         const outcome = outcomes[index]
         if (outcome === undefined) entry.reject(new Error('the batch gave no outcome for a request'))
@@ -159,7 +188,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
         throw unavailableProblem(options.busy, '1')
       }
       return await new Promise<Outcome>((resolve, reject) => {
-        queue.push({ request, keys: options.keysOf?.(request) ?? [], resolve, reject })
+        queue.push({ request, keys: options.keysOf?.(request) ?? [], resolve, reject, origin: currentSpan() })
         pump()
       })
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Queryable } from '../../db/sql.js'
 import { ProblemError, notFoundProblem, problemKinds, validationProblem } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
+import { dbSpan } from '../../tracing.js'
 import { lockStock, type StockedTier } from '../ticket-tiers/stock.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import type { PreparedTicket } from '../tickets/issuing.js'
@@ -121,13 +122,15 @@ export async function decideBatch (tx: Queryable, codes: TicketCodes, requests: 
   const fail = (index: number, problem: ProblemError): void => { outcomes[index] = { outcome: 'failed', problem } }
 
   // One round trip: the keys' claims, the events and the tiers' locks are sent together, in this order.
-  const keys = claimKeys(tx, requests)
-  const eventIds = [...new Set(requests.map((request) => request.eventId))]
-  const eventRows = tx<{ id: string, currency: string }[]>`
-    select id, currency from events where id in ${tx(eventIds)}
-  `.execute()
-  const stock = lockStock(tx, [...new Set(requests.flatMap((request) => request.items.map((item) => item.ticketTierId)))])
-  const [{ claimed, earlier }, events, tiers] = await Promise.all([keys, eventRows.then((rows) => new Map(rows.map((event) => [event.id, event.currency]))), stock])
+  const [{ claimed, earlier }, events, tiers] = await dbSpan('claim keys, read events, lock tiers', async () => {
+    const keys = claimKeys(tx, requests)
+    const eventIds = [...new Set(requests.map((request) => request.eventId))]
+    const eventRows = tx<{ id: string, currency: string }[]>`
+      select id, currency from events where id in ${tx(eventIds)}
+    `.execute()
+    const stock = lockStock(tx, [...new Set(requests.flatMap((request) => request.items.map((item) => item.ticketTierId)))])
+    return await Promise.all([keys, eventRows.then((rows) => new Map(rows.map((event) => [event.id, event.currency]))), stock])
+  })
 
   const planned: Array<NewBooking & { index: number }> = []
   const bookedHere = new Map<string, { id: string, fingerprint: string }>()
@@ -164,7 +167,7 @@ export async function decideBatch (tx: Queryable, codes: TicketCodes, requests: 
     outcomes[booking.index] = { outcome: 'created', booking: created[position] as Booking }
   })
   for (const [index, bookingId] of replayOf) {
-    const booking = byId.get(bookingId) ?? await readBooking(tx, bookingId)
+    const booking = byId.get(bookingId) ?? await dbSpan('read replayed booking', async () => await readBooking(tx, bookingId))
     if (booking === undefined) throw new Error(`replayed booking ${bookingId} vanished`)
     outcomes[index] = { outcome: 'replayed', booking }
   }

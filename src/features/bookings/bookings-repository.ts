@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/sql.js'
 import type { Principal } from '../../domain/principal.js'
 import type { Booking } from '../../schemas/bookings.js'
+import { dbSpan } from '../../tracing.js'
 import { decideBatch, type BatchOutcome } from './booking-batch.js'
 import { listBookings, readBooking, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
@@ -26,17 +27,17 @@ export function createBookingsRepository (sql: Sql, codes: TicketCodes) {
      */
     async createBatch (requests: BookingRequest[]): Promise<BatchOutcome[]> {
       const prepared = await Promise.all(requests.map(async (request) => ({ ...request, tickets: await prepareTickets(codes, request) })))
-      return await sql.begin(async (tx) => await decideBatch(tx, codes, prepared))
+      return await dbSpan('transaction', async () => await sql.begin(async (tx) => await decideBatch(tx, codes, prepared)))
     },
 
     /** Confirms a live hold (see changeStatus); undefined when the principal has no such booking. */
     async confirm (id: string, principal: Principal): Promise<Booking | undefined> {
-      return await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'confirmed', principal))
+      return await dbSpan('transaction', async () => await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'confirmed', principal)))
     },
 
     /** Cancels a held or confirmed booking, once (see changeStatus); undefined when the principal has no such booking. */
     async cancel (id: string, principal: Principal): Promise<Booking | undefined> {
-      return await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'cancelled', principal))
+      return await dbSpan('transaction', async () => await sql.begin(async (tx) => await changeStatus(tx, codes, id, 'cancelled', principal)))
     }
   }
 }

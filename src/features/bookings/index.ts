@@ -46,7 +46,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     perKey: 2,
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
     deadlineMs: REQUEST_DEADLINE_MS,
-    onBatch: (size) => { metrics.batchSize.observe({ kind: 'bookings' }, size) }
+    onBatch: (size) => { metrics.batchSize.observe({ kind: 'bookings' }, size) },
+    span: { name: 'booking.batch', outcomeOf: (outcome) => outcome.outcome }
   })
 
   app.addHook('onClose', async () => { await batcher.drain() })

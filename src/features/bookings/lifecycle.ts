@@ -2,6 +2,7 @@ import { isPostgresError, type Queryable } from '../../db/sql.js'
 import type { Principal } from '../../domain/principal.js'
 import { ProblemError, problemKinds } from '../../problems.js'
 import type { Booking } from '../../schemas/bookings.js'
+import { dbSpan } from '../../tracing.js'
 import type { WebhookEventType } from '../../schemas/webhooks.js'
 import { lockTiers, returnTickets, settleHold, takeTickets } from '../ticket-tiers/stock.js'
 import type { TicketCodes } from '../tickets/codes.js'
@@ -76,7 +77,7 @@ export async function createBookings (tx: Queryable, codes: TicketCodes, planned
   // One round trip while the caller holds the tiers' locks: each statement is sent as it is made
   // (`execute()`, and the helpers send theirs at once), so they leave together, in this order, and
   // PostgreSQL runs them in that order on the transaction's connection, each seeing those before.
-  const [, inserted, , , subscribed] = await Promise.all([
+  const [, inserted, , , subscribed] = await dbSpan('take stock, insert bookings, items and tickets', async () => await Promise.all([
     takeTickets(tx, planned.flatMap((booking) => booking.lines.map((line) => ({ ...line, held: booking.request.hold !== undefined })))),
     tx<{ id: string, createdAt: Date, expiresAt: Date | null }[]>`
       insert into bookings (id, integrator_id, event_id, client_reference, request_fingerprint, status, total, currency, expires_at)
@@ -111,7 +112,7 @@ export async function createBookings (tx: Queryable, codes: TicketCodes, planned
     `.execute(),
     insertTickets(tx, planned),
     anySubscribed(tx, planned.map((booking) => booking.id))
-  ])
+  ]))
   const times = new Map(inserted.map((row) => [row.id, row]))
   const bookings = planned.map((booking, index) => {
     const row = times.get(booking.id)
@@ -128,7 +129,9 @@ export async function createBookings (tx: Queryable, codes: TicketCodes, planned
       cancelledAt: null
     }, booking.lines.map((line) => ({ ...line, lineTotal: line.quantity * line.unitPrice })))
   })
-  await afterChange(tx, codes, bookings.map((booking) => ({ from: null, booking })), subscribed)
+  const record = async (): Promise<void> => { await afterChange(tx, codes, bookings.map((booking) => ({ from: null, booking })), subscribed) }
+  // Only with a subscriber does recording the events take a round trip.
+  await (subscribed ? dbSpan('insert webhook events', record) : record())
   return bookings
 }
 

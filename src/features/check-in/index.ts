@@ -80,7 +80,8 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
     maxQueued: 2000,
     busy: 'Too many scans are waiting for the database; retry shortly.',
     deadlineMs: REQUEST_DEADLINE_MS,
-    onBatch: (size) => { metrics.batchSize.observe({ kind: 'scans' }, size) }
+    onBatch: (size) => { metrics.batchSize.observe({ kind: 'scans' }, size) },
+    span: { name: 'check_in.batch', outcomeOf: (outcome) => outcome.outcome }
   })
   app.addHook('onClose', async () => { await online.drain() })
 

@@ -98,7 +98,7 @@ describe.runIf(process.platform === 'linux')('npm start, stopped by a signal', (
 
   it.each(cases)('%s → %s: the server drains and exits 0, npm exits 0, nothing is left running (%s)', async (signal, target) => {
     const dataDir = path.join(folder, 'data')
-    const npm = spawnNpmStart({ DATA_DIR: dataDir, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'debug' })
+    const npm = await spawnNpmStart({ DATA_DIR: dataDir, PORT: '0', ADMIN_API_KEYS: ADMIN_KEY, LOG_LEVEL: 'debug' })
     const npmPid = npm.child.pid as number
     try {
       const url = await listeningAt(npm, 90_000)

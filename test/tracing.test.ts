@@ -104,8 +104,8 @@ const TRACING_PACKAGES = /node_modules\/(@opentelemetry\/(sdk-|exporter-|instrum
  * Starts a server with `env` by `start`, books one ticket with `requestId`, then stops it with
  * SIGTERM and waits until it has exited.
  */
-async function bookOnceThenStop (start: typeof spawnServer, env: Record<string, string>, requestId: string): Promise<ServerProcess> {
-  const server = start(loadServerEnv(db.url, { NODE_OPTIONS: `--import=${pathToFileURL(moduleReport).href}`, ...env }))
+async function bookOnceThenStop (start: (env: Record<string, string>) => ServerProcess | Promise<ServerProcess>, env: Record<string, string>, requestId: string): Promise<ServerProcess> {
+  const server = await start(loadServerEnv(db.url, { NODE_OPTIONS: `--import=${pathToFileURL(moduleReport).href}`, ...env }))
   try {
     const base = await listeningAt(server, 60_000)
     const { eventId, tierId } = await createEventWithTier(overHttp(base))

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdir, rm, writeFile, readFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { projectRoot } from '../../src/paths.js'
 import { ADMIN_KEY } from './app.js'
@@ -35,16 +37,53 @@ export function spawnServer (env: Record<string, string>): ServerProcess {
   }))
 }
 
+/** Held while an `npm start` builds dist/, by whichever test file's process starts one. */
+const BUILD_LOCK = path.join(os.tmpdir(), `ticket-booking-npm-start-${Buffer.from(projectRoot).toString('hex').slice(-16)}.lock`)
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Waits until no other test process's `npm start` is building (its build rewrites dist/ while
+ * another's server may be loading it), and takes the turn; a lock left by a process that died is
+ * taken over.
+ */
+async function takeBuildTurn (): Promise<() => Promise<void>> {
+  for (;;) {
+    try {
+      await mkdir(BUILD_LOCK)
+      await writeFile(path.join(BUILD_LOCK, 'pid'), String(process.pid))
+      return async () => { await rm(BUILD_LOCK, { recursive: true, force: true }) }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const holder = Number(await readFile(path.join(BUILD_LOCK, 'pid'), 'utf8').catch(() => ''))
+      if (holder > 0 && !alive(holder)) await rm(BUILD_LOCK, { recursive: true, force: true })
+      else await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
 /**
  * Runs `npm start` itself, as a user, a process manager or a container runtime does (it builds
  * first), in a process group of its own so a test can signal the group as a terminal's Ctrl-C does.
+ * One at a time across the test files builds: the next starts once this one's server says it
+ * listens (or it exits).
  */
-export function spawnNpmStart (env: Record<string, string>): ServerProcess {
-  return watch(spawn('npm', ['start'], {
+export async function spawnNpmStart (env: Record<string, string>): Promise<ServerProcess> {
+  const release = await takeBuildTurn()
+  const server = watch(spawn('npm', ['start'], {
     cwd: projectRoot,
     detached: true,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }
   }))
+  void Promise.race([server.waitFor(/listening on/, 120_000), server.exited]).catch(() => {}).finally(() => { void release() })
+  return server
 }
 
 function watch (child: ChildProcessWithoutNullStreams): ServerProcess {

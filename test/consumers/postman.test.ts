@@ -39,10 +39,10 @@ describe('the committed Postman collection, run by newman against a live server'
     const summary = await runCollection()
     const failures = summary.run.failures.map((failure) => `${failure.source?.name ?? '?'}: ${failure.error.message}`)
     expect(failures).toEqual([])
-    expect(summary.run.stats.requests.total).toBe(47)
+    expect(summary.run.stats.requests.total).toBe(49)
     expect(summary.run.stats.requests.failed).toBe(0)
     // Five on each: documented status and media type (its own), no 5xx, x-request-id, problem details (the collection's).
-    expect(summary.run.stats.assertions.total).toBe(47 * 5)
+    expect(summary.run.stats.assertions.total).toBe(49 * 5)
 
     const statuses = summary.run.executions.map((execution) =>
       `${execution.item.name}: ${(execution.response as { code?: number } | undefined)?.code ?? 'no response'}`)

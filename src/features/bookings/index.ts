@@ -37,13 +37,14 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     maxConcurrentBatches: 4,
     maxQueued,
     busy: 'Too many bookings are waiting for the database; retry shortly.',
-    // Batches on one tier only queue on its row lock in the database: beyond two in flight (one
-    // deciding, the next already waiting on the lock, so no round trip is lost between them), a hot
-    // tier's requests wait here and go together in its next batch, while other tiers' batches go on.
-    // Measured on a hot tier at concurrency 64: one batch per tier 2,380 bookings/s, two 2,540,
-    // four without this 2,130 (scratch harness, local PostgreSQL 15).
+    // Batches on one tier only queue on its row lock in the database: beyond one in flight per
+    // process, a hot tier's requests wait here and go together in its next batch, while other
+    // tiers' batches go on. Every process keeps its own count, so N processes put N batches on the
+    // lock. Measured by `BENCH_ONLY=processes npm run bench` (2026-12-02, hot tier @64, embedded
+    // PostgreSQL 18): one per tier 2,088 / 1,179 / 510 bookings/s with 1 / 2 / 4 processes, two per
+    // tier 2,070 / 813 / 378 (an earlier scratch harness on one process: 2,380 with one, 2,540 with two).
     keysOf: (request) => request.items.map((item) => item.ticketTierId),
-    perKey: 2,
+    perKey: 1,
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
     deadlineMs: REQUEST_DEADLINE_MS,
     onBatch: (size) => { metrics.batchSize.observe({ kind: 'bookings' }, size) },

@@ -163,7 +163,7 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
 
   // Background work, tied to the app's life.
   app.register(holdSweeper, { sql, sessionSql, codes, intervalMs: holdSweepIntervalMs, metrics })
-  app.register(retentionSweeper, { sql, sessionSql, retentionDays: config.retentionDays ?? DEFAULT_RETENTION_DAYS, intervalMs: retentionSweepIntervalMs })
+  app.register(retentionSweeper, { sql, sessionSql, retentionDays: config.retentionDays ?? DEFAULT_RETENTION_DAYS, intervalMs: retentionSweepIntervalMs, metrics })
   if (dispatcher !== false) {
     app.register(webhookDispatcher, { sql, listenSql: sessionSql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false, metrics, ...dispatcher })
   }

@@ -71,6 +71,12 @@ export function createMetrics () {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600, 21600, 86400],
       registers
     }),
+    retentionDeleted: new Counter({
+      name: 'retention_rows_deleted_total',
+      help: 'Rows the retention sweep deleted, by kind: webhook_delivery_attempts, webhook_deliveries, webhook_events.',
+      labelNames: ['kind'] as const,
+      registers
+    }),
     checkIns: new Counter({
       name: 'check_ins_total',
       help: 'Scans by result (admitted, conflict, rejected, replayed) and mode (online, offline).',

@@ -41,8 +41,8 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     // process, a hot tier's requests wait here and go together in its next batch, while other
     // tiers' batches go on. Every process keeps its own count, so N processes put N batches on the
     // lock. Measured by `BENCH_ONLY=processes npm run bench` (2026-12-02, hot tier @64, embedded
-    // PostgreSQL 18): one per tier 2,088 / 1,179 / 510 bookings/s with 1 / 2 / 4 processes, two per
-    // tier 2,070 / 813 / 378 (an earlier scratch harness on one process: 2,380 with one, 2,540 with two).
+    // PostgreSQL 18, two runs one after the other): one per tier 2,083 / 2,576 / 1,635 bookings/s
+    // with 1 / 2 / 4 processes, two per tier 2,199 / 1,968 / 1,124.
     keysOf: (request) => request.items.map((item) => item.ticketTierId),
     perKey: 1,
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { underSessionLock } from '../../db/session-lock.js'
 import type { Sql } from '../../db/sql.js'
+import type { Metrics } from '../../metrics.js'
 import { runPeriodically } from '../../plugins/periodic-job.js'
 
 /*
@@ -167,10 +168,18 @@ export interface RetentionSweeperOptions {
   retentionDays: number
   /** How often a round starts; 0 turns retention off. */
   intervalMs: number
+  metrics?: Metrics | undefined
+}
+
+/** The metric's label of each kind a round deletes. */
+const KIND_LABELS: Record<keyof RetentionDeleted, string> = {
+  webhookDeliveryAttempts: 'webhook_delivery_attempts',
+  webhookDeliveries: 'webhook_deliveries',
+  webhookEvents: 'webhook_events'
 }
 
 /** Deletes expired webhook rows in the background. Several processes may run it; one sweeps at a time. */
-export const retentionSweeper = fp(async function retentionSweeperPlugin (app: FastifyInstance, { sql, sessionSql, retentionDays, intervalMs }: RetentionSweeperOptions) {
+export const retentionSweeper = fp(async function retentionSweeperPlugin (app: FastifyInstance, { sql, sessionSql, retentionDays, intervalMs, metrics }: RetentionSweeperOptions) {
   runPeriodically(app, {
     name: 'retention sweep',
     intervalMs,
@@ -178,6 +187,9 @@ export const retentionSweeper = fp(async function retentionSweeperPlugin (app: F
     deadlineMs: ROUND_DEADLINE_MS,
     round: async (signal) => await sweepRetention(sql, { retentionDays, sessionSql, signal }),
     report: (deleted) => {
+      for (const [kind, count] of Object.entries(deleted ?? {}) as Array<[keyof RetentionDeleted, number]>) {
+        metrics?.retentionDeleted.inc({ kind: KIND_LABELS[kind] }, count)
+      }
       const counts = Object.fromEntries(Object.entries(deleted ?? {}).filter(([, count]) => count > 0))
       if (Object.keys(counts).length > 0) app.log.info({ deleted: counts, retentionDays }, 'retention sweep deleted expired rows')
     }

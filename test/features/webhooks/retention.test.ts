@@ -329,12 +329,16 @@ describe('the retention sweep behind PgBouncer in transaction mode', () => {
 })
 
 describe('the background retention sweep', () => {
-  it('deletes expired rows on its own, logging how many of each kind', async () => {
+  it('deletes expired rows on its own, logging and counting how many of each kind', async () => {
     await oldBacklog(10)
     const lines: string[] = []
     const app = await t.newApp({ retentionSweepIntervalMs: 20, config: { retentionDays: 30 }, logger: createLogger('info', { write: (line: string) => { lines.push(line) } }) })
     try {
       await waitUntil(() => lines.some((line) => line.includes('retention sweep deleted')), 'the background sweep logs what it deleted', { timeoutMs: 10_000, intervalMs: 20 })
+      const scraped = (await app.inject({ method: 'GET', url: '/metrics', headers: asAdmin })).body
+      for (const kind of ['webhook_delivery_attempts', 'webhook_deliveries', 'webhook_events']) {
+        expect(scraped).toContain(`\nretention_rows_deleted_total{kind="${kind}"} 10\n`)
+      }
     } finally {
       await app.close()
     }

@@ -738,6 +738,22 @@ async function readLoad (base: string, read: Read): Promise<autocannon.Result> {
   return await autocannon({ url: `${base}${read.url}`, connections: CEILING_CONCURRENCY, duration: SECONDS, headers: read.headers })
 }
 
+/**
+ * Where the server's resident memory is, from its own /metrics (prom-client's process defaults):
+ * V8's heap (used of its total), memory outside it (Buffers, ArrayBuffers) and the rest (code,
+ * native allocations, what the allocator keeps after a free).
+ */
+async function memoryBreakdown (base: string): Promise<string> {
+  const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+  if (!response.ok) return `(no /metrics: ${response.status})`
+  const text = await response.text()
+  const mib = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20
+  const rss = mib('process_resident_memory_bytes')
+  const heapTotal = mib('nodejs_heap_size_total_bytes')
+  const external = mib('nodejs_external_memory_bytes')
+  return `RSS ${rss.toFixed(0)} MiB = V8 heap ${heapTotal.toFixed(0)} MiB (${mib('nodejs_heap_size_used_bytes').toFixed(0)} used) + external ${external.toFixed(0)} MiB + the rest ${(rss - heapTotal - external).toFixed(0)} MiB`
+}
+
 /** RSS of a process in MB (10^6 bytes), as the issue's target is written, with MiB beside it. */
 function rssText (mib: number): string {
   return `${(mib * 2 ** 20 / 1e6).toFixed(1)} MB (${mib.toFixed(1)} MiB)`
@@ -919,6 +935,7 @@ async function main (): Promise<void> {
 
       // Memory: the same hot-tier and read load again, in the same server process.
       const rssFirst = rssMiB(server.pid)
+      const breakdownFirst = await memoryBreakdown(server.base)
       console.log(`Memory: server RSS ${rssText(rssFirst)} after the bookings and reads; the hot tier @${CEILING_CONCURRENCY} and the reads once more`)
       {
         const tierId = await createTier(server.base, eventId, 1_000_000)
@@ -939,8 +956,9 @@ async function main (): Promise<void> {
         recordRequests(`API, again (memory): ${read.name}`, CEILING_CONCURRENCY, result)
       }
       const rssSecond = rssMiB(server.pid)
+      const breakdownSecond = await memoryBreakdown(server.base)
       const growth = rssSecond / rssFirst - 1
-      memory.push(`server RSS after the main run's bookings and reads ${rssText(rssFirst)}; after the hot tier @${CEILING_CONCURRENCY} and the reads once more ${rssText(rssSecond)}: ${growth >= 0 ? '+' : ''}${(100 * growth).toFixed(1)}%`)
+      memory.push(`server RSS after the main run's bookings and reads ${rssText(rssFirst)} (${breakdownFirst}); after the hot tier @${CEILING_CONCURRENCY} and the reads once more ${rssText(rssSecond)} (${breakdownSecond}): ${growth >= 0 ? '+' : ''}${(100 * growth).toFixed(1)}%`)
       console.log(`  ${memory[0] ?? ''}`)
 
       console.log('Tickets: reading one booking\'s 200 tickets (with codes), concurrency 64')
@@ -966,7 +984,7 @@ async function main (): Promise<void> {
       await measureCodes()
 
       const rssEnd = rssMiB(server.pid)
-      memory.push(`server RSS after the whole bench ${rssText(rssEnd)}`)
+      memory.push(`server RSS after the whole bench ${rssText(rssEnd)} (${await memoryBreakdown(server.base)})`)
       console.log(`  ${memory[1] ?? ''}`)
 
       const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a'

@@ -5,7 +5,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listeningAt, spawnNpmStart } from './support/process.js'
+import { alive, listeningAt, spawnNpmStart } from './support/process.js'
 
 const ADMIN_KEY = 'npm-start-admin-key-0123456789'
 
@@ -37,15 +37,6 @@ function descendants (pid: number): number[] {
     }
   }
   return found
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function portIsFree (port: number): Promise<boolean> {

@@ -40,7 +40,8 @@ export function spawnServer (env: Record<string, string>): ServerProcess {
 /** Held while an `npm start` builds dist/, by whichever test file's process starts one. */
 const BUILD_LOCK = path.join(os.tmpdir(), `ticket-booking-npm-start-${Buffer.from(projectRoot).toString('hex').slice(-16)}.lock`)
 
-function alive (pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 only checks). */
+export function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

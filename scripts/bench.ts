@@ -35,13 +35,12 @@
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { chmod, mkdtemp, rm, symlink } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
 import { CompactSign, compactVerify, generateKeyPair } from 'jose'
 import postgres from 'postgres'
-import { startEmbeddedPostgres } from '../src/db/embedded.js'
+import { freePort, startEmbeddedPostgres } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
 import { createSql, type Sql } from '../src/db/sql.js'
 import { projectRoot } from '../src/paths.js'
@@ -102,15 +101,6 @@ function recordRequests (scenario: string, concurrency: number, result: autocann
 function record (row: Row): void {
   rows.push(row)
   console.log(`  ${row.scenario} @${row.concurrency}: ${row.perSecond.toFixed(row.digits ?? 0)}${row.digits === undefined ? '/s' : ''}, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.statuses} ${row.check}`)
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')) })
-    })
-  })
 }
 
 interface Database {

@@ -68,7 +68,8 @@ async function loadEmbeddedPostgres (): Promise<EmbeddedPostgresPackage> {
   return { EmbeddedPostgres: module.default, postgresBinary: binaries.postgres }
 }
 
-async function freePort (): Promise<number> {
+/** A port the OS has free now on 127.0.0.1 (for a server started as a child process). */
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = net.createServer()
     server.unref()

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { freePort } from './ports.js'
+import { freePort } from '../../src/db/embedded.js'
 import { waitUntil } from './wait.js'
 
 /*

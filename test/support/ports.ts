@@ -8,18 +8,6 @@ async function isFree (candidate: number): Promise<boolean> {
   })
 }
 
-/** A port the OS has free now, on 127.0.0.1 (for a server a test starts once, as a child process). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
-
 /**
  * A port below the ephemeral range (32768 and up on Linux), for a server a test stops and starts
  * again: while it is down, no other test's server that asks the OS for a free port can take it and

@@ -209,19 +209,15 @@ describe('starting with a bad configuration', () => {
     expect(server.output()).not.toMatch(/\n\s+at /)
   })
 
-  it('exits non-zero on a bad LOG_FORMAT, naming it', async () => {
-    const server = spawnServer({ PORT: '0', LOG_FORMAT: 'colour' })
+  it.each([
+    [{ LOG_FORMAT: 'colour' }, 'Invalid configuration: LOG_FORMAT: must be one of json, pretty'],
+    [{ RETENTION_DAYS: '0' }, 'Invalid configuration: RETENTION_DAYS: must be a whole number of days from 1 to 36500']
+  ])('exits non-zero on %j, naming the variable', async (env, message) => {
+    const server = spawnServer({ PORT: '0', ...env })
     const { code } = await server.exited
     expect(code).toBe(1)
-    expect(server.output()).toContain('Invalid configuration: LOG_FORMAT: must be one of json, pretty')
+    expect(server.output()).toContain(message)
     expect(server.output()).not.toMatch(/\n\s+at /)
-  })
-
-  it('stops the service on a RETENTION_DAYS below 1, naming the variable', async () => {
-    const server = spawnServer({ PORT: '0', RETENTION_DAYS: '0' })
-    const { code } = await server.exited
-    expect(code).toBe(1)
-    expect(server.output()).toContain('Invalid configuration: RETENTION_DAYS: must be a whole number of days from 1 to 36500')
   })
 
   it('exits non-zero on a bad TICKET_SIGNING_KEYS without printing the key', async () => {

@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -11,6 +9,7 @@ import { projectRoot } from '../src/paths.js'
 import { createTestDatabase, type TestDatabase } from './support/database.js'
 import { createEventWithTier, overHttp } from './support/fixtures.js'
 import { listeningAt, loadServerEnv, spawnNpmStart, spawnServer, type ServerProcess } from './support/process.js'
+import { startReceiver } from './support/receiver.js'
 
 /** An OTLP attribute value as the JSON encoding sends it. */
 interface AnyValue { stringValue?: string, intValue?: number | string, boolValue?: boolean, doubleValue?: number }
@@ -40,24 +39,15 @@ function flatten (attributes: KeyValue[]): Record<string, string | number | bool
   return Object.fromEntries(attributes.map(({ key, value }) => [key, value.stringValue ?? (value.intValue === undefined ? undefined : Number(value.intValue)) ?? value.boolValue ?? value.doubleValue]))
 }
 
-/** A plain OTLP/HTTP receiver: collects what is POSTed to /v1/traces (JSON encoding). */
-async function startCollector (): Promise<{ url: string, requests: Array<{ path: string, contentType: string | undefined, body: string }>, spans: () => Span[], close: () => Promise<void> }> {
-  const requests: Array<{ path: string, contentType: string | undefined, body: string }> = []
-  const server: Server = createServer((request, response) => {
-    let body = ''
-    request.setEncoding('utf8')
-    request.on('data', (chunk: string) => { body += chunk })
-    request.on('end', () => {
-      requests.push({ path: request.url ?? '', contentType: request.headers['content-type'], body })
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+/** An OTLP/HTTP receiver: the tests' recording HTTP receiver, whose requests are read as JSON-encoded span exports. */
+async function startCollector (): Promise<{ url: string, requests: () => Array<{ path: string, contentType: string | undefined, body: string }>, spans: () => Span[], close: () => Promise<void> }> {
+  const receiver = await startReceiver('')
+  const requests = (): Array<{ path: string, contentType: string | undefined, body: string }> =>
+    receiver.received.map(({ path, headers, body }) => ({ path, contentType: headers['content-type'], body }))
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: receiver.url,
     requests,
-    spans: () => requests.flatMap((request) => (JSON.parse(request.body) as ExportRequest).resourceSpans.flatMap((resourceSpans) =>
+    spans: () => requests().flatMap((request) => (JSON.parse(request.body) as ExportRequest).resourceSpans.flatMap((resourceSpans) =>
       resourceSpans.scopeSpans.flatMap((scopeSpans) => scopeSpans.spans.map((span): Span => ({
         ...span,
         scope: scopeSpans.scope.name,
@@ -65,10 +55,7 @@ async function startCollector (): Promise<{ url: string, requests: Array<{ path:
         resource: flatten(resourceSpans.resource.attributes)
       })))
     )),
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    close: receiver.close
   }
 }
 
@@ -139,8 +126,8 @@ describe('traces over OTLP/HTTP', () => {
       expect(server.output()).toContain('exporting traces over OTLP/HTTP')
       expect(loadedModules(server).some((file) => file.includes('node_modules/@opentelemetry/sdk-node/'))).toBe(true)
 
-      expect(collector.requests.length).toBeGreaterThan(0)
-      expect(collector.requests.every((request) => request.path === '/v1/traces' && request.contentType === 'application/json')).toBe(true)
+      expect(collector.requests().length).toBeGreaterThan(0)
+      expect(collector.requests().every((request) => request.path === '/v1/traces' && request.contentType === 'application/json')).toBe(true)
       const spans = collector.spans()
       const { version } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }
       for (const span of spans) expect(span.resource).toMatchObject({ 'service.name': 'ticket-booking-api', 'service.version': version })
@@ -174,7 +161,7 @@ describe('traces over OTLP/HTTP', () => {
       for (const span of [transaction, ...roundTrips]) expect(span?.attributes['db.system.name']).toBe('postgresql')
 
       // No secret in any span: not the key, not the Authorization header.
-      expect(collector.requests.map((exported) => exported.body).join('')).not.toMatch(new RegExp(`${integratorKey}|Bearer|authorization`, 'i'))
+      expect(collector.requests().map((exported) => exported.body).join('')).not.toMatch(new RegExp(`${integratorKey}|Bearer|authorization`, 'i'))
     } finally {
       await collector.close()
     }
@@ -193,7 +180,7 @@ describe('traces over OTLP/HTTP', () => {
       expect(modules.some((file) => file.includes('node_modules/fastify/')), 'the report lists the server\'s modules').toBe(true)
       expect(modules.filter((file) => TRACING_PACKAGES.test(file))).toEqual([])
       expect(server.output()).not.toContain('exporting traces')
-      expect(collector.requests).toEqual([])
+      expect(collector.requests()).toEqual([])
     } finally {
       await collector.close()
     }

@@ -58,16 +58,26 @@ function bookingColumns (q: Queryable) {
   return q`id, event_id, client_reference, total, currency, created_at, expires_at, cancelled_at, ${effectiveStatus(q)}`
 }
 
+/**
+ * One booking with its items, in one query (the items as a JSON array beside the booking's
+ * columns), or undefined when it does not exist or the principal may not see it.
+ */
 export async function readBooking (q: Queryable, id: string, principal?: Principal): Promise<Booking | undefined> {
-  const [row] = await q<BookingRow[]>`
-    select ${bookingColumns(q)} from bookings where id = ${id} and ${principal === undefined ? q`true` : visibleTo(q, principal)}
+  const [row] = await q<Array<BookingRow & { items: ItemRow[] }>>`
+    select ${bookingColumns(q)}, (
+      select coalesce(json_agg(i order by i.position), '[]') from (
+        select position, ticket_tier_id, tier_name, quantity, unit_price, line_total
+        from booking_items where booking_id = bookings.id
+      ) i
+    ) as items
+    from bookings where id = ${id} and ${principal === undefined ? q`true` : visibleTo(q, principal)}
   `
   if (row === undefined) return undefined
-  const items = await q<ItemRow[]>`
-    select ticket_tier_id, tier_name, quantity, unit_price, line_total
-    from booking_items where booking_id = ${row.id} order by position
-  `
-  return toBooking(row, items)
+  // JSON numbers are doubles: a bigint line total beyond 2^53 would arrive rounded (the `bigint` type refuses it elsewhere).
+  for (const item of row.items) {
+    if (!Number.isSafeInteger(item.lineTotal)) throw new RangeError('bigint value exceeds the safe integer range')
+  }
+  return toBooking(row, row.items)
 }
 
 export interface BookingFilter {

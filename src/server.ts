@@ -1,4 +1,5 @@
 import closeWithGrace from 'close-with-grace'
+import { setFlagsFromString } from 'node:v8'
 import { ConfigError, loadConfig } from './config.js'
 import { EmbeddedPostgresError } from './db/embedded.js'
 import { createLogger } from './logger.js'
@@ -13,6 +14,16 @@ const SHUTDOWN_GRACE_MS = 15_000
  * request to stop, so it must not cut the drain short (close-with-grace exits 1 on a second one).
  */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
+
+/*
+ * After each full collection V8 lets the heap grow to up to 4 times what survived before the next
+ * one. The service's live heap is small (about 40 MiB under load) but it allocates fast, so the heap
+ * stood at 3-4 times that, garbage mostly: 195 MiB RSS after a booking and read load where a growth
+ * of 1.5 times leaves 145-150 MiB, for about 5% more CPU per request (measured side by side; README,
+ * Performance). V8 reads the factor at every collection, so setting it here takes effect at once.
+ * A `--heap-growing-percent` given on the command line wins.
+ */
+if (!process.execArgv.some((flag) => flag.startsWith('--heap-growing-percent'))) setFlagsFromString('--heap-growing-percent=50')
 
 let config
 try {

@@ -79,6 +79,20 @@ const pipelineReplacements = [
   ]
 ]
 
+// With several hosts (DATABASE_URL naming a primary and its standby) a query waited for ever when
+// none of them would do (the primary dead, the standby not yet promoted): the count of hosts tried,
+// which decides when to give up, was never incremented, so every refusal was taken as "another
+// host is left" and the connection went round the hosts with no pause until one became a primary.
+// A query now tries each host once and fails (CONNECTION_DESTROYED, ECONNREFUSED, ...: a 503) after
+// the last; a connect timeout also moves on to the next host instead of failing the query at once.
+// See https://github.com/porsager/postgres/issues/1174 and https://github.com/porsager/postgres/pull/1175
+const HOSTS_MARKER = '/* ticket-booking: count the hosts tried */'
+const hostsReplacements = [
+  ['    connect(query) {\n      initial = query\n      reconnect()\n', `    connect(query) {\n      ${HOSTS_MARKER}\n      retries = 0\n      initial = query\n      reconnect()\n`],
+  ['      query = errorResponse = null\n      return reconnect()\n', '      query = errorResponse = null\n      retries++\n      return reconnect()\n'],
+  ["  function connectTimedOut() {\n    errored(Errors.connection('CONNECT_TIMEOUT', options, socket))\n", "  function connectTimedOut() {\n    error(Errors.connection('CONNECT_TIMEOUT', options, socket))\n"]
+]
+
 // The pool keeps its connections in queues it does not expose; /metrics reports how many are in use
 // and how many queries wait for one (src/db/pool-stats.ts reads this getter, and reports nothing
 // when it is missing).
@@ -115,4 +129,6 @@ for (const variant of ['src', 'cjs/src', 'cf/src']) {
   patch(path.join(variant, 'connection.js'), MARKER, replacements)
   patch(path.join(variant, 'connection.js'), STARTUP_MARKER, startupReplacements)
   patch(path.join(variant, 'connection.js'), PIPELINE_MARKER, pipelineReplacements)
+  // After the startup query guard: it edits the lines this one extends.
+  patch(path.join(variant, 'connection.js'), HOSTS_MARKER, hostsReplacements)
 }

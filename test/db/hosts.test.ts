@@ -1,5 +1,8 @@
+import net from 'node:net'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hostsOf, isValidDatabaseUrl, primaryUrl } from '../../src/db/hosts.js'
+import { createSql, isDatabaseUnavailable } from '../../src/db/sql.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import { ADMIN_KEY } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
@@ -11,7 +14,10 @@ import { listeningAt, type ServerProcess, spawnServer } from '../support/process
  * DATABASE_URL with several hosts (`host-a:5432,host-b:5432`, `target_session_attrs=primary`), as
  * operators write it for a primary and its standby: the configuration takes it, the migrations run
  * on the host that is the primary (node-pg-migrate's driver takes one host), and the service, with
- * a host that does not answer listed first, starts and books.
+ * a host that does not answer listed first, starts and books. A query tries each host once: when
+ * none will do (the primary dead, its standby not yet promoted) it fails at once, a 503, instead
+ * of waiting for one to become the primary (postgres.js 3.4.9 went round the hosts for ever;
+ * scripts/patch-postgres.mjs mends it).
  */
 
 let db: TestDatabase
@@ -47,6 +53,51 @@ describe('several hosts in DATABASE_URL', () => {
     expect(new URL(primary).host).toBe(new URL(db.url).host)
     expect(new URL(primary).searchParams.has('target_session_attrs')).toBe(false)
     await expect(primaryUrl(`postgres://postgres@127.0.0.1:${deadPort},127.0.0.1:${deadPort}/x`)).rejects.toThrow()
+  })
+
+  it('fail a query at once when no host will do, and move past a host that never answers', async () => {
+    const { host } = new URL(db.url)
+    const { single } = hostsOf(db.url)
+    const failure = async (query: Promise<unknown>): Promise<unknown> => await query.then(() => new Error('it did not fail'), (error: unknown) => error)
+
+    // Both hosts refuse, as between a primary's death and its standby's promotion on one machine.
+    const refused = createSql(`postgres://postgres@127.0.0.1:${deadPort},127.0.0.1:${deadPort}/x?target_session_attrs=primary`, { max: 1 })
+    try {
+      const error = await failure(refused`select 1`)
+      expect(error).toMatchObject({ code: 'ECONNREFUSED' })
+      expect(isDatabaseUnavailable(error)).toBe(true)
+    } finally {
+      await refused.end({ timeout: 1 })
+    }
+
+    // A refusing host and one that answers but is not wanted: a session read-only by default (what
+    // a standby is) where a read-write one is asked for. Each is tried once, in order, and the query
+    // fails with the last one's error.
+    for (const [hosts, code] of [[`127.0.0.1:${deadPort},${host}`, 'CONNECTION_DESTROYED'], [`${host},127.0.0.1:${deadPort}`, 'ECONNREFUSED']] as const) {
+      const readOnly = postgres(single(hosts), {
+        max: 1, target_session_attrs: 'read-write', connection: { default_transaction_read_only: true }, onnotice: () => {}
+      })
+      try {
+        const error = await failure(readOnly`select 1`)
+        expect(error, hosts).toMatchObject({ code })
+        expect(isDatabaseUnavailable(error)).toBe(true)
+      } finally {
+        await readOnly.end({ timeout: 1 })
+      }
+    }
+
+    // A host that takes the connection and never says a word: after connect_timeout the next host.
+    const silent = net.createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const silentHost = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`
+    const patient = postgres(single(`${silentHost},${host}`), { max: 1, connect_timeout: 1, onnotice: () => {} })
+    try {
+      const [row] = await patient<{ one: number }[]>`select 1 as one`
+      expect(row?.one).toBe(1)
+    } finally {
+      await patient.end({ timeout: 1 })
+      silent.close()
+    }
   })
 
   it('start the service, which migrates and books through them', async () => {

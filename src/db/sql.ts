@@ -1,13 +1,16 @@
 import postgres from 'postgres'
 
-function parseSafeInteger (text: string): number {
-  const value = Number(text)
+/**
+ * A bigint from the database as a number, refused beyond 2^53 (a double would round it): the
+ * `bigint` type's parser, and the check for bigints that arrive inside JSON (already doubles).
+ */
+export function safeInteger (value: number): number {
   if (!Number.isSafeInteger(value)) throw new RangeError('bigint value exceeds the safe integer range')
   return value
 }
 
 const types = {
-  bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: parseSafeInteger }
+  bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (text: string) => safeInteger(Number(text)) }
 }
 
 /** The pool type used across the code base: `bigint` columns arrive as safe JS numbers. */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../db/sql.js'
+import { safeInteger, type Queryable } from '../../db/sql.js'
 import type { Principal } from '../../domain/principal.js'
 import type { Booking } from '../../schemas/bookings.js'
 
@@ -74,9 +74,7 @@ export async function readBooking (q: Queryable, id: string, principal?: Princip
   `
   if (row === undefined) return undefined
   // JSON numbers are doubles: a bigint line total beyond 2^53 would arrive rounded (the `bigint` type refuses it elsewhere).
-  for (const item of row.items) {
-    if (!Number.isSafeInteger(item.lineTotal)) throw new RangeError('bigint value exceeds the safe integer range')
-  }
+  for (const item of row.items) safeInteger(item.lineTotal)
   return toBooking(row, row.items)
 }
 

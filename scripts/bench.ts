@@ -595,7 +595,7 @@ async function siblingDatabase (url: string, name: string): Promise<string> {
   return sibling.toString()
 }
 
-interface Side { label: string, base: string, key: string, eventId: string, hotTier: string, spreadTiers: string[], readEventId: string }
+interface Side { label: string, base: string, key: string, eventId: string, hotTier: string, spreadTiers: string[], readEventId: string, readBookingId: string }
 
 async function prepareSide (label: string, base: string): Promise<Side> {
   const key = await newIntegratorKey(base)
@@ -603,8 +603,10 @@ async function prepareSide (label: string, base: string): Promise<Side> {
   const spreadTiers: string[] = []
   for (let i = 0; i < 50; i++) spreadTiers.push(await createTier(base, eventId, 100_000))
   const readEventId = await createEvent(base, 'Compare reads')
-  for (let i = 0; i < 4; i++) await createTier(base, readEventId, 500)
-  return { label, base, key, eventId, hotTier: await createTier(base, eventId, 1_000_000), spreadTiers, readEventId }
+  const readTiers: string[] = []
+  for (let i = 0; i < 4; i++) readTiers.push(await createTier(base, readEventId, 500))
+  const readBooking = await api<{ id: string }>(base, 'POST', '/api/bookings', { eventId: readEventId, items: [{ ticketTierId: readTiers[0], quantity: 1 }] }, key)
+  return { label, base, key, eventId, hotTier: await createTier(base, eventId, 1_000_000), spreadTiers, readEventId, readBookingId: readBooking.id }
 }
 
 /**
@@ -653,6 +655,12 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
       {
         name: 'GET /api/events @64',
         measure: async (side) => (await autocannon({ url: `${side.base}/api/events`, connections: 64, duration: SECONDS })).requests.average
+      },
+      {
+        name: 'GET /api/bookings/{bookingId} @64',
+        measure: async (side) => (await autocannon({
+          url: `${side.base}/api/bookings/${side.readBookingId}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${side.key}` }
+        })).requests.average
       }
     ]
     const [baseline, current] = sides as [Side, Side]

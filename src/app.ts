@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyPluginAsync
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import { createMetrics } from './metrics.js'
+import { sharedReads } from './db/shared-reads.js'
 import type { Sql } from './db/sql.js'
 import { bookingsFeature } from './features/bookings/index.js'
 import { createCheckInRepository } from './features/check-in/check-in-repository.js'
@@ -124,8 +125,9 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
   const checkIn = createCheckInRepository(sql)
   app.register(auth, {
     adminKeys: config.adminApiKeys,
-    findIntegratorKey: async (token) => await dbSpan('find integrator key', async () => await integrators.findLiveKey(token)),
-    findScannerKey: async (token) => await dbSpan('find scanner key', async () => await checkIn.findLiveKey(token))
+    // Every request looks its key up, so requests with the same key that arrive together share the query (see sharedReads).
+    findIntegratorKey: sharedReads(async (token: string) => await dbSpan('find integrator key', async () => await integrators.findLiveKey(token)), (token) => token),
+    findScannerKey: sharedReads(async (token: string) => await dbSpan('find scanner key', async () => await checkIn.findLiveKey(token)), (token) => token)
   })
   app.register(requestLog)
 

@@ -14,6 +14,11 @@ export function visibleTo (q: Queryable, principal: Principal, bookingsAlias?: s
   return bookingsAlias === undefined ? q`integrator_id = ${principal.integratorId}` : q`${q(bookingsAlias)}.integrator_id = ${principal.integratorId}`
 }
 
+/** What `visibleTo` depends on: principals with the same one see the same bookings. */
+export function visibilityOf (principal: Principal): string {
+  return principal.kind === 'integrator' ? `integrator ${principal.integratorId}` : principal.kind
+}
+
 export interface BookingRow {
   id: string
   eventId: string

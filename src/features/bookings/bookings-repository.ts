@@ -1,22 +1,27 @@
+import { sharedReads } from '../../db/shared-reads.js'
 import type { Sql } from '../../db/sql.js'
 import type { Principal } from '../../domain/principal.js'
 import type { Booking } from '../../schemas/bookings.js'
 import { dbSpan } from '../../tracing.js'
 import { decideBatch, type BatchOutcome } from './booking-batch.js'
-import { listBookings, readBooking, type BookingFilter } from './booking-reads.js'
+import { listBookings, readBooking, visibilityOf, type BookingFilter } from './booking-reads.js'
 import type { BookingRequest } from './booking-request.js'
 import { changeStatus } from './lifecycle.js'
 import type { TicketCodes } from '../tickets/codes.js'
 import { prepareTickets } from '../tickets/issuing.js'
 
 export function createBookingsRepository (sql: Sql, codes: TicketCodes) {
+  // Shared by identical reads that arrive together (see sharedReads): the same booking, seen by the same principal.
+  const readShared = sharedReads(async ({ id, principal }: { id: string, principal: Principal }) => await readBooking(sql, id, principal),
+    ({ id, principal }) => `${id} ${visibilityOf(principal)}`)
+
   return {
     async list (principal: Principal, filter: BookingFilter, limit: number, after?: { at: Date, id: string }) {
       return await listBookings(sql, principal, filter, limit, after)
     },
 
     async findById (id: string, principal: Principal): Promise<Booking | undefined> {
-      return await readBooking(sql, id, principal)
+      return await readShared({ id, principal })
     },
 
     /**

@@ -1,3 +1,4 @@
+import { sharedReads } from '../../db/shared-reads.js'
 import { definedColumns, isPostgresError, type Sql } from '../../db/sql.js'
 import { validationProblem } from '../../problems.js'
 import type { Event } from '../../schemas/events.js'
@@ -57,21 +58,29 @@ function rethrowEndsBeforeStarts (error: unknown, changedStart: boolean): never 
 export function createEventsRepository (sql: Sql) {
   const columns = sql`id, name, description, venue, starts_at, ends_at, currency, created_at`
 
+  // The public reads, shared by identical requests that arrive together (see sharedReads).
+  const listPage = sharedReads(async ({ limit, after }: { limit: number, after?: EventPosition }) => {
+    const rows = await sql<EventRow[]>`
+      select ${columns} from events
+      ${after === undefined ? sql`` : sql`where (starts_at, id) > (${after.startsAt}, ${after.id})`}
+      order by starts_at, id
+      limit ${limit + 1}
+    `
+    return { events: rows.slice(0, limit).map(toEvent), hasMore: rows.length > limit }
+  }, ({ limit, after }) => after === undefined ? `${limit}` : `${limit} ${after.startsAt.toISOString()} ${after.id}`)
+  const findOne = sharedReads(async (id: string) => {
+    const [row] = await sql<EventRow[]>`select ${columns} from events where id = ${id}`
+    return row === undefined ? undefined : toEvent(row)
+  }, (id) => id)
+
   return {
     /** One page in (startsAt, id) order, after `after` when given; `hasMore` tells if another page follows. */
     async list (limit: number, after?: EventPosition): Promise<{ events: Event[], hasMore: boolean }> {
-      const rows = await sql<EventRow[]>`
-        select ${columns} from events
-        ${after === undefined ? sql`` : sql`where (starts_at, id) > (${after.startsAt}, ${after.id})`}
-        order by starts_at, id
-        limit ${limit + 1}
-      `
-      return { events: rows.slice(0, limit).map(toEvent), hasMore: rows.length > limit }
+      return await listPage(after === undefined ? { limit } : { limit, after })
     },
 
     async findById (id: string): Promise<Event | undefined> {
-      const [row] = await sql<EventRow[]>`select ${columns} from events where id = ${id}`
-      return row === undefined ? undefined : toEvent(row)
+      return await findOne(id)
     },
 
     async create (input: EventInput): Promise<Event> {

@@ -1,4 +1,5 @@
 import { lockBelowLimit } from '../../db/collection-limit.js'
+import { sharedReads } from '../../db/shared-reads.js'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { MAX_TIERS_PER_EVENT, type TicketTier, type TicketTierCreate, type TicketTierUpdate } from '../../schemas/ticket-tiers.js'
 import { changeTier, insertTier, withLapsedHoldsReturned } from './stock.js'
@@ -8,29 +9,32 @@ const tierColumns = (q: Queryable) => q`
 `
 
 export function createTicketTiersRepository (sql: Sql) {
+  /**
+   * The event's tiers in creation order, or undefined when the event does not exist, in one query:
+   * a lapsed hold's tickets count as `remaining` from the instant it lapses (withLapsedHoldsReturned,
+   * here as a lateral sum that PostgreSQL skips, by a one-time filter, for a tier holding nothing).
+   * Shared by identical reads that arrive together (see sharedReads).
+   */
+  const listByEvent = sharedReads(async (eventId: string): Promise<TicketTier[] | undefined> => {
+    const rows = await sql<(Omit<TicketTier, 'id'> & { id: string | null })[]>`
+      select t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity,
+        t.remaining + coalesce(l.quantity, 0) as remaining, t.held - coalesce(l.quantity, 0) as held, t.max_per_booking
+      from events e
+      left join ticket_tiers t on t.event_id = e.id
+      left join lateral (
+        select sum(i.quantity)::int as quantity from booking_items i
+        where t.held > 0 and i.ticket_tier_id = t.id
+          and i.hold_expires_at is not null and not i.released and i.hold_expires_at <= statement_timestamp()
+      ) l on true
+      where e.id = ${eventId}
+      order by t.creation_seq
+    `
+    if (rows.length === 0) return undefined
+    return rows.filter((row): row is TicketTier => row.id !== null)
+  }, (eventId) => eventId)
+
   return {
-    /**
-     * The event's tiers in creation order, or undefined when the event does not exist, in one query:
-     * a lapsed hold's tickets count as `remaining` from the instant it lapses (withLapsedHoldsReturned,
-     * here as a lateral sum that PostgreSQL skips, by a one-time filter, for a tier holding nothing).
-     */
-    async listByEvent (eventId: string): Promise<TicketTier[] | undefined> {
-      const rows = await sql<(Omit<TicketTier, 'id'> & { id: string | null })[]>`
-        select t.id, e.id as event_id, t.name, t.price, e.currency, t.capacity,
-          t.remaining + coalesce(l.quantity, 0) as remaining, t.held - coalesce(l.quantity, 0) as held, t.max_per_booking
-        from events e
-        left join ticket_tiers t on t.event_id = e.id
-        left join lateral (
-          select sum(i.quantity)::int as quantity from booking_items i
-          where t.held > 0 and i.ticket_tier_id = t.id
-            and i.hold_expires_at is not null and not i.released and i.hold_expires_at <= statement_timestamp()
-        ) l on true
-        where e.id = ${eventId}
-        order by t.creation_seq
-      `
-      if (rows.length === 0) return undefined
-      return rows.filter((row): row is TicketTier => row.id !== null)
-    },
+    listByEvent,
 
     /**
      * Adds a tier; undefined when the event does not exist, a 409 limit-reached when it has

@@ -54,6 +54,27 @@ describe('shared reads', () => {
     expect(second?.startedAt).toBeLessThan(first?.endedAt ?? 0)
   })
 
+  it('start the next round without a query that runs too long, which still answers its own reads', async () => {
+    let calls = 0
+    const read = sharedReads(async (key: string) => {
+      calls++
+      // The first query stands in for one on a connection that died: it does not end for a long time.
+      const [row] = await t.sql<Array<{ round: number }>>`select ${calls}::int as round, pg_sleep(${calls === 1 ? 3 : 0})`
+      return `${key} ${row?.round ?? 0}`
+    }, (key) => key, 200)
+    let stuckEnded = false
+    const stuck = read('a').finally(() => { stuckEnded = true })
+    await sleep(50)
+    const waiting = [read('a'), read('a')]
+    await sleep(250)
+    // Past 200 ms, the next read starts a round of its own, which the waiting reads share.
+    expect(await Promise.all([...waiting, read('a')])).toEqual(['a 2', 'a 2', 'a 2'])
+    expect(stuckEnded).toBe(false)
+    expect(await read('a')).toBe('a 3')
+    expect(await stuck).toBe('a 1')
+    expect(calls).toBe(3)
+  })
+
   it('fail the reads of a round whose query failed, and read afresh for those that come after', async () => {
     let calls = 0
     const read = sharedReads(async (key: string) => {

@@ -34,6 +34,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null
+    /** The bearer token and its SHA-256, once worked out (bearerOf); null until then, false when none is sent. */
+    bearer: Bearer | false | null
   }
 }
 
@@ -65,6 +67,24 @@ export function scannerMaySee (principal: Principal | null, eventId: string): bo
 
 export function bearerToken (header: string | undefined): string | undefined {
   return header === undefined ? undefined : BEARER.exec(header)?.[1]
+}
+
+/** A request's bearer token and its SHA-256 digest. */
+export interface Bearer {
+  token: string
+  digest: Buffer
+}
+
+/**
+ * The request's bearer token with its SHA-256, hashed once per request for all that need it: the
+ * admin key check, the rate limiter's key; undefined when the request sends none.
+ */
+export function bearerOf (request: FastifyRequest): Bearer | undefined {
+  if (request.bearer === null) {
+    const token = bearerToken(request.headers.authorization)
+    request.bearer = token === undefined ? false : { token, digest: createHash('sha256').update(token).digest() }
+  }
+  return request.bearer === false ? undefined : request.bearer
 }
 
 function unauthorized (keySent: boolean, realm: string): ProblemError {
@@ -101,37 +121,37 @@ export interface AuthOptions {
 export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, findIntegratorKey, findScannerKey }: AuthOptions) {
   const adminDigests = adminKeys.map((key) => createHash('sha256').update(key).digest())
 
-  function isAdminKey (token: string): boolean {
-    const candidate = createHash('sha256').update(token).digest()
+  function isAdminKey (bearer: Bearer): boolean {
     let matched = false
-    for (const adminDigest of adminDigests) matched = timingSafeEqual(adminDigest, candidate) || matched
+    for (const adminDigest of adminDigests) matched = timingSafeEqual(adminDigest, bearer.digest) || matched
     return matched
   }
 
   app.decorateRequest('principal', null)
+  app.decorateRequest('bearer', null)
 
   app.decorate('integratorKeyOf', oncePerRequest(async function integratorKeyOf (request: FastifyRequest) {
-    const token = bearerToken(request.headers.authorization)
-    return token === undefined || isAdminKey(token) ? undefined : await findIntegratorKey(token)
+    const bearer = bearerOf(request)
+    return bearer === undefined || isAdminKey(bearer) ? undefined : await findIntegratorKey(bearer.token)
   }))
 
   app.decorate('verifyAdminKey', async function verifyAdminKey (request: FastifyRequest) {
-    const token = bearerToken(request.headers.authorization)
-    if (token === undefined) throw unauthorized(false, 'admin')
-    if (!isAdminKey(token)) throw unauthorized(true, 'admin')
+    const bearer = bearerOf(request)
+    if (bearer === undefined) throw unauthorized(false, 'admin')
+    if (!isAdminKey(bearer)) throw unauthorized(true, 'admin')
     request.principal = { kind: 'admin' }
   })
 
   function scannerAuthentication (adminToo: boolean) {
     return async function verifyScanner (request: FastifyRequest) {
-      const token = bearerToken(request.headers.authorization)
-      if (token === undefined) throw unauthorized(false, 'scanner')
-      if (isAdminKey(token)) {
+      const bearer = bearerOf(request)
+      if (bearer === undefined) throw unauthorized(false, 'scanner')
+      if (isAdminKey(bearer)) {
         if (!adminToo) throw new ProblemError(problemKinds.insufficientScope, 'Admin keys do not scan: use a scanner key of the event (POST /api/events/{eventId}/scanner-keys).')
         request.principal = { kind: 'admin' }
         return
       }
-      const key = await findScannerKey(token)
+      const key = await findScannerKey(bearer.token)
       if (key === undefined) throw unauthorized(true, 'scanner')
       request.principal = { kind: 'scanner', eventId: key.eventId, keyId: key.id }
     }
@@ -142,9 +162,9 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
 
   app.decorate('authenticate', function authenticate (requirement: Requirement) {
     return async function authenticateRequest (request: FastifyRequest) {
-      const token = bearerToken(request.headers.authorization)
-      if (token === undefined) throw unauthorized(false, 'integrator')
-      if (isAdminKey(token)) {
+      const bearer = bearerOf(request)
+      if (bearer === undefined) throw unauthorized(false, 'integrator')
+      if (isAdminKey(bearer)) {
         if (!requirement.admin) throw insufficientScope(requirement.scope, 'Admin keys cannot do this; use an integrator key.')
         request.principal = { kind: 'admin' }
         return

@@ -1,11 +1,10 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
-import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ProblemError, problemKinds } from '../problems.js'
 import type { Redis } from 'ioredis'
-import { bearerToken } from './auth.js'
+import { bearerOf } from './auth.js'
 import { oncePerRequest } from './per-request.js'
 import { sharedRateLimitStore } from './rate-limit-store.js'
 
@@ -109,8 +108,8 @@ export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstan
     max: async (request) => (await limitOf(request)).perMinute,
     // Per key where one is sent (each key has its own budget), else per client address.
     keyGenerator: async (request) => {
-      const token = bearerToken(request.headers.authorization)
-      const who = token === undefined ? `address:${request.ip}` : `key:${createHash('sha256').update(token).digest('base64url')}`
+      const bearer = bearerOf(request)
+      const who = bearer === undefined ? `address:${request.ip}` : `key:${bearer.digest.toString('base64url')}`
       return (await limitOf(request)).apart ? `${who}:${request.method} ${request.routeOptions.url ?? ''}` : who
     },
     errorResponseBuilder: (request, context) => new ProblemError(
@@ -125,4 +124,4 @@ export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstan
     const hooks = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [limiter, ...hooks]
   })
-}, { name: 'rate-limits', dependencies: ['problems'] })
+}, { name: 'rate-limits', dependencies: ['problems', 'auth'] })

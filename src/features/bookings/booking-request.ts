@@ -1,3 +1,4 @@
+import type { PreparedTicket } from '../tickets/issuing.js'
 import { createHash } from 'node:crypto'
 import { validationProblem, type FieldError } from '../../problems.js'
 import type { BookingCreate } from '../../schemas/bookings.js'
@@ -19,6 +20,11 @@ export interface BookingRequest {
   hold: { ttlSeconds: number } | undefined
   /** Hash of the request's meaning; equal for equal JSON values whatever the key or item order. */
   fingerprint: string
+  /**
+   * Its tickets (with their codes, for a booking confirmed at once), prepared from the request's
+   * arrival while it waits for a batch; when absent, the batch prepares them.
+   */
+  preparedTickets?: Promise<PreparedTicket[]>
 }
 
 /**

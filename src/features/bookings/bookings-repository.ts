@@ -28,10 +28,11 @@ export function createBookingsRepository (sql: Sql, codes: TicketCodes) {
      * Decides a batch of booking requests in one transaction, in arrival order; each is still
      * all-or-nothing. Client errors come back as `failed` outcomes; an unexpected database error
      * rejects the whole batch, which then rolled back. Tickets (and the codes of bookings
-     * confirmed at once) are prepared first, so signing holds no lock.
+     * confirmed at once) are prepared before the transaction, so signing holds no lock: from each
+     * request's arrival when it brings them (`preparedTickets`), else here.
      */
     async createBatch (requests: BookingRequest[]): Promise<BatchOutcome[]> {
-      const prepared = await Promise.all(requests.map(async (request) => ({ ...request, tickets: await prepareTickets(codes, request) })))
+      const prepared = await Promise.all(requests.map(async (request) => ({ ...request, tickets: await (request.preparedTickets ?? prepareTickets(codes, request)) })))
       return await dbSpan('transaction', async () => await sql.begin(async (tx) => await decideBatch(tx, codes, prepared)))
     },
 

@@ -4,6 +4,7 @@ import { afterCursor, nextCursor } from '../../pagination.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
 import { integratorIdOf, principalOf } from '../../plugins/auth.js'
 import type { TicketCodes } from '../tickets/codes.js'
+import { prepareTickets } from '../tickets/issuing.js'
 import { toBookingRequest, type BookingRequest } from './booking-request.js'
 import { createGroupCommit } from '../../db/group-commit.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
@@ -60,7 +61,13 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
   }, async function createBooking (request, reply) {
     let result
     try {
-      result = await batcher.submit(toBookingRequest(request.body, request.headers['idempotency-key'], integratorIdOf(request.principal)))
+      const booking = toBookingRequest(request.body, request.headers['idempotency-key'], integratorIdOf(request.principal))
+      // Its codes are signed while it waits for a batch, not in the batch's turn on the tier. The
+      // batch awaits them; the catch only keeps a request refused before its batch (a full queue)
+      // from leaving a rejection nobody handles.
+      const preparedTickets = prepareTickets(codes, booking)
+      preparedTickets.catch(() => {})
+      result = await batcher.submit({ ...booking, preparedTickets })
     } catch (error) {
       metrics.bookings.inc({ outcome: failedOutcome(error) })
       throw error

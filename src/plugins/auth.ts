@@ -65,7 +65,7 @@ export function scannerMaySee (principal: Principal | null, eventId: string): bo
   return caller.kind === 'admin' || (caller.kind === 'scanner' && caller.eventId === eventId)
 }
 
-export function bearerToken (header: string | undefined): string | undefined {
+function bearerToken (header: string | undefined): string | undefined {
   return header === undefined ? undefined : BEARER.exec(header)?.[1]
 }
 

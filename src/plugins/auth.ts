@@ -130,7 +130,7 @@ export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, 
   app.decorateRequest('principal', null)
   app.decorateRequest('bearer', null)
 
-  app.decorate('integratorKeyOf', oncePerRequest(async function integratorKeyOf (request: FastifyRequest) {
+  app.decorate('integratorKeyOf', oncePerRequest(app, async function integratorKeyOf (request: FastifyRequest) {
     const bearer = bearerOf(request)
     return bearer === undefined || isAdminKey(bearer) ? undefined : await findIntegratorKey(bearer.token)
   }))

@@ -87,7 +87,7 @@ interface AppliedLimit {
  * @see https://github.com/fastify/fastify-rate-limit
  */
 export const rateLimits = fp(async function rateLimitsPlugin (app: FastifyInstance, options: RateLimitsOptions) {
-  const limitOf = oncePerRequest(async function decide (request): Promise<AppliedLimit> {
+  const limitOf = oncePerRequest(app, async function decide (request): Promise<AppliedLimit> {
     const own = await options.limitsOf(request)
     if (request.routeOptions.config?.countedAs === 'bookings') {
       const bookings = own?.bookingsPerMinute ?? options.bookingsPerMinute

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { IntegratorKey, Principal, ScannerKey } from '../domain/principal.js'
@@ -82,7 +82,7 @@ export interface Bearer {
 export function bearerOf (request: FastifyRequest): Bearer | undefined {
   if (request.bearer === null) {
     const token = bearerToken(request.headers.authorization)
-    request.bearer = token === undefined ? false : { token, digest: createHash('sha256').update(token).digest() }
+    request.bearer = token === undefined ? false : { token, digest: hash('sha256', token, 'buffer') }
   }
   return request.bearer === false ? undefined : request.bearer
 }
@@ -119,7 +119,7 @@ export interface AuthOptions {
  * @see https://datatracker.ietf.org/doc/html/rfc6750#section-3
  */
 export default fp(async function authPlugin (app: FastifyInstance, { adminKeys, findIntegratorKey, findScannerKey }: AuthOptions) {
-  const adminDigests = adminKeys.map((key) => createHash('sha256').update(key).digest())
+  const adminDigests = adminKeys.map((key) => hash('sha256', key, 'buffer'))
 
   function isAdminKey (bearer: Bearer): boolean {
     let matched = false

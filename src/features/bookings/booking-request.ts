@@ -1,5 +1,5 @@
 import type { PreparedTicket } from '../tickets/issuing.js'
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { validationProblem, type FieldError } from '../../problems.js'
 import type { BookingCreate } from '../../schemas/bookings.js'
 
@@ -64,6 +64,6 @@ export function toBookingRequest (body: BookingCreate, idempotencyKey: string | 
     items,
     clientReference: idempotencyKey ?? body.clientReference,
     hold: body.hold,
-    fingerprint: createHash('sha256').update(canonical).digest('base64url')
+    fingerprint: hash('sha256', canonical, 'base64url')
   }
 }

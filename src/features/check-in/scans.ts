@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { hash, randomUUID } from 'node:crypto'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { problemBody } from '../../plugins/problems.js'
 import { ProblemError, problemKinds, unavailableProblem, validationProblem } from '../../problems.js'
@@ -111,7 +111,7 @@ const MAX_ATTEMPTS = 5
 const MAX_CACHED_LISTS = 10_000
 
 function digest (code: string): Buffer {
-  return createHash('sha256').update(code).digest()
+  return hash('sha256', code, 'buffer')
 }
 
 function nonceKey (eventId: string, nonce: string): string {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import QRCode from 'qrcode'
 import type { Sql } from '../../db/sql.js'
@@ -79,7 +79,7 @@ export const ticketsFeature: FastifyPluginAsyncTypebox<TicketsFeatureOptions> = 
     schema: listTicketKeysOperation
   }, async function listTicketKeys (request, reply) {
     const keySet = { keys: await codes.publicKeys() }
-    const etag = `"${createHash('sha256').update(JSON.stringify(keySet)).digest('base64url').slice(0, 22)}"`
+    const etag = `"${hash('sha256', JSON.stringify(keySet), 'base64url').slice(0, 22)}"`
     reply.header('Cache-Control', 'public, max-age=300').header('ETag', etag)
     const wanted = request.headers['if-none-match']
     if (wanted !== undefined && wanted.split(',').some((tag) => [etag, `W/${etag}`, '*'].includes(tag.trim()))) {

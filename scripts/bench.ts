@@ -10,7 +10,10 @@
  * Beside them:
  * - the ceiling: a bare Fastify app (scripts/bench-ceiling.ts, compiled: the project's Fastify, the
  *   real routes' schemas, static bodies of the real server's, no database, no auth, no plugins)
- *   started as its own process and driven exactly as the real booking and read lines;
+ *   started as its own process and driven exactly as the real booking and read lines, just before
+ *   and just after each of them (the ratio is to the mean of the two: these machines drift);
+ * - before every timed line that touches the database, a `vacuum analyze` and a `checkpoint`
+ *   (settle), the state autovacuum keeps a live database in;
  * - the database's own best at one booking per transaction: pgbench running the direct-SQL
  *   reference's statements (scripts/bench-pgbench.sql) at clients 1/4/16/64 where pgbench is on
  *   PATH, and that direct-SQL reference itself (Node, one booking per transaction, 16/64/256);
@@ -292,6 +295,18 @@ async function oversellCheck (sql: Sql, tierIds: string[]): Promise<string> {
 
 let integratorKey = ''
 
+/**
+ * The database as autovacuum keeps it between bursts of writing: planner statistics of what the
+ * runs before wrote, their dead rows vacuumed and their dirty pages written. Run before every timed
+ * line that touches the database (the service's and the references' alike), so that each measures
+ * a steady database, not a fresh one's plans (without statistics, a booking cost PostgreSQL twice
+ * the CPU, and the spread over 50 tiers four times) nor maintenance catching up alongside it.
+ */
+async function settle (sql: Sql): Promise<void> {
+  await sql`vacuum analyze`
+  await sql`checkpoint`
+}
+
 async function newIntegratorKey (base: string): Promise<string> {
   const integrator = await api<{ id: string }>(base, 'POST', '/api/integrators', { name: 'Bench' })
   return (await api<{ key: string }>(base, 'POST', `/api/integrators/${integrator.id}/keys`, {})).key
@@ -314,6 +329,7 @@ async function bookingLoad (base: string, connections: number, bodies: () => str
 async function reference (databaseUrl: string, sql: Sql, base: string, eventId: string, connections: number): Promise<number> {
   const tierId = await createTier(base, eventId, 1_000_000)
   const pool = createSql(databaseUrl, { max: connections, applicationName: 'bench-reference', lockTimeoutMs: 120_000, statementTimeoutMs: 120_000 })
+  await settle(sql)
   const latencies: number[] = []
   let booked = 0
   const end = Date.now() + SECONDS * 1000
@@ -382,6 +398,7 @@ async function pgbenchReference (databaseUrl: string, sql: Sql, base: string, ev
   const results: PgbenchResult[] = []
   for (const clients of PGBENCH_CLIENTS) {
     const tierId = await createTier(base, eventId, 1_000_000)
+    await settle(sql)
     let result: PgbenchResult
     try {
       result = await pgbench(databaseUrl, path.join(projectRoot, 'scripts', 'bench-pgbench.sql'), clients, PGBENCH_SECONDS, { tier: tierId, event: eventId })
@@ -472,8 +489,8 @@ async function measureCheckIn (sql: Sql, base: string, hotTierPerSecond: number 
   const scannerKey = (await api<{ key: string }>(base, 'POST', `/api/events/${eventId}/scanner-keys`, { name: 'Bench scanner' })).key
   const newList = async (name: string): Promise<string> => (await api<{ id: string }>(base, 'POST', `/api/events/${eventId}/check-in-lists`, { name })).id
   const scannerHeaders = { authorization: `Bearer ${scannerKey}`, 'content-type': 'application/json' }
-  // The bookings left fresh rows: settle them, as before the reads.
-  await sql`vacuum analyze`
+  // The bookings left fresh rows.
+  await settle(sql)
 
   console.log(`Check-in: online scans of distinct tickets, POST /api/check-ins, concurrency ${CHECK_IN_CONCURRENCY}`)
   {
@@ -711,15 +728,36 @@ function cpuReport (cpu: CpuWindow, units: number, serverName: string): { text: 
   return { text, idle }
 }
 
+/** Single-ticket bookings spread over 50 new tiers of the event @64, on a settled database; bookings per second. */
+async function spreadLine (sql: Sql, base: string, eventId: string): Promise<number> {
+  const tierIds: string[] = []
+  for (let i = 0; i < 50; i++) tierIds.push(await createTier(base, eventId, 100_000))
+  await settle(sql)
+  const result = await bookingLoad(base, 64, () => JSON.stringify({
+    eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
+  }), { seconds: SECONDS })
+  const spread = count(result, '201') / result.duration
+  record({
+    scenario: 'API: spread over 50 tiers',
+    concurrency: 64,
+    perSecond: spread,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    statuses: statuses(result),
+    check: await oversellCheck(sql, tierIds)
+  })
+  return spread
+}
+
 /** The ceiling's POST /api/bookings, driven as the real hot tier is, answering a Booking the real server just made. */
-async function ceilingBookings (ceiling: Ceiling, base: string, eventId: string, tierId: string, postmaster: number | undefined): Promise<number> {
+async function ceilingBookings (ceiling: Ceiling, base: string, eventId: string, tierId: string, postmaster: number | undefined, when: string): Promise<number> {
   const request = { eventId, items: [{ ticketTierId: tierId, quantity: 1 }] }
   await ceiling.set('booking', await api<unknown>(base, 'POST', '/api/bookings', request, integratorKey))
   const body = JSON.stringify(request)
   const { result, cpu } = await measureCpu([ceiling.pid], postmaster, async () => await bookingLoad(ceiling.base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS }))
   const created = count(result, '201')
   record({
-    scenario: 'ceiling: bare Fastify, POST /api/bookings (validation + serialisation, no database)',
+    scenario: `ceiling: bare Fastify, POST /api/bookings (validation + serialisation, no database), ${when}`,
     concurrency: CEILING_CONCURRENCY,
     perSecond: created / result.duration,
     p50: result.latency.p50,
@@ -781,9 +819,7 @@ async function measureProcesses (database: Database, sql: Sql, first: Server): P
         const tierIds: string[] = []
         for (let i = 0; i < (spread ? 50 : 1); i++) tierIds.push(await createTier(first.base, eventId, 1_000_000))
         const body = (): string => JSON.stringify({ eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }] })
-        // The planner's statistics as autovacuum keeps them: without them (a fresh database, as with
-        // BENCH_ONLY=processes) the spread line cost the database four times the CPU per booking.
-        await sql`vacuum analyze`
+        await settle(sql)
         const { result: results, cpu } = await measureCpu(servers.map((server) => server.pid), database.postmaster, async () =>
           await Promise.all(servers.map(async (server) => await bookingLoad(server.base, CEILING_CONCURRENCY / processes, body, { seconds: SECONDS }))))
         const created = results.reduce((sum, result) => sum + count(result, '201'), 0)
@@ -832,15 +868,21 @@ async function main (): Promise<void> {
 
     if (!ONLY_COMPARE && !ONLY_PROCESSES) {
       ceiling = await startCeiling()
-      console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency; the ceiling's POST @${CEILING_CONCURRENCY} beside it`)
+      console.log(`Hot tier: single-ticket bookings on one tier, ${SECONDS} s per concurrency; @${CEILING_CONCURRENCY}, the ceiling's POST just before and after it, and the spread over 50 tiers right after it`)
       const hotTierPerSecond = new Map<number, number>()
       const directSql = new Map<number, number>()
       let hot: { perSecond: number, p99: number } | undefined
       let ceilingPost = Number.NaN
+      let spread = Number.NaN
       for (const connections of HOT_CONCURRENCY) {
         directSql.set(connections, await reference(database.url, sql, server.base, eventId, connections))
         const tierId = await createTier(server.base, eventId, 1_000_000)
         const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        // The ratios against the ceiling and between the hot tier and the spread are of lines run
+        // back to back: these machines drift by up to half within minutes, so the ceiling is
+        // measured just before and just after the hot tier and the ratio taken to their mean.
+        const ceilingBefore = connections === CEILING_CONCURRENCY ? await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster, 'before the hot tier') : Number.NaN
+        await settle(sql)
         const { result, cpu } = await measureCpu([server.pid], database.postmaster, async () => await bookingLoad(server.base, connections, () => body, { seconds: SECONDS }))
         const created = count(result, '201')
         hotTierPerSecond.set(connections, created / result.duration)
@@ -862,7 +904,11 @@ async function main (): Promise<void> {
           statuses: statuses(result),
           check
         })
-        if (connections === CEILING_CONCURRENCY) ceilingPost = await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster)
+        if (connections === CEILING_CONCURRENCY) {
+          spread = await spreadLine(sql, server.base, eventId)
+          const ceilingAfter = await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster, 'after the hot tier and the spread')
+          ceilingPost = (ceilingBefore + ceilingAfter) / 2
+        }
       }
 
       const best = await pgbenchReference(database.url, sql, server.base, eventId, directSql)
@@ -877,26 +923,6 @@ async function main (): Promise<void> {
         recordRequests('API: sell-out, capacity 1000', 256, result, `${exact ? 'exactly 1000 × 201' : 'NOT EXACT'}, ${await oversellCheck(sql, [tierId])}`)
       }
 
-      console.log('Spread: single-ticket bookings over 50 tiers, concurrency 64')
-      let spread: number
-      {
-        const tierIds: string[] = []
-        for (let i = 0; i < 50; i++) tierIds.push(await createTier(server.base, eventId, 100_000))
-        const result = await bookingLoad(server.base, 64, () => JSON.stringify({
-          eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
-        }), { seconds: SECONDS })
-        spread = count(result, '201') / result.duration
-        record({
-          scenario: 'API: spread over 50 tiers',
-          concurrency: 64,
-          perSecond: spread,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          statuses: statuses(result),
-          check: await oversellCheck(sql, tierIds)
-        })
-      }
-
       console.log('Reads, concurrency 64, on an event of 4 tiers with 40 live holds, and one booking; each beside the ceiling answering the same body')
       const readEventId = await createEvent(server.base, 'Read night')
       const readTiers: string[] = []
@@ -909,10 +935,8 @@ async function main (): Promise<void> {
         })
       }
       const readBooking = await api<{ id: string }>(server.base, 'POST', '/api/bookings', { eventId: readEventId, items: [{ ticketTierId: readTiers[0], quantity: 1 }] }, integratorKey)
-      // The write scenarios left ~150k fresh rows; settle them as autovacuum would in the background,
-      // so the reads measure a steady database rather than vacuum catching up alongside them.
-      await sql`vacuum analyze`
-      await sql`checkpoint`
+      // The write scenarios left ~150k fresh rows.
+      await settle(sql)
       const reads: Read[] = [
         { name: 'GET /api/events/{eventId}/ticket-tiers', url: `/api/events/${readEventId}/ticket-tiers`, body: 'ticketTiers', headers: {} },
         { name: 'GET /api/events', url: '/api/events', body: 'events', headers: {} },
@@ -920,15 +944,18 @@ async function main (): Promise<void> {
       ]
       const readRatios: Array<{ read: Read, real: number, ceiling: number }> = []
       for (const read of reads) {
-        const result = await readLoad(server.base, read)
-        recordRequests(`API: ${read.name}`, CEILING_CONCURRENCY, result)
-        // The real server's body of this very request, as the ceiling's static one.
+        // The real server's body of this very request, as the ceiling's static one; the ceiling runs
+        // just before and just after the server, and the ratio is to their mean (as for bookings).
         const real = await fetch(`${server.base}${read.url}`, { headers: read.headers })
         if (real.status !== 200) throw new Error(`${read.name}: ${real.status} ${await real.text()}`)
         await ceiling.set(read.body, await real.json())
-        const bare = await readLoad(ceiling.base, read)
-        recordRequests(`ceiling: bare Fastify, ${read.name} (static body of the real one's, serialisation, no database)`, CEILING_CONCURRENCY, bare)
-        readRatios.push({ read, real: result.requests.average, ceiling: bare.requests.average })
+        const bareBefore = await readLoad(ceiling.base, read)
+        recordRequests(`ceiling: bare Fastify, ${read.name} (static body of the real one's, serialisation, no database), before`, CEILING_CONCURRENCY, bareBefore)
+        const result = await readLoad(server.base, read)
+        recordRequests(`API: ${read.name}`, CEILING_CONCURRENCY, result)
+        const bareAfter = await readLoad(ceiling.base, read)
+        recordRequests(`ceiling: bare Fastify, ${read.name}, after`, CEILING_CONCURRENCY, bareAfter)
+        readRatios.push({ read, real: result.requests.average, ceiling: (bareBefore.requests.average + bareAfter.requests.average) / 2 })
       }
 
       // Memory: the same hot-tier and read load again, in the same server process.
@@ -938,6 +965,7 @@ async function main (): Promise<void> {
       {
         const tierId = await createTier(server.base, eventId, 1_000_000)
         const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
+        await settle(sql)
         const result = await bookingLoad(server.base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS })
         record({
           scenario: 'API, again (memory): hot tier, POST /api/bookings',

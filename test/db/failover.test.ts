@@ -28,6 +28,13 @@ const RECOVERED_WITHIN_MS = 10_000
  * waited for the promotion instead of being answered 503 shows.
  */
 const OUTAGE_MS = ANSWER_WITHIN_MS + 2_000
+/**
+ * With no primary, a request is answered 503 as soon as every host has been tried: within 1-2 s
+ * here (the slowest seen 1.9 s). One that starts earlier than this before the promotion and is
+ * still unanswered when it begins has waited for it (as with a driver that never gives up on the
+ * hosts, which kept requests until the 12 s deadline or for ever).
+ */
+const ANSWERED_AT_ONCE_MS = 5_000
 
 interface Outcome {
   startedAt: number
@@ -136,7 +143,7 @@ describe('a failover of the database mid-sale', () => {
     expect(outcomes.filter((o) => o.status === 503 && o.retryAfter === null)).toEqual([])
     expect(outcomes.some((o) => o.status === 503 && o.startedAt >= killedAt), summary).toBe(true)
     // With no primary to be had, a request is answered then and there: none waits for the promotion.
-    const waited = outcomes.filter((o) => o.startedAt >= killedAt + 1_000 && o.startedAt < promotionBegan - 1_000 && o.finishedAt >= promotionBegan)
+    const waited = outcomes.filter((o) => o.startedAt >= killedAt + 1_000 && o.startedAt < promotionBegan - ANSWERED_AT_ONCE_MS && o.finishedAt >= promotionBegan)
     expect(waited, summary).toEqual([])
     const recovered = outcomes.filter((o) => o.startedAt >= promotedAt + RECOVERED_WITHIN_MS)
     expect(recovered.length).toBeGreaterThan(0)

@@ -299,8 +299,8 @@ let integratorKey = ''
  * The database as autovacuum keeps it between bursts of writing: planner statistics of what the
  * runs before wrote, their dead rows vacuumed and their dirty pages written. Run before every timed
  * line that touches the database (the service's and the references' alike), so that each measures
- * a steady database, not a fresh one's plans (without statistics, a booking cost PostgreSQL twice
- * the CPU, and the spread over 50 tiers four times) nor maintenance catching up alongside it.
+ * a steady database, not a fresh one's plans (without statistics, a hot-tier booking cost PostgreSQL
+ * 0.47 ms of CPU instead of 0.27-0.31, and the spread over 50 tiers four times as much) nor maintenance catching up alongside it.
  */
 async function settle (sql: Sql): Promise<void> {
   await sql`vacuum analyze`
@@ -522,20 +522,18 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
     })
     // Its target is a ratio to the hot tier, so the hot tier runs right after the scans (these machines drift).
     const hotTierPerSecond = await hotTierLine(sql, base, hotTierEventId, 'API: hot tier, POST /api/bookings, right after the scans')
-    {
-      const ratio = scansPerSecond / hotTierPerSecond
-      const met = ratio >= 1 && result.latency.p99 < 100
-      record({
-        scenario: 'target: online scans/s ÷ hot-tier bookings/s, run back to back',
-        concurrency: CHECK_IN_CONCURRENCY,
-        perSecond: ratio,
-        digits: 2,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        statuses: `${scansPerSecond.toFixed(0)} scans/s, ${hotTierPerSecond.toFixed(0)} bookings/s`,
-        check: `${met ? 'met' : 'NOT MET'} (≥ 1, p99 < 100 ms)`
-      })
-    }
+    const ratio = scansPerSecond / hotTierPerSecond
+    const met = ratio >= 1 && result.latency.p99 < 100
+    record({
+      scenario: 'target: online scans/s ÷ hot-tier bookings/s, run back to back',
+      concurrency: CHECK_IN_CONCURRENCY,
+      perSecond: ratio,
+      digits: 2,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      statuses: `${scansPerSecond.toFixed(0)} scans/s, ${hotTierPerSecond.toFixed(0)} bookings/s`,
+      check: `${met ? 'met' : 'NOT MET'} (≥ 1, p99 < 100 ms)`
+    })
   }
 
   console.log('Check-in: one ticket scanned by 64 clients at once')

@@ -4,7 +4,7 @@ import { currentSpan, inSpan } from '../tracing.js'
 import { withinDeadline } from './deadline.js'
 import { isDatabaseTimeout, isDatabaseUnavailable } from './sql.js'
 
-export interface GroupCommitOptions<Request, Outcome> {
+export interface GroupCommitOptions<Outcome> {
   /** Most requests decided in one transaction. */
   maxBatchSize: number
   /** Most batch transactions open at once (each holds one pool connection). */
@@ -13,15 +13,6 @@ export interface GroupCommitOptions<Request, Outcome> {
   maxQueued: number
   /** The 503's detail for a request refused because the queue is full. */
   busy: string
-  /**
-   * What a request locks (a booking, its tiers). Batches that lock the same thing only wait on each
-   * other in the database, each holding a connection and growing smaller: at most `perKey`
-   * batches in flight take a request with a given key, and the rest of its requests wait for the
-   * next batch, which then takes them together. Without it, any batch takes any request.
-   */
-  keysOf?: (request: Request) => readonly string[]
-  /** Batches in flight that may hold one key (default 1). */
-  perKey?: number
   /**
    * How long a batch may take before its requests are failed with a 503 and its slot is given to
    * the next batch (default: no limit). A transaction on a database that died under it can stay
@@ -46,7 +37,6 @@ class OverdueBatch extends ProblemError {
 
 interface Pending<Request, Outcome> {
   request: Request
-  keys: readonly string[]
   resolve: (outcome: Outcome) => void
   reject: (error: unknown) => void
   /** The span of the code that submitted it (its request's), which the batch links to. */
@@ -61,10 +51,9 @@ interface Pending<Request, Outcome> {
  * requests are retried one by one, so one bad request never fails its neighbours (a database that
  * is unreachable or too slow fails them all at once instead). When the
  * database cannot keep up, the queue is bounded: requests beyond it get a 503 at once instead
- * of waiting without end. With `keysOf`, batches in flight do not pile up on one key (a hot
- * tier): its requests wait in the queue, in arrival order, while requests for other keys go on.
+ * of waiting without end.
  */
-export function createGroupCommit<Request, Outcome> (decide: (requests: Request[]) => Promise<Outcome[]>, options: GroupCommitOptions<Request, Outcome>) {
+export function createGroupCommit<Request, Outcome> (decide: (requests: Request[]) => Promise<Outcome[]>, options: GroupCommitOptions<Outcome>) {
   const queue: Array<Pending<Request, Outcome>> = []
   let running = 0
 
@@ -125,49 +114,15 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
     }
   }
 
-  /** Batches in flight holding each key. */
-  const inFlight = new Map<string, number>()
-  const perKey = options.perKey ?? 1
-
-  /** The next batch: queued requests in arrival order, skipping those whose keys are busy enough. */
-  function nextBatch (): Array<Pending<Request, Outcome>> {
-    if (options.keysOf === undefined) return queue.splice(0, options.maxBatchSize)
-    const batch: Array<Pending<Request, Outcome>> = []
-    const taken = new Set<string>()
-    for (let index = 0; index < queue.length && batch.length < options.maxBatchSize;) {
-      const entry = queue[index] as Pending<Request, Outcome>
-      if (entry.keys.every((key) => taken.has(key) || (inFlight.get(key) ?? 0) < perKey)) {
-        batch.push(entry)
-        for (const key of entry.keys) taken.add(key)
-        queue.splice(index, 1)
-      } else {
-        index++
-      }
-    }
-    for (const key of taken) inFlight.set(key, (inFlight.get(key) ?? 0) + 1)
-    return batch
-  }
-
-  function finished (batch: Array<Pending<Request, Outcome>>): void {
-    const keys = new Set(batch.flatMap((entry) => entry.keys))
-    for (const key of keys) {
-      const left = (inFlight.get(key) ?? 1) - 1
-      if (left === 0) inFlight.delete(key)
-      else inFlight.set(key, left)
-    }
-  }
-
   const drained: Array<() => void> = []
 
   function pump (): void {
     if (running === 0 && queue.length === 0) for (const resolve of drained.splice(0)) resolve()
     while (running < options.maxConcurrentBatches && queue.length > 0) {
-      const batch = nextBatch()
-      if (batch.length === 0) return
+      const batch = queue.splice(0, options.maxBatchSize)
       running++
       void run(batch).finally(() => {
         running--
-        finished(batch)
         pump()
       })
     }
@@ -188,7 +143,7 @@ export function createGroupCommit<Request, Outcome> (decide: (requests: Request[
         throw unavailableProblem(options.busy, '1')
       }
       return await new Promise<Outcome>((resolve, reject) => {
-        queue.push({ request, keys: options.keysOf?.(request) ?? [], resolve, reject, origin: currentSpan() })
+        queue.push({ request, resolve, reject, origin: currentSpan() })
         pump()
       })
     }

@@ -3,12 +3,11 @@ import { createGroupCommit } from '../../src/db/group-commit.js'
 
 /*
  * The group commit's queueing, with a decide function that records its batches and finishes when
- * told to: requests that find a free slot go at once; with keys, batches in flight never hold one
- * key more than `perKey` times, the key's other requests wait and then go together, in arrival
- * order, while requests for other keys go on.
+ * told to: requests that find a free slot go at once; those that arrive while every slot is busy
+ * wait and then go together, in arrival order, up to the batch size.
  */
 
-interface Item { id: number, keys: string[] }
+interface Item { id: number }
 
 function recorder () {
   const batches: number[][] = []
@@ -29,49 +28,47 @@ function recorder () {
 const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 describe('group commit', () => {
-  it('keeps at most perKey batches on a key and sends its waiting requests together, while other keys go on', async () => {
+  it('decides a request at once in a free slot, and those arriving while the slot is busy together in the next batch, in arrival order', async () => {
     const r = recorder()
-    const batcher = createGroupCommit(r.decide, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued: 100, busy: 'busy', keysOf: (item) => item.keys, perKey: 1 })
-    const hot = (id: number): Item => ({ id, keys: ['hot'] })
-    const answers = [batcher.submit(hot(1)), batcher.submit(hot(2)), batcher.submit(hot(3)), batcher.submit({ id: 4, keys: ['cold'] }), batcher.submit({ id: 5, keys: ['hot', 'cold'] })]
+    const batcher = createGroupCommit(r.decide, { maxBatchSize: 3, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy' })
+    const answers = Array.from({ length: 6 }, async (_, id) => await batcher.submit({ id }))
     await tick()
-    // 1 goes alone; 2 and 3 wait for the hot key; 4 goes on its own key; 5 needs both.
-    expect(r.batches).toEqual([[1], [4]])
+    expect(r.batches).toEqual([[0]])
     await r.finishOne()
-    expect(r.batches).toEqual([[1], [4], [2, 3]])
+    expect(r.batches).toEqual([[0], [1, 2, 3]])
     await r.finishOne()
-    expect(r.batches.at(-1)).toEqual([2, 3])
+    expect(r.batches).toEqual([[0], [1, 2, 3], [4, 5]])
     await r.finishOne()
-    expect(r.batches).toEqual([[1], [4], [2, 3], [5]])
-    await r.finishOne()
-    expect(await Promise.all(answers)).toEqual([1, 2, 3, 4, 5])
+    expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4, 5])
   })
 
-  it('lets perKey batches hold one key at once, and without keys fills every slot', async () => {
-    const keyed = recorder()
-    const two = createGroupCommit(keyed.decide, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued: 100, busy: 'busy', keysOf: (item) => item.keys, perKey: 2 })
-    const first = Array.from({ length: 6 }, async (_, id) => await two.submit({ id, keys: ['hot'] }))
+  it('fills every slot before it makes anyone wait', async () => {
+    const r = recorder()
+    const batcher = createGroupCommit(r.decide, { maxBatchSize: 100, maxConcurrentBatches: 3, maxQueued: 100, busy: 'busy' })
+    const answers = Array.from({ length: 6 }, async (_, id) => await batcher.submit({ id }))
     await tick()
-    expect(keyed.batches).toEqual([[0], [1]])
-    expect(keyed.inFlight()).toBe(2)
-    while (keyed.inFlight() > 0) await keyed.finishOne()
-    expect(await Promise.all(first)).toEqual([0, 1, 2, 3, 4, 5])
-    expect(keyed.batches.flat()).toEqual([0, 1, 2, 3, 4, 5])
+    expect(r.batches).toEqual([[0], [1], [2]])
+    expect(r.inFlight()).toBe(3)
+    await r.finishOne()
+    expect(r.batches).toEqual([[0], [1], [2], [3, 4, 5]])
+    while (r.inFlight() > 0) await r.finishOne()
+    expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4, 5])
+  })
 
-    const plain = recorder()
-    const any = createGroupCommit(plain.decide, { maxBatchSize: 100, maxConcurrentBatches: 4, maxQueued: 100, busy: 'busy' })
-    const second = Array.from({ length: 6 }, async (_, id) => await any.submit({ id, keys: ['hot'] }))
-    await tick()
-    expect(plain.batches).toEqual([[0], [1], [2], [3]])
-    while (plain.inFlight() > 0) await plain.finishOne()
-    expect(await Promise.all(second)).toEqual([0, 1, 2, 3, 4, 5])
+  it('refuses a request with a 503 at once when the queue is full', async () => {
+    const r = recorder()
+    const batcher = createGroupCommit(r.decide, { maxBatchSize: 100, maxConcurrentBatches: 1, maxQueued: 2, busy: 'Too busy.' })
+    const admitted = [batcher.submit({ id: 0 }), batcher.submit({ id: 1 }), batcher.submit({ id: 2 })]
+    await expect(batcher.submit({ id: 3 })).rejects.toMatchObject({ kind: { status: 503 }, detail: 'Too busy.' })
+    while (r.inFlight() > 0 || r.batches.flat().length < 3) await r.finishOne()
+    expect(await Promise.all(admitted)).toEqual([0, 1, 2])
   })
 
   it('drains: resolves once every request submitted is decided, at once when nothing is pending', async () => {
     const r = recorder()
     const batcher = createGroupCommit(r.decide, { maxBatchSize: 2, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy' })
     await batcher.drain()
-    const answers = Array.from({ length: 5 }, async (_, id) => await batcher.submit({ id, keys: [] }))
+    const answers = Array.from({ length: 5 }, async (_, id) => await batcher.submit({ id }))
     let drained = false
     const drain = batcher.drain().then(() => { drained = true })
     await tick()
@@ -84,11 +81,11 @@ describe('group commit', () => {
     expect(await Promise.all(answers)).toEqual([0, 1, 2, 3, 4])
   })
 
-  it('fails a batch past its deadline with a 503, and gives its slot to the next batch on the key', async () => {
+  it('fails a batch past its deadline with a 503, and gives its slot to the next batch', async () => {
     const r = recorder()
-    const batcher = createGroupCommit(r.decide, { maxBatchSize: 100, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy', keysOf: (item) => item.keys, deadlineMs: 50 })
-    const stuck = batcher.submit({ id: 1, keys: ['hot'] })
-    const next = batcher.submit({ id: 2, keys: ['hot'] })
+    const batcher = createGroupCommit(r.decide, { maxBatchSize: 100, maxConcurrentBatches: 1, maxQueued: 100, busy: 'busy', deadlineMs: 50 })
+    const stuck = batcher.submit({ id: 1 })
+    const next = batcher.submit({ id: 2 })
     // The first batch never settles (a transaction on a database that died); its request gets a 503 at the deadline.
     await expect(stuck).rejects.toMatchObject({ kind: { status: 503 }, detail: 'The database did not answer in time; retry shortly.', headers: { 'Retry-After': '2' } })
     await tick()

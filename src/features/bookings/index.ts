@@ -35,17 +35,15 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
   const bookings = createBookingsRepository(sql, codes)
   const batcher = createGroupCommit(async (requests: BookingRequest[]) => await bookings.createBatch(requests), {
     maxBatchSize: 100,
-    maxConcurrentBatches: 4,
+    maxConcurrentBatches: 1,
     maxQueued,
     busy: 'Too many bookings are waiting for the database; retry shortly.',
-    // Batches on one tier only queue on its row lock in the database: beyond one in flight per
-    // process, a hot tier's requests wait here and go together in its next batch, while other
-    // tiers' batches go on. Every process keeps its own count, so N processes put N batches on the
-    // lock. Measured by `BENCH_ONLY=processes npm run bench` (2026-12-02, hot tier @64, embedded
-    // PostgreSQL 18, two runs one after the other): one per tier 2,083 / 2,576 / 1,635 bookings/s
-    // with 1 / 2 / 4 processes, two per tier 2,199 / 1,968 / 1,124.
-    keysOf: (request) => request.items.map((item) => item.ticketTierId),
-    perKey: 1,
+    // One batch in flight per process: the requests that arrive while it runs go together in the
+    // next. More slots only made more, smaller transactions, each paying for its locks and commit
+    // (and, on one tier, queueing on its row lock in PostgreSQL). Scratch A/B of the built server
+    // (2026-12-03, local PostgreSQL 15, @64, four runs each, alternating): spread over 50 tiers
+    // 1,810 → 2,400 bookings/s with one slot instead of four (batches of 13 → 32), the hot tier
+    // level (it had one batch in flight already). N processes put N batches on the database.
     // Its requests' own deadline (the same, from their arrival) answers them first: this frees the slot.
     deadlineMs: REQUEST_DEADLINE_MS,
     onBatch: (size) => { metrics.batchSize.observe({ kind: 'bookings' }, size) },

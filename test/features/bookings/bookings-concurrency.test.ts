@@ -88,6 +88,45 @@ describe('concurrent bookings', () => {
   })
 })
 
+describe('bookings that arrive while a batch is in flight', () => {
+  it('wait for it, whatever their tiers, and are then decided together in one transaction', async () => {
+    const { eventId, tierIds } = await setUp(Array.from({ length: 21 }, () => 10))
+    const [first, ...others] = tierIds as [string, ...string[]]
+    const book = async (ticketTierId: string) => await bookOn(t.app, { eventId, items: [{ ticketTierId, quantity: 1 }] })
+    let release = (): void => {}
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let locked = (): void => {}
+    const isLocked = new Promise<void>((resolve) => { locked = resolve })
+    // Another transaction holds the first tier's row, so the first booking's batch waits on it in the database.
+    const blocker = t.sql.begin(async (tx) => {
+      await tx`select id from ticket_tiers where id = ${first} for update`
+      locked()
+      await released
+    })
+    await isLocked
+    const firstBooking = book(first)
+    while ((await t.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
+    `)[0]?.n !== 1) await new Promise((resolve) => setTimeout(resolve, 10))
+
+    let decidedMeanwhile = 0
+    const rest = others.map(async (tierId) => await book(tierId).finally(() => { decidedMeanwhile++ }))
+    // Their tiers are free, but the batch in flight is the process's one: none is decided while it waits.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(decidedMeanwhile).toBe(0)
+    release()
+    await blocker
+
+    expect((await firstBooking).statusCode).toBe(201)
+    const responses = await Promise.all(rest)
+    expect(responses.map((response) => response.statusCode)).toEqual(others.map(() => 201))
+    const ids = responses.map((response) => response.json<{ id: string }>().id)
+    // Rows inserted by one transaction carry its id as their xmin.
+    const transactions = await t.sql<{ n: number }[]>`select count(distinct xmin::text)::int as n from bookings where id = any(${ids}::uuid[])`
+    expect(transactions[0]?.n).toBe(1)
+  })
+})
+
 describe('concurrent requests with one idempotency key', () => {
   it('create exactly one booking; the others get the replay or 409 in-flight', async () => {
     const { eventId, tierIds: [tierId] } = await setUp([100])

@@ -13,3 +13,11 @@ export async function waitUntil (
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
+
+/** How many of `pending` settle within `ms` (for "none is answered while …": a state that must last, so a time). */
+export async function settledWithin (pending: Array<Promise<unknown>>, ms: number): Promise<number> {
+  let settled = 0
+  for (const each of pending) each.then(() => { settled++ }, () => { settled++ })
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  return settled
+}

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../../src/app.js'
 import { createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTiers, ledger, problemType } from '../../support/fixtures.js'
+import { holdInTransaction, waitForLockWaiters } from '../../support/locks.js'
+import { settledWithin } from '../../support/wait.js'
 
 let t: TestApp
 beforeAll(async () => { t = await createTestApp() })
@@ -93,29 +95,15 @@ describe('bookings that arrive while a batch is in flight', () => {
     const { eventId, tierIds } = await setUp(Array.from({ length: 21 }, () => 10))
     const [first, ...others] = tierIds as [string, ...string[]]
     const book = async (ticketTierId: string) => await bookOn(t.app, { eventId, items: [{ ticketTierId, quantity: 1 }] })
-    let release = (): void => {}
-    const released = new Promise<void>((resolve) => { release = resolve })
-    let locked = (): void => {}
-    const isLocked = new Promise<void>((resolve) => { locked = resolve })
     // Another transaction holds the first tier's row, so the first booking's batch waits on it in the database.
-    const blocker = t.sql.begin(async (tx) => {
-      await tx`select id from ticket_tiers where id = ${first} for update`
-      locked()
-      await released
-    })
-    await isLocked
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`select id from ticket_tiers where id = ${first} for update`)
     const firstBooking = book(first)
-    while ((await t.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
-    `)[0]?.n !== 1) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitForLockWaiters(t.sql)
 
-    let decidedMeanwhile = 0
-    const rest = others.map(async (tierId) => await book(tierId).finally(() => { decidedMeanwhile++ }))
+    const rest = others.map(async (tierId) => await book(tierId))
     // Their tiers are free, but the batch in flight is the process's one: none is decided while it waits.
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    expect(decidedMeanwhile).toBe(0)
-    release()
-    await blocker
+    expect(await settledWithin(rest, 500)).toBe(0)
+    await release()
 
     expect((await firstBooking).statusCode).toBe(201)
     const responses = await Promise.all(rest)

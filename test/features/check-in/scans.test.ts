@@ -8,6 +8,8 @@ import type { CheckIn, CheckInConflict, CheckInList, CheckInListStatus, CheckInR
 import type { Ticket } from '../../../src/schemas/tickets.js'
 import { asAdmin, createTestApp, type TestApp } from '../../support/app.js'
 import { createEventWithTiers, problemType } from '../../support/fixtures.js'
+import { holdInTransaction, waitForLockWaiters } from '../../support/locks.js'
+import { settledWithin } from '../../support/wait.js'
 import { startReceiver } from '../../support/receiver.js'
 
 /*
@@ -163,6 +165,31 @@ describe('an online scan', () => {
     const rows = await recorded(list.id)
     expect(rows.filter((row) => row.result === 'admitted')).toHaveLength(1)
     expect(rows).toHaveLength(64)
+  })
+
+  it('of other tickets, arriving while a batch is in flight, wait for it and are then decided together in one transaction', async () => {
+    const d = await door({ vip: 11, ga: 0 })
+    const list = await newList(d.eventId)
+    const [first, ...others] = d.tickets as [Ticket, ...Ticket[]]
+    // Another transaction holds the first ticket's place on the list, so the first scan's batch waits on it in the database.
+    const release = await holdInTransaction(t.sql, async (tx) => await tx`
+      insert into check_in_states (check_in_list_id, ticket_id, ticket_tier_id) values (${list.id}, ${first.id}, ${first.ticketTierId})
+    `)
+    const firstScan = scan(d.scanner, { code: codeOf(first), checkInListId: list.id, nonce: nonce() })
+    await waitForLockWaiters(t.sql)
+
+    const rest = others.map(async (ticket) => await scan(d.scanner, { code: codeOf(ticket), checkInListId: list.id, nonce: nonce() }))
+    // Their tickets are free, but the batch in flight is the process's one: none is decided while it waits.
+    expect(await settledWithin(rest, 500)).toBe(0)
+    await release()
+
+    expect((await firstScan).statusCode).toBe(201)
+    const answers = await Promise.all(rest)
+    expect(answers.map((response) => response.statusCode)).toEqual(others.map(() => 201))
+    const ids = answers.map((response) => response.json<CheckIn>().id)
+    // Rows inserted by one transaction carry its id as their xmin.
+    const transactions = await t.sql<{ n: number }[]>`select count(distinct xmin::text)::int as n from check_ins where id = any(${ids}::uuid[])`
+    expect(transactions[0]?.n).toBe(1)
   })
 
   it('lets a holder who went out back in exactly once when 32 entries of it arrive at once (a list with re-entry)', async () => {

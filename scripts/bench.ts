@@ -496,6 +496,7 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
   {
     const checkInListId = await newList('Online doors')
     let next = 0
+    const batchesBefore = await batchTotals(base, 'scans')
     const result = await autocannon({
       url: `${base}/api/check-ins`,
       connections: CHECK_IN_CONCURRENCY,
@@ -508,6 +509,7 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
       }]
     })
     const scansPerSecond = count(result, '201') / result.duration
+    const batches = meanBatch(batchesBefore, await batchTotals(base, 'scans'))
     const database = await admissions(sql, checkInListId)
     const once = database.admitted === database.tickets
     if (!once) failed = true
@@ -518,7 +520,7 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
       p50: result.latency.p50,
       p99: result.latency.p99,
       statuses: statuses(result),
-      check: `${once ? 'no ticket admitted twice' : 'ADMITTED TWICE'}: ${database.admitted} admissions, ${database.tickets} tickets${next > codes.length ? ` (ran out of tickets: ${next - codes.length} repeats)` : ''}`
+      check: `${once ? 'no ticket admitted twice' : 'ADMITTED TWICE'}: ${database.admitted} admissions, ${database.tickets} tickets${next > codes.length ? ` (ran out of tickets: ${next - codes.length} repeats)` : ''}; ${batches}`
     })
     // Its target is a ratio to the hot tier, so the hot tier runs right after the scans (these machines drift).
     const hotTierPerSecond = await hotTierLine(sql, base, hotTierEventId, 'API: hot tier, POST /api/bookings, right after the scans')
@@ -733,6 +735,7 @@ async function hotTierLine (sql: Sql, base: string, eventId: string, scenario: s
   const tierId = await createTier(base, eventId, 1_000_000)
   const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
   await settle(sql)
+  const before = await batchTotals(base, 'bookings')
   const result = await bookingLoad(base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS })
   const perSecond = count(result, '201') / result.duration
   record({
@@ -742,7 +745,7 @@ async function hotTierLine (sql: Sql, base: string, eventId: string, scenario: s
     p50: result.latency.p50,
     p99: result.latency.p99,
     statuses: statuses(result),
-    check: await oversellCheck(sql, [tierId])
+    check: `${await oversellCheck(sql, [tierId])}; ${meanBatch(before, await batchTotals(base, 'bookings'))}`
   })
   return perSecond
 }
@@ -752,10 +755,12 @@ async function spreadLine (sql: Sql, base: string, eventId: string): Promise<num
   const tierIds: string[] = []
   for (let i = 0; i < 50; i++) tierIds.push(await createTier(base, eventId, 100_000))
   await settle(sql)
+  const before = await batchTotals(base, 'bookings')
   const result = await bookingLoad(base, 64, () => JSON.stringify({
     eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
   }), { seconds: SECONDS })
   const spread = count(result, '201') / result.duration
+  const batches = meanBatch(before, await batchTotals(base, 'bookings'))
   record({
     scenario: 'API: spread over 50 tiers',
     concurrency: 64,
@@ -763,7 +768,7 @@ async function spreadLine (sql: Sql, base: string, eventId: string): Promise<num
     p50: result.latency.p50,
     p99: result.latency.p99,
     statuses: statuses(result),
-    check: await oversellCheck(sql, tierIds)
+    check: `${await oversellCheck(sql, tierIds)}; ${batches}`
   })
   return spread
 }
@@ -791,6 +796,22 @@ interface Read { name: string, url: string, body: CeilingBody, headers: Record<s
 
 async function readLoad (base: string, read: Read): Promise<autocannon.Result> {
   return await autocannon({ url: `${base}${read.url}`, connections: CEILING_CONCURRENCY, duration: SECONDS, headers: read.headers })
+}
+
+/** The server's group-commit batches of `kind` so far (sum of sizes, count), from its own /metrics. */
+async function batchTotals (base: string, kind: 'bookings' | 'scans'): Promise<{ sum: number, count: number }> {
+  const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+  if (!response.ok) return { sum: Number.NaN, count: Number.NaN }
+  const text = await response.text()
+  // No series yet before the first batch of the kind.
+  const value = (name: string): number => Number(new RegExp(`^group_commit_batch_size_${name}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0)
+  return { sum: value('sum'), count: value('count') }
+}
+
+/** The mean batch size between two batchTotals of one server, for a line's check column. */
+function meanBatch (before: { sum: number, count: number }, after: { sum: number, count: number }): string {
+  const batches = after.count - before.count
+  return `${batches} batches of ${((after.sum - before.sum) / batches).toFixed(1)} on average`
 }
 
 /**
@@ -901,9 +922,10 @@ async function main (): Promise<void> {
         // measured just before and just after the hot tier and the ratio taken to their mean.
         const ceilingBefore = connections === CEILING_CONCURRENCY ? await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster, 'before the hot tier') : Number.NaN
         await settle(sql)
+        const batchesBefore = await batchTotals(server.base, 'bookings')
         const { result, cpu } = await measureCpu([server.pid], database.postmaster, async () => await bookingLoad(server.base, connections, () => body, { seconds: SECONDS }))
         const created = count(result, '201')
-        let check = await oversellCheck(sql, [tierId])
+        let check = `${await oversellCheck(sql, [tierId])}; ${meanBatch(batchesBefore, await batchTotals(server.base, 'bookings'))}`
         if (connections === CEILING_CONCURRENCY) {
           const report = cpuReport(cpu, created, 'server')
           check += `; ${report.text.replace('per request', 'per booking')}`

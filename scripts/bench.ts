@@ -496,8 +496,7 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
   {
     const checkInListId = await newList('Online doors')
     let next = 0
-    const batchesBefore = await batchTotals(base, 'scans')
-    const result = await autocannon({
+    const { result, batches } = await countingBatches(base, 'scans', async () => await autocannon({
       url: `${base}/api/check-ins`,
       connections: CHECK_IN_CONCURRENCY,
       duration: SECONDS,
@@ -507,9 +506,8 @@ async function measureCheckIn (sql: Sql, base: string, hotTierEventId: string): 
         headers: scannerHeaders,
         setupRequest: (request) => ({ ...request, body: JSON.stringify({ code: codes[next++ % codes.length], checkInListId, nonce: randomUUID() }) })
       }]
-    })
+    }))
     const scansPerSecond = count(result, '201') / result.duration
-    const batches = meanBatch(batchesBefore, await batchTotals(base, 'scans'))
     const database = await admissions(sql, checkInListId)
     const once = database.admitted === database.tickets
     if (!once) failed = true
@@ -735,8 +733,7 @@ async function hotTierLine (sql: Sql, base: string, eventId: string, scenario: s
   const tierId = await createTier(base, eventId, 1_000_000)
   const body = JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 1 }] })
   await settle(sql)
-  const before = await batchTotals(base, 'bookings')
-  const result = await bookingLoad(base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS })
+  const { result, batches } = await countingBatches(base, 'bookings', async () => await bookingLoad(base, CEILING_CONCURRENCY, () => body, { seconds: SECONDS }))
   const perSecond = count(result, '201') / result.duration
   record({
     scenario,
@@ -745,7 +742,7 @@ async function hotTierLine (sql: Sql, base: string, eventId: string, scenario: s
     p50: result.latency.p50,
     p99: result.latency.p99,
     statuses: statuses(result),
-    check: `${await oversellCheck(sql, [tierId])}; ${meanBatch(before, await batchTotals(base, 'bookings'))}`
+    check: `${await oversellCheck(sql, [tierId])}; ${batches}`
   })
   return perSecond
 }
@@ -755,12 +752,10 @@ async function spreadLine (sql: Sql, base: string, eventId: string): Promise<num
   const tierIds: string[] = []
   for (let i = 0; i < 50; i++) tierIds.push(await createTier(base, eventId, 100_000))
   await settle(sql)
-  const before = await batchTotals(base, 'bookings')
-  const result = await bookingLoad(base, 64, () => JSON.stringify({
+  const { result, batches } = await countingBatches(base, 'bookings', async () => await bookingLoad(base, 64, () => JSON.stringify({
     eventId, items: [{ ticketTierId: tierIds[Math.floor(Math.random() * tierIds.length)], quantity: 1 }]
-  }), { seconds: SECONDS })
+  }), { seconds: SECONDS }))
   const spread = count(result, '201') / result.duration
-  const batches = meanBatch(before, await batchTotals(base, 'bookings'))
   record({
     scenario: 'API: spread over 50 tiers',
     concurrency: 64,
@@ -798,20 +793,28 @@ async function readLoad (base: string, read: Read): Promise<autocannon.Result> {
   return await autocannon({ url: `${base}${read.url}`, connections: CEILING_CONCURRENCY, duration: SECONDS, headers: read.headers })
 }
 
-/** The server's group-commit batches of `kind` so far (sum of sizes, count), from its own /metrics. */
-async function batchTotals (base: string, kind: 'bookings' | 'scans'): Promise<{ sum: number, count: number }> {
+/** The server's own /metrics (Prometheus text), or the status it refused with. */
+async function scrapeMetrics (base: string): Promise<{ text: string } | { status: number }> {
   const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
-  if (!response.ok) return { sum: Number.NaN, count: Number.NaN }
-  const text = await response.text()
+  return response.ok ? { text: await response.text() } : { status: response.status }
+}
+
+/** The server's group-commit batches of `kind` so far (sum of sizes, count). */
+async function batchTotals (base: string, kind: 'bookings' | 'scans'): Promise<{ sum: number, count: number }> {
+  const scraped = await scrapeMetrics(base)
+  if (!('text' in scraped)) return { sum: Number.NaN, count: Number.NaN }
   // No series yet before the first batch of the kind.
-  const value = (name: string): number => Number(new RegExp(`^group_commit_batch_size_${name}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0)
+  const value = (name: string): number => Number(new RegExp(`^group_commit_batch_size_${name}\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(scraped.text)?.[1] ?? 0)
   return { sum: value('sum'), count: value('count') }
 }
 
-/** The mean batch size between two batchTotals of one server, for a line's check column. */
-function meanBatch (before: { sum: number, count: number }, after: { sum: number, count: number }): string {
+/** Runs `load` and tells, for a line's check column, how many batches of `kind` it made and their mean size. */
+async function countingBatches<T> (base: string, kind: 'bookings' | 'scans', load: () => Promise<T>): Promise<{ result: T, batches: string }> {
+  const before = await batchTotals(base, kind)
+  const result = await load()
+  const after = await batchTotals(base, kind)
   const batches = after.count - before.count
-  return `${batches} batches of ${((after.sum - before.sum) / batches).toFixed(1)} on average`
+  return { result, batches: `${batches} batches of ${((after.sum - before.sum) / batches).toFixed(1)} on average` }
 }
 
 /**
@@ -820,10 +823,9 @@ function meanBatch (before: { sum: number, count: number }, after: { sum: number
  * native allocations, what the allocator keeps after a free).
  */
 async function memoryBreakdown (base: string): Promise<string> {
-  const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
-  if (!response.ok) return `(no /metrics: ${response.status})`
-  const text = await response.text()
-  const mib = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20
+  const scraped = await scrapeMetrics(base)
+  if (!('text' in scraped)) return `(no /metrics: ${scraped.status})`
+  const mib = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(scraped.text)?.[1] ?? Number.NaN) / 2 ** 20
   const rss = mib('process_resident_memory_bytes')
   const heapTotal = mib('nodejs_heap_size_total_bytes')
   const external = mib('nodejs_external_memory_bytes')
@@ -922,10 +924,10 @@ async function main (): Promise<void> {
         // measured just before and just after the hot tier and the ratio taken to their mean.
         const ceilingBefore = connections === CEILING_CONCURRENCY ? await ceilingBookings(ceiling, server.base, eventId, tierId, database.postmaster, 'before the hot tier') : Number.NaN
         await settle(sql)
-        const batchesBefore = await batchTotals(server.base, 'bookings')
-        const { result, cpu } = await measureCpu([server.pid], database.postmaster, async () => await bookingLoad(server.base, connections, () => body, { seconds: SECONDS }))
+        const { result: { result, cpu }, batches } = await countingBatches(server.base, 'bookings', async () =>
+          await measureCpu([server.pid], database.postmaster, async () => await bookingLoad(server.base, connections, () => body, { seconds: SECONDS })))
         const created = count(result, '201')
-        let check = `${await oversellCheck(sql, [tierId])}; ${meanBatch(batchesBefore, await batchTotals(server.base, 'bookings'))}`
+        let check = `${await oversellCheck(sql, [tierId])}; ${batches}`
         if (connections === CEILING_CONCURRENCY) {
           const report = cpuReport(cpu, created, 'server')
           check += `; ${report.text.replace('per request', 'per booking')}`

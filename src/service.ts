@@ -7,11 +7,30 @@ import { seedDemo } from './db/seed.js'
 import { createSql, missingSessionSettings, type Sql, type SqlOptions } from './db/sql.js'
 import { createIntegratorsRepository } from './features/integrators/integrators-repository.js'
 import { createTicketCodes } from './features/tickets/codes.js'
+import { closeStepsRunning } from './plugins/close-steps.js'
 
 /** Lapsed holds are expired in the database within this long (clients see them expired at once). */
 const HOLD_SWEEP_INTERVAL_MS = 5_000
 /** Expired webhook rows are deleted hourly: a round's batches are short, and the backlog of an hour small. */
 const RETENTION_SWEEP_INTERVAL_MS = 60 * 60_000
+/**
+ * At shutdown, once the app has closed (or run out of time), the pools' connections get this long
+ * to end before they are destroyed. Nothing of the service's is running on them by then; a
+ * connection that broke mid-query after a failover waits for the full timeout (postgres.js keeps
+ * the failed query as its current one, porsager/postgres#1130), so it is short.
+ */
+const POOL_END_TIMEOUT_S = 1
+
+/** Whether `work` settles within `ms` (it is left to go on either way). */
+async function settlesWithin (work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, ms) })
+  try {
+    return await Promise.race([work.then(() => true, () => true), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 export interface RunningService {
   app: App
@@ -37,7 +56,10 @@ async function createDemoIntegrator (sql: Sql): Promise<string> {
  * demo event seeded into it), then pending migrations, then the HTTP listener.
  */
 export interface StartServiceOptions {
-  /** How long `close()` lets requests in flight finish before it closes their connections (default 12 s). */
+  /**
+   * How long `close()` lets requests in flight and background work finish, after the drain delay,
+   * before it cuts them short (default 12 s). The pools then get POOL_END_TIMEOUT_S to end.
+   */
   drainTimeoutMs?: number
 }
 
@@ -47,6 +69,9 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
   let sessionSql: Sql | undefined
   let app: App | undefined
   let draining = false
+  const endPools = async (): Promise<void> => {
+    await Promise.all([sql?.end({ timeout: POOL_END_TIMEOUT_S }), sessionSql?.end({ timeout: POOL_END_TIMEOUT_S })])
+  }
   const close = async (): Promise<void> => {
     if (app !== undefined) {
       const serving = app.server.listening
@@ -55,16 +80,27 @@ export async function startService (config: Config, logger: FastifyBaseLogger, {
         logger.info({ drainDelayMs: config.drainDelayMs }, 'readiness answers 503: still serving until the drain delay ends')
         await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs))
       }
-      // A request that outlives the drain must not keep the embedded database running past the exit.
       const { server } = app
-      const overdue = setTimeout(() => { server.closeAllConnections() }, drainTimeoutMs)
-      try {
-        await app.close()
-      } finally {
-        clearTimeout(overdue)
+      let requestsDone = !serving
+      server.once('close', () => { requestsDone = true })
+      const closing = app.close()
+      if (!await settlesWithin(closing, drainTimeoutMs)) {
+        // Out of time: what still runs is cut short, and named. Requests still unanswered lose their
+        // connections; background work (a sweep round, a webhook attempt, a batch) stuck on the
+        // database sees its queries fail once the pool is ended, and is taken up again by this or
+        // another process (a lapsed hold is swept, a leased delivery retried, a booking retried
+        // with its idempotency key).
+        const cut = [...(requestsDone ? [] : ['requests in flight']), ...closeStepsRunning(app)]
+        logger.warn({ drainTimeoutMs, cut }, `shutdown: still running after ${drainTimeoutMs} ms, cut short: ${cut.join(', ')}`)
+        server.closeAllConnections()
+        closing.catch((error: unknown) => { logger.warn({ err: error }, 'shutdown: closing the app failed after the cut') })
+        await endPools()
+        await settlesWithin(closing, POOL_END_TIMEOUT_S * 1000)
+      } else {
+        await closing
       }
     }
-    await Promise.all([sql?.end({ timeout: 5 }), sessionSql?.end({ timeout: 5 })])
+    await endPools()
     await embedded?.stop()
   }
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { withinDeadline } from '../db/deadline.js'
+import { onCloseStep } from './close-steps.js'
 
 export interface PeriodicJob<T> {
   /** Names the job in the log. */
@@ -43,7 +44,7 @@ export function runPeriodically<T> (app: FastifyInstance, { name, intervalMs, fi
     start()
     timer = setInterval(start, intervalMs).unref()
   }, firstAfterMs).unref()
-  app.addHook('onClose', async () => {
+  onCloseStep(app, name, async () => {
     clearTimeout(timer)
     clearInterval(timer)
     closing.abort()

@@ -3,7 +3,9 @@ import { seedDemo } from '../../src/db/seed.js'
 import { createIntegratorsRepository } from '../../src/features/integrators/integrators-repository.js'
 import { createTestDatabase, type TestDatabase } from '../support/database.js'
 import { createEventWithTier, ledger, overHttp, problemType } from '../support/fixtures.js'
+import { holdInTransaction, waitForLockWaiters } from '../support/locks.js'
 import { listeningAt, loadServerEnv, type ServerProcess, spawnServer } from '../support/process.js'
+import { startTcpProxy } from '../support/tcp-proxy.js'
 import { waitUntil } from '../support/wait.js'
 
 let db: TestDatabase
@@ -15,8 +17,8 @@ beforeAll(async () => {
 })
 afterAll(async () => { await db.drop() })
 
-async function start (): Promise<{ server: ServerProcess, base: string, eventId: string, tierId: string }> {
-  const server = spawnServer(loadServerEnv(db.url))
+async function start (databaseUrl = db.url): Promise<{ server: ServerProcess, base: string, eventId: string, tierId: string }> {
+  const server = spawnServer(loadServerEnv(databaseUrl))
   const base = await listeningAt(server)
   const { eventId, tierId } = await createEventWithTier(overHttp(base), { price: 100, capacity: 100_000 })
   return { server, base, eventId, tierId }
@@ -76,6 +78,7 @@ describe('SIGTERM during a booking load', () => {
       const { code } = await server.exited
       await traffic.findsServerGone()
       expect(code).toBe(0)
+      expect(server.output()).not.toContain('cut short')
     } finally {
       await traffic.stop()
       server.child.kill('SIGKILL')
@@ -113,4 +116,60 @@ describe('SIGKILL during a booking load', () => {
     expect(acknowledged.filter((key) => !stored.has(key))).toEqual([])
     expect(await ledger(db.sql, tierId)).toMatchObject({ capacity: 100_000, remaining: 100_000 - stored.size, confirmed: stored.size, items: stored.size, emptyBookings: 0 })
   })
+})
+
+describe('SIGTERM while the network to the database has stalled under a sweep round', () => {
+  it('cuts the round short within the grace, names it, exits 0, and loses nothing: the next process sweeps', async () => {
+    const proxy = await startTcpProxy({ host: new URL(db.url).hostname, port: Number(new URL(db.url).port) })
+    const proxied = new URL(db.url)
+    proxied.host = `127.0.0.1:${proxy.port}`
+    const { server, base, eventId, tierId } = await start(proxied.href)
+    let release: (() => Promise<void>) | undefined
+    let next: ServerProcess | undefined
+    try {
+      const hold = await fetch(`${base}/api/bookings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${integratorKey}` },
+        body: JSON.stringify({ eventId, items: [{ ticketTierId: tierId, quantity: 3 }], hold: { ttlSeconds: 60 } })
+      })
+      expect(hold.status).toBe(201)
+      const holdId = (await hold.json() as { id: string }).id
+
+      // The tier's row lock, held here, stops the hold sweep's next round (every 5 s) inside its
+      // transaction; the network then stalls (no byte passes, nothing is reset), so the lock
+      // timeout that would end the round never reaches it.
+      release = await holdInTransaction(db.sql, async (tx) => await tx`select 1 from ticket_tiers where id = ${tierId} for update`)
+      await db.sql`update bookings set expires_at = clock_timestamp() - interval '1 second' where id = ${holdId}`
+      await waitForLockWaiters(db.sql, 1, 10_000)
+      await proxy.setMode('stall')
+
+      const signalled = Date.now()
+      server.child.kill('SIGTERM')
+      const { code } = await server.exited
+      // The contract's budget: DRAIN_DELAY_MS (1 s) + 15 s, past which close-with-grace kills with exit 1.
+      expect(Date.now() - signalled).toBeLessThan(16_000)
+      expect(code, server.output().slice(-2000)).toBe(0)
+      expect(server.output()).toMatch(/shutdown: still running after 12000 ms, cut short: [^"]*hold sweep/)
+
+      // The partition ends (its connections are gone, and with them the sweep's session lock).
+      await release()
+      release = undefined
+      await proxy.close()
+      // The stuck round committed nothing; the next process sweeps the hold and the tier balances.
+      expect(await db.sql`select status from bookings where id = ${holdId}`).toEqual([{ status: 'held' }])
+      next = spawnServer(loadServerEnv(db.url))
+      await listeningAt(next)
+      await waitUntil(async () => (await db.sql`select 1 from bookings where id = ${holdId} and status = 'expired'`).length === 1,
+        'the next process sweeps the hold', { timeoutMs: 20_000 })
+      await ledger(db.sql, tierId)
+      next.child.kill('SIGTERM')
+      expect((await next.exited).code).toBe(0)
+      expect(next.output()).not.toContain('cut short')
+    } finally {
+      await release?.()
+      server.child.kill('SIGKILL')
+      next?.child.kill('SIGKILL')
+      await proxy.close()
+    }
+  }, 60_000)
 })

@@ -24,11 +24,11 @@ export async function holdInTransaction (sql: Sql, take: (tx: TransactionSql<{ b
 }
 
 /** Waits until `count` sessions of `sql`'s database wait on a lock (e.g. requests behind a held tier). */
-export async function waitForLockWaiters (sql: Queryable, count = 1): Promise<void> {
+export async function waitForLockWaiters (sql: Queryable, count = 1, timeoutMs = 5_000): Promise<void> {
   await waitUntil(async () => {
     const [row] = await sql<{ waiting: number }[]>`
       select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()
     `
     return (row?.waiting ?? 0) >= count
-  }, `${count} ${count === 1 ? 'query waits' : 'queries wait'} on a lock`, { timeoutMs: 5_000, intervalMs: 10 })
+  }, `${count} ${count === 1 ? 'query waits' : 'queries wait'} on a lock`, { timeoutMs, intervalMs: 10 })
 }

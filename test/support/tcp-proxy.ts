@@ -6,9 +6,11 @@ import { portOutsideEphemeralRange } from './ports.js'
  * - `forward`: passes bytes both ways;
  * - `refuse`: nothing listens (connections are refused), and open ones are reset;
  * - `reset`: accepts and resets every connection at once, and resets open ones;
- * - `silent`: accepts and never answers (a dropped route), and resets open ones.
+ * - `silent`: accepts and never answers (a dropped route), and resets open ones;
+ * - `stall`: as `silent`, but open connections are kept and stop passing bytes, with no reset (a
+ *   network partitioned, a host powered off: what is in flight on them never ends).
  */
-export type ProxyMode = 'forward' | 'refuse' | 'reset' | 'silent'
+export type ProxyMode = 'forward' | 'refuse' | 'reset' | 'silent' | 'stall'
 
 export interface TcpProxy {
   /** Where clients connect: 127.0.0.1 and this port. */
@@ -22,6 +24,7 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
   const port = await portOutsideEphemeralRange()
   let mode: ProxyMode = 'forward'
   const open = new Set<net.Socket>()
+  const pairs = new Set<{ client: net.Socket, upstream: net.Socket }>()
 
   const server = net.createServer((client) => {
     open.add(client)
@@ -31,10 +34,12 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
       client.resetAndDestroy()
       return
     }
-    if (mode === 'silent') return
+    if (mode === 'silent' || mode === 'stall') return
     const upstream = net.connect(target.port, target.host)
+    const pair = { client, upstream }
     open.add(upstream)
-    upstream.on('close', () => { open.delete(upstream); client.destroy() })
+    pairs.add(pair)
+    upstream.on('close', () => { open.delete(upstream); pairs.delete(pair); client.destroy() })
     upstream.on('error', () => { client.destroy() })
     client.on('close', () => { upstream.destroy() })
     client.pipe(upstream)
@@ -54,13 +59,23 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
     setMode: async (next) => {
       const wasListening = mode !== 'refuse'
       mode = next
-      if (next !== 'forward') for (const socket of open) socket.resetAndDestroy()
+      if (next === 'stall') {
+        for (const { client, upstream } of pairs) {
+          client.unpipe(upstream)
+          upstream.unpipe(client)
+          client.pause()
+          upstream.pause()
+        }
+      } else if (next !== 'forward') {
+        for (const socket of open) socket.resetAndDestroy()
+      }
       if (next === 'refuse' && wasListening) await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
       if (next !== 'refuse' && !wasListening) await listen()
     },
     close: async () => {
       for (const socket of open) socket.destroy()
       if (mode !== 'refuse') await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      mode = 'refuse'
     }
   }
 }

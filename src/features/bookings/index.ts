@@ -7,6 +7,7 @@ import type { TicketCodes } from '../tickets/codes.js'
 import { prepareTickets } from '../tickets/issuing.js'
 import { toBookingRequest, type BookingRequest } from './booking-request.js'
 import { createGroupCommit } from '../../db/group-commit.js'
+import { onCloseStep } from '../../plugins/close-steps.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
 import type { BookingOutcome, Metrics } from '../../metrics.js'
 import { notFoundProblem, ProblemError, problemKinds } from '../../problems.js'
@@ -50,7 +51,7 @@ export const bookingsFeature: FastifyPluginAsyncTypebox<BookingsFeatureOptions> 
     span: { name: 'booking.batch', outcomeOf: (outcome) => outcome.outcome }
   })
 
-  app.addHook('onClose', async () => { await batcher.drain() })
+  onCloseStep(app, 'booking batches', async () => { await batcher.drain() })
 
   app.post('/bookings', {
     config: { countedAs: 'bookings' },

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { createGroupCommit } from '../../db/group-commit.js'
+import { onCloseStep } from '../../plugins/close-steps.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
 import type { Sql } from '../../db/sql.js'
 import type { Metrics } from '../../metrics.js'
@@ -85,7 +86,7 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
     onBatch: (size) => { metrics.batchSize.observe({ kind: 'scans' }, size) },
     span: { name: 'check_in.batch', outcomeOf: (outcome) => outcome.outcome }
   })
-  app.addHook('onClose', async () => { await online.drain() })
+  onCloseStep(app, 'scan batches', async () => { await online.drain() })
 
   app.post('/events/:eventId/check-in-lists', {
     onRequest: app.verifyAdminKey,

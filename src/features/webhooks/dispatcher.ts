@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { withinDeadline } from '../../db/deadline.js'
 import type { Sql } from '../../db/sql.js'
 import type { Metrics } from '../../metrics.js'
+import { onCloseStep } from '../../plugins/close-steps.js'
 import { createSender, type AttemptResult, type Sender } from './sender.js'
 
 export const DELIVERIES_CHANNEL = 'webhook_deliveries'
@@ -193,7 +194,9 @@ export function createDispatcher ({ sql, listenSql = sql, sender, logger, retryD
       poke()
       await loop
       await Promise.allSettled([...inFlight])
-      await unlisten?.().catch(() => {})
+      // Not waited for: on a connection that has stalled it would never end, and ending the pool
+      // drops the listen anyway.
+      void unlisten?.().catch(() => {})
     }
   }
 }
@@ -221,7 +224,7 @@ export const webhookDispatcher = fp(async function webhookDispatcherPlugin (app:
   const sender = createSender({ allowPrivateNetworks, timeoutMs })
   const dispatcher = createDispatcher({ sql, listenSql, sender, logger: app.log, ...tuning })
   app.addHook('onReady', async () => { await dispatcher.start() })
-  app.addHook('onClose', async () => {
+  onCloseStep(app, 'webhook dispatcher', async () => {
     await dispatcher.stop()
     await sender.close()
   })

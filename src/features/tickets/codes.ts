@@ -1,5 +1,5 @@
-import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
-import { calculateJwkThumbprint, CompactSign, compactVerify, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import { createPrivateKey, sign as signEd25519, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { calculateJwkThumbprint, compactVerify, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import type { PrivateTicketKey } from '../../config.js'
 import type { Queryable, Sql } from '../../db/sql.js'
 import { ProblemError, problemKinds } from '../../problems.js'
@@ -102,9 +102,27 @@ async function withoutRowDetail<T> (write: () => Promise<T>): Promise<T> {
   }
 }
 
+function base64url (text: string): string {
+  return Buffer.from(text).toString('base64url')
+}
+
 function keyObject (jwk: JWK): KeyObject {
   // node:crypto imports the JWK as it is; jose signs with the KeyObject.
   return createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })
+}
+
+/**
+ * A ticket's code: a JWS in compact serialisation (RFC 7515 §7.1), byte for byte what jose's
+ * CompactSign makes with the same header (Ed25519 signatures are deterministic; a test compares
+ * the two), signed by node:crypto at once. jose 6 signs through WebCrypto, an asynchronous job per
+ * signature: 159 µs of CPU per code one at a time and 75 µs two hundred at once, against 43 and
+ * 41 µs here (Node 20, these 2-core machines, 2026-12-04): a quarter or more of a booking's CPU in
+ * the server. Codes are still verified with jose, as any scanner would.
+ */
+export function signCode (signer: { kid: string, key: KeyObject }, claims: TicketClaims): SignedCode {
+  const payload = { tid: claims.tid, eid: claims.eid, tier: claims.tier, ver: claims.ver }
+  const input = `${base64url(JSON.stringify({ alg: 'EdDSA', kid: signer.kid }))}.${base64url(JSON.stringify(payload))}`
+  return { code: `${input}.${signEd25519(null, Buffer.from(input), signer.key).toString('base64url')}`, kid: signer.kid }
 }
 
 export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] = []) {
@@ -207,14 +225,6 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
     return current
   }
 
-  async function signWith (signer: { kid: string, key: KeyObject }, claims: TicketClaims): Promise<SignedCode> {
-    const payload = { tid: claims.tid, eid: claims.eid, tier: claims.tier, ver: claims.ver }
-    const code = await new CompactSign(Buffer.from(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid })
-      .sign(signer.key)
-    return { code, kid: signer.kid }
-  }
-
   /** Public keys by kid, as scanners hold them (a kid never changes its key). */
   const verifyingKeys = new Map<string, Awaited<ReturnType<typeof importJWK>>>()
 
@@ -250,7 +260,7 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
     async sign (claims: TicketClaims[], q: Queryable = sql): Promise<SignedCode[]> {
       if (claims.length === 0) return []
       const signer = await currentKey(q)
-      return await Promise.all(claims.map(async (claim) => await signWith(signer, claim)))
+      return claims.map((claim) => signCode(signer, claim))
     },
 
     /** The JWK Set: the current key and every key that signed a code still valid. */

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { Writable } from 'node:stream'
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet } from 'jose'
+import { CompactSign, compactVerify, createLocalJWKSet, importJWK, decodeProtectedHeader, type JSONWebKeySet } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { App } from '../../../src/app.js'
 import type { PrivateTicketKey } from '../../../src/config.js'
@@ -185,6 +185,14 @@ describe('keys given in TICKET_SIGNING_KEYS', () => {
     const configured = await t.newApp({ config: { ticketSigningKeys: [first, spare] } })
     const later = await book(configured)
     expect(await kidsOf(configured, later)).toEqual([first.kid, first.kid])
+    // Each code is the compact JWS jose's CompactSign makes of its claims with that key, byte for byte.
+    for (const ticket of later.tickets) {
+      const claims = { tid: ticket.id, eid: ticket.eventId, tier: ticket.ticketTierId, ver: 1 }
+      const expected = await new CompactSign(Buffer.from(JSON.stringify(claims)))
+        .setProtectedHeader({ alg: 'EdDSA', kid: first.kid })
+        .sign(await importJWK(first, 'EdDSA'))
+      expect(ticket.code).toBe(expected)
+    }
 
     const keys = await keySet(configured)
     expect(keys.keys[0]).toEqual(publicOf(first))

@@ -958,7 +958,11 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             startsAt: string;
-            /** @description When it ends, in UTC, or `null` when not given. */
+            /**
+             * Format: date-time
+             * @description When it ends, in UTC, or `null` when not given.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             endsAt: string | null;
             /**
              * @description ISO 4217 currency of every tier's price.
@@ -1272,9 +1276,17 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description While `held`: when the hold lapses unless confirmed. `null` in every other status. */
+            /**
+             * Format: date-time
+             * @description While `held`: when the hold lapses unless confirmed. `null` in every other status.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             expiresAt: string | null;
-            /** @description When it was cancelled, in UTC, or `null`. */
+            /**
+             * Format: date-time
+             * @description When it was cancelled, in UTC, or `null`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             cancelledAt: string | null;
         };
         /** @description One page of bookings. */
@@ -1700,7 +1712,11 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the key was revoked, or `null` while it works. */
+            /**
+             * Format: date-time
+             * @description When the key was revoked, or `null` while it works.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             revokedAt: string | null;
         };
         /**
@@ -1731,7 +1747,11 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the key was revoked, or `null` while it works. */
+            /**
+             * Format: date-time
+             * @description When the key was revoked, or `null` while it works.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             revokedAt: string | null;
             /** @description The secret key, shown in this response only: store it on the device now. Send it as `Authorization: Bearer <key>`. */
             key: string;
@@ -2277,9 +2297,17 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the key was last used (to the minute), or `null`. */
+            /**
+             * Format: date-time
+             * @description When the key was last used (to the minute), or `null`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             lastUsedAt: string | null;
-            /** @description When the key was revoked, or `null` while it works. */
+            /**
+             * Format: date-time
+             * @description When the key was revoked, or `null` while it works.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             revokedAt: string | null;
         };
         /**
@@ -2318,9 +2346,17 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the key was last used (to the minute), or `null`. */
+            /**
+             * Format: date-time
+             * @description When the key was last used (to the minute), or `null`.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             lastUsedAt: string | null;
-            /** @description When the key was revoked, or `null` while it works. */
+            /**
+             * Format: date-time
+             * @description When the key was revoked, or `null` while it works.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             revokedAt: string | null;
             /** @description The secret key, shown in this response only: store it now. Send it as `Authorization: Bearer <key>`. */
             key: string;
@@ -2540,13 +2576,21 @@ export interface components {
              * @example 2026-12-31T20:00:00.000Z
              */
             createdAt: string;
-            /** @description When the last attempt started, or `null` before the first. */
+            /**
+             * Format: date-time
+             * @description When the last attempt started, or `null` before the first.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             lastAttemptAt: string | null;
             /** @description The HTTP status of the last attempt, or `null` when there was none or no response came (see `lastError`). */
             lastResponseStatus: number | null;
             /** @description Why the last attempt failed, or `null` when it succeeded or none was made. */
             lastError: string | null;
-            /** @description When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise. */
+            /**
+             * Format: date-time
+             * @description When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise.
+             * @example 2026-12-31T20:00:00.000Z
+             */
             nextAttemptAt: string | null;
         };
         /** @description One page of an endpoint's deliveries. */

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { problemKinds } from '../problems.js'
-import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, PageSchema, ProblemSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { CurrencySchema, DateTimeSchema, NameSchema, NullableString, PageSchema, ProblemSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 import { MAX_CAPACITY, MAX_PRICE } from './ticket-tiers.js'
 
 export const MAX_ITEMS_PER_BOOKING = 20
@@ -73,14 +73,14 @@ export const bookingExample = {
 export const BookingSchema = Type.Object({
   id: described(UuidSchema, 'The booking\'s id.'),
   eventId: described(UuidSchema, 'The event booked.'),
-  clientReference: Nullable(IdempotencyKeySchema, 'The idempotency key the booking was made with (header or body), or `null`.'),
+  clientReference: NullableString(IdempotencyKeySchema, 'The idempotency key the booking was made with (header or body), or `null`.'),
   status: ref(BookingStatusSchema),
   items: Type.Array(ref(BookingItemSchema), { minItems: 1, maxItems: MAX_ITEMS_PER_BOOKING, description: 'One entry per tier, in the order they were requested.' }),
   total: TotalSchema,
   currency: CurrencySchema,
   createdAt: described(DateTimeSchema, 'When the booking was made, in UTC.'),
-  expiresAt: Nullable(DateTimeSchema, 'While `held`: when the hold lapses unless confirmed. `null` in every other status.'),
-  cancelledAt: Nullable(DateTimeSchema, 'When it was cancelled, in UTC, or `null`.')
+  expiresAt: NullableString(DateTimeSchema, 'While `held`: when the hold lapses unless confirmed. `null` in every other status.'),
+  cancelledAt: NullableString(DateTimeSchema, 'When it was cancelled, in UTC, or `null`.')
 }, {
   $id: 'Booking',
   description: 'Tickets of one event, taken all together. Prices are fixed when the booking is made.',

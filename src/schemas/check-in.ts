@@ -85,7 +85,7 @@ const scannerKeyProperties = {
   name: described(NameSchema, 'Your label for the device, 1 to 200 characters.'),
   prefix: Type.String({ maxLength: 12, pattern: '^tbs_', description: 'The first characters of the key, to recognise it; the rest is never shown again.' }),
   createdAt: described(DateTimeSchema, 'When the key was created, in UTC.'),
-  revokedAt: Nullable(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
+  revokedAt: NullableString(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
 }
 
 export const ScannerKeySchema = Type.Object(scannerKeyProperties, {

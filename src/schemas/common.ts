@@ -104,7 +104,7 @@ const MAX_CURSOR_LENGTH = 500
 export function PageSchema<T extends TSchema> (item: T, options: { $id: string, description: string, items: string }) {
   return Type.Object({
     data: Type.Array(ref(item), { maxItems: MAX_PAGE_SIZE, description: options.items }),
-    nextCursor: Nullable(Type.String({ maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$' }), 'Pass as `cursor` to get the next page; `null` on the last page.')
+    nextCursor: NullableString(Type.String({ maxLength: MAX_CURSOR_LENGTH, pattern: '^[A-Za-z0-9_-]+$' }), 'Pass as `cursor` to get the next page; `null` on the last page.')
   }, { $id: options.$id, additionalProperties: false, description: options.description })
 }
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields } from './common.js'
+import { CurrencySchema, DateTimeSchema, NameSchema, Nullable, NullableString, PageSchema, UuidSchema, described, pageQueryFields } from './common.js'
 
 export const eventExample = {
   id: '6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70',
@@ -17,10 +17,10 @@ const DescriptionSchema = Type.String({ maxLength: 2000, description: 'Free text
 export const EventSchema = Type.Object({
   id: described(UuidSchema, 'The event\'s id.'),
   name: described(NameSchema, 'The event\'s name, 1 to 200 characters.'),
-  description: Nullable(DescriptionSchema, 'Free text about the event, or `null`.'),
+  description: NullableString(DescriptionSchema, 'Free text about the event, or `null`.'),
   venue: described(NameSchema, 'Where it takes place, 1 to 200 characters.'),
   startsAt: described(DateTimeSchema, 'When it starts, in UTC.'),
-  endsAt: Nullable(DateTimeSchema, 'When it ends, in UTC, or `null` when not given.'),
+  endsAt: NullableString(DateTimeSchema, 'When it ends, in UTC, or `null` when not given.'),
   currency: described(CurrencySchema, 'ISO 4217 currency of every tier\'s price.'),
   createdAt: described(DateTimeSchema, 'When the event was created, in UTC.')
 }, {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { DateTimeSchema, NameSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { DateTimeSchema, NameSchema, NullableString, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 export const SCOPES = ['bookings:read', 'bookings:write', 'webhooks:manage'] as const
 /** Keys one integrator may have, revoked ones included: its key list is one response. */
@@ -73,12 +73,12 @@ export const apiKeyExample = {
 
 const apiKeyProperties = {
   id: described(UuidSchema, 'The key\'s id.'),
-  name: Nullable(NameSchema, 'Your label for the key, or `null`.'),
+  name: NullableString(NameSchema, 'Your label for the key, or `null`.'),
   prefix: Type.String({ maxLength: 12, pattern: '^tbk_', description: 'The first characters of the key, to recognise it; the rest is never shown again.' }),
   scopes: Type.Array(ref(ScopeSchema), { maxItems: SCOPES.length, description: 'What the key may do.', uniqueItems: true }),
   createdAt: described(DateTimeSchema, 'When the key was created, in UTC.'),
-  lastUsedAt: Nullable(DateTimeSchema, 'When the key was last used (to the minute), or `null`.'),
-  revokedAt: Nullable(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
+  lastUsedAt: NullableString(DateTimeSchema, 'When the key was last used (to the minute), or `null`.'),
+  revokedAt: NullableString(DateTimeSchema, 'When the key was revoked, or `null` while it works.')
 }
 
 export const ApiKeySchema = Type.Object(apiKeyProperties, {

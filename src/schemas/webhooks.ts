@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { bookingExample, BookingSchema } from './bookings.js'
 import { checkInExample, CheckInSchema } from './check-in.js'
 import { TicketSchema, ticketExample } from './tickets.js'
-import { DateTimeSchema, Nullable, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
+import { DateTimeSchema, Nullable, NullableString, PageSchema, UuidSchema, described, pageQueryFields, ref } from './common.js'
 
 export const BOOKING_EVENT_TYPES = ['booking.created', 'booking.confirmed', 'booking.cancelled', 'booking.expired'] as const
 export const TICKET_CHECKED_IN = 'ticket.checked_in'
@@ -55,7 +55,7 @@ const endpointProperties = {
   id: described(UuidSchema, 'The endpoint\'s id.'),
   url: WebhookUrlSchema,
   events: WebhookEventsSchema,
-  description: Nullable(DescriptionSchema, 'Your note about the endpoint, or `null`.'),
+  description: NullableString(DescriptionSchema, 'Your note about the endpoint, or `null`.'),
   createdAt: described(DateTimeSchema, 'When the endpoint was registered, in UTC.'),
   disabled: Type.Boolean({ description: '`true`: no new events are queued for it, and its pending deliveries wait until it is enabled again.' })
 }
@@ -149,10 +149,10 @@ export const WebhookDeliverySchema = Type.Object({
   }),
   attempts: Type.Integer({ format: 'int32', minimum: 0, maximum: 1000000, description: 'Attempts made so far.' }),
   createdAt: described(DateTimeSchema, 'When the delivery was queued, in UTC: the event\'s commit.'),
-  lastAttemptAt: Nullable(DateTimeSchema, 'When the last attempt started, or `null` before the first.'),
+  lastAttemptAt: NullableString(DateTimeSchema, 'When the last attempt started, or `null` before the first.'),
   lastResponseStatus: Nullable(Type.Integer({ format: 'int32', minimum: 100, maximum: 599 }), 'The HTTP status of the last attempt, or `null` when there was none or no response came (see `lastError`).'),
-  lastError: Nullable(Type.String({ maxLength: 500 }), 'Why the last attempt failed, or `null` when it succeeded or none was made.'),
-  nextAttemptAt: Nullable(DateTimeSchema, 'When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise.')
+  lastError: NullableString(Type.String({ maxLength: 500 }), 'Why the last attempt failed, or `null` when it succeeded or none was made.'),
+  nextAttemptAt: NullableString(DateTimeSchema, 'When the next attempt is due while `pending` (about 5 s, 1 min, 10 min and 1 h after the failed ones, then every 6 h for 3 days); `null` otherwise.')
 }, {
   $id: 'WebhookDelivery',
   additionalProperties: false,

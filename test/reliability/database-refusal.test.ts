@@ -22,6 +22,11 @@ interface Refusal {
   name: string
   /** False when some sessions still get through, so some requests still succeed meanwhile. */
   total?: false
+  /**
+   * In force once a booking made after it has been refused, not once the service has no session
+   * left (its sessions stay open in PostgreSQL).
+   */
+  inForceOnceRefused?: true
   refuse: () => Promise<void>
   restore: () => Promise<void>
 }
@@ -125,6 +130,13 @@ const refusals: Refusal[] = [
     name: 'connections are accepted and never answered (a dropped route), open ones reset',
     refuse: async () => { await proxy.setMode('silent') },
     restore: async () => { await proxy.setMode('forward') }
+  },
+  {
+    name: 'the network stalls (a partition): open connections pass nothing and are not reset, new ones are never answered; then it heals',
+    refuse: async () => { await proxy.setMode('stall') },
+    // A booking in flight waits for its 12 s deadline; a new connection for its 5 s connect timeout.
+    inForceOnceRefused: true,
+    restore: async () => { await proxy.setMode('forward') }
   }
 ]
 
@@ -186,7 +198,7 @@ describe('a database that refuses the service for a while', () => {
         const refusedBefore = refused.size
         await refusal.refuse()
         // In force: no session of the service is left (for a refusal that lets some through, the load has met it).
-        await waitUntil(async () => refusal.total === false ? refused.size > refusedBefore : await sessionsOfRole() === 0, `${refusal.name}: in force`)
+        await waitUntil(async () => refusal.total === false || refusal.inForceOnceRefused === true ? refused.size > refusedBefore : await sessionsOfRole() === 0, `${refusal.name}: in force`, { timeoutMs: 30_000 })
         const probed = await everyOperation()
         if (refusal.total !== false) {
           expect((await app.inject({ method: 'GET', url: '/api/health' })).statusCode, refusal.name).toBe(503)

@@ -8,7 +8,8 @@ import { portOutsideEphemeralRange } from './ports.js'
  * - `reset`: accepts and resets every connection at once, and resets open ones;
  * - `silent`: accepts and never answers (a dropped route), and resets open ones;
  * - `stall`: as `silent`, but open connections are kept and stop passing bytes, with no reset (a
- *   network partitioned, a host powered off: what is in flight on them never ends).
+ *   network partitioned: what is in flight on them waits); back to `forward`, they pass again
+ *   what was held (the partition heals, TCP delivers what it kept).
  */
 export type ProxyMode = 'forward' | 'refuse' | 'reset' | 'silent' | 'stall'
 
@@ -58,7 +59,16 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
     port,
     setMode: async (next) => {
       const wasListening = mode !== 'refuse'
+      const wasStalled = mode === 'stall'
       mode = next
+      if (wasStalled && next === 'forward') {
+        for (const { client, upstream } of pairs) {
+          client.pipe(upstream)
+          upstream.pipe(client)
+          client.resume()
+          upstream.resume()
+        }
+      }
       if (next === 'stall') {
         for (const { client, upstream } of pairs) {
           client.unpipe(upstream)

@@ -1,4 +1,5 @@
 import { createPrivateKey, sign as signEd25519, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { setImmediate } from 'node:timers/promises'
 import { calculateJwkThumbprint, compactVerify, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 import type { PrivateTicketKey } from '../../config.js'
 import type { Queryable, Sql } from '../../db/sql.js'
@@ -102,12 +103,15 @@ async function withoutRowDetail<T> (write: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Codes signed in one go before other work gets a turn: about 2 ms of CPU at 43 µs each. */
+const SIGNED_BETWEEN_YIELDS = 50
+
 function base64url (text: string): string {
   return Buffer.from(text).toString('base64url')
 }
 
 function keyObject (jwk: JWK): KeyObject {
-  // node:crypto imports the JWK as it is; jose signs with the KeyObject.
+  // node:crypto imports the JWK as it is, and signs with the KeyObject (signCode).
   return createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })
 }
 
@@ -260,7 +264,13 @@ export function createTicketCodes (sql: Sql, configuredKeys: PrivateTicketKey[] 
     async sign (claims: TicketClaims[], q: Queryable = sql): Promise<SignedCode[]> {
       if (claims.length === 0) return []
       const signer = await currentKey(q)
-      return claims.map((claim) => signCode(signer, claim))
+      const signed: SignedCode[] = []
+      for (let start = 0; start < claims.length; start += SIGNED_BETWEEN_YIELDS) {
+        // A booking of 20 tiers × 100 tickets would otherwise hold the event loop for some 90 ms.
+        if (start > 0) await setImmediate()
+        for (const claim of claims.slice(start, start + SIGNED_BETWEEN_YIELDS)) signed.push(signCode(signer, claim))
+      }
+      return signed
     },
 
     /** The JWK Set: the current key and every key that signed a code still valid. */

@@ -92,6 +92,20 @@ describe('the first use of ticket codes', () => {
     }
   })
 
+  it('signs many codes at once in the order asked, each verifying as its own claims', async () => {
+    // More than one round of signing between yields to the event loop (50 a round), and a partial last round.
+    const claims = Array.from({ length: 123 }, (_, n) => ({ tid: crypto.randomUUID(), eid: crypto.randomUUID(), tier: crypto.randomUUID(), ver: 1 + (n % 3) }))
+    const codes = createTicketCodes(newPools(1)[0] as Sql)
+    const signed = await codes.sign(claims)
+    expect(signed).toHaveLength(claims.length)
+    expect(new Set(signed.map((each) => each.code)).size).toBe(claims.length)
+    const keys = { keys: await codes.publicKeys() } as JSONWebKeySet
+    for (const [n, { code }] of signed.entries()) {
+      const { payload } = await compactVerify(code, createLocalJWKSet(keys), { algorithms: ['EdDSA'] })
+      expect(JSON.parse(Buffer.from(payload).toString('utf8'))).toEqual(claims[n])
+    }
+  })
+
   it('keeps every key when rotations race, exactly one of them current', async () => {
     await db.sql`delete from ticket_signing_keys`
     const rotated = await Promise.all(newPools(4).map(async (pool) => await createTicketCodes(pool).rotate()))

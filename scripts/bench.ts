@@ -55,6 +55,8 @@ const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const HOT_CONCURRENCY = [16, 64, 256]
 const BASELINE = process.env.BENCH_BASELINE
+/** The untimed run of each scenario on each side of the before/after comparison, before its timed ones. */
+const WARM_UP_SECONDS = 2
 /** Rounds of the before/after comparison, each measuring baseline, this, this, baseline. */
 const COMPARE_ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 1)
 /** BENCH_ONLY=compare runs the before/after comparison alone; BENCH_ONLY=processes the server-process scaling alone. */
@@ -650,51 +652,60 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
     await run(path.join(projectRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'scripts/tsconfig.build.json'], root)
     // Both on fresh databases of their own, so that neither meets the other's (or the run's) history.
     const currentDatabase = await siblingDatabase(databaseUrl, `bench_current_${randomBytes(4).toString('hex')}`)
-    const baselineServer = await startServer(await siblingDatabase(databaseUrl, `bench_baseline_${randomBytes(4).toString('hex')}`), root)
+    const baselineDatabase = await siblingDatabase(databaseUrl, `bench_baseline_${randomBytes(4).toString('hex')}`)
+    const baselineServer = await startServer(baselineDatabase, root)
     servers.push(baselineServer)
     const currentServer = await startServer(currentDatabase)
     servers.push(currentServer)
     const currentSql = createSql(currentDatabase, { max: 2 })
+    const baselineSql = createSql(baselineDatabase, { max: 2 })
     const sides = [await prepareSide(`previous (${ref})`, baselineServer.base), await prepareSide('this release', currentServer.base)]
-    const scenarios: Array<{ name: string, measure: (side: Side) => Promise<number> }> = [
+    const scenarios: Array<{ name: string, measure: (side: Side, seconds?: number) => Promise<number> }> = [
       {
         name: 'hot tier, POST /api/bookings @64',
-        measure: async (side) => {
+        measure: async (side, seconds = SECONDS) => {
           const body = JSON.stringify({ eventId: side.eventId, items: [{ ticketTierId: side.hotTier, quantity: 1 }] })
-          const result = await bookingLoad(side.base, 64, () => body, { seconds: SECONDS }, side.key)
+          const result = await bookingLoad(side.base, 64, () => body, { seconds }, side.key)
           return count(result, '201') / result.duration
         }
       },
       {
         name: 'spread over 50 tiers @64',
-        measure: async (side) => {
+        measure: async (side, seconds = SECONDS) => {
           const result = await bookingLoad(side.base, 64, () => JSON.stringify({
             eventId: side.eventId, items: [{ ticketTierId: side.spreadTiers[Math.floor(Math.random() * side.spreadTiers.length)], quantity: 1 }]
-          }), { seconds: SECONDS }, side.key)
+          }), { seconds }, side.key)
           return count(result, '201') / result.duration
         }
       },
       {
         name: 'GET /api/events/{eventId}/ticket-tiers @64',
-        measure: async (side) => (await autocannon({ url: `${side.base}/api/events/${side.readEventId}/ticket-tiers`, connections: 64, duration: SECONDS })).requests.average
+        measure: async (side, seconds = SECONDS) => (await autocannon({ url: `${side.base}/api/events/${side.readEventId}/ticket-tiers`, connections: 64, duration: seconds })).requests.average
       },
       {
         name: 'GET /api/events @64',
-        measure: async (side) => (await autocannon({ url: `${side.base}/api/events`, connections: 64, duration: SECONDS })).requests.average
+        measure: async (side, seconds = SECONDS) => (await autocannon({ url: `${side.base}/api/events`, connections: 64, duration: seconds })).requests.average
       },
       {
         name: 'GET /api/bookings/{bookingId} @64',
-        measure: async (side) => (await autocannon({
-          url: `${side.base}/api/bookings/${side.readBookingId}`, connections: 64, duration: SECONDS, headers: { authorization: `Bearer ${side.key}` }
+        measure: async (side, seconds = SECONDS) => (await autocannon({
+          url: `${side.base}/api/bookings/${side.readBookingId}`, connections: 64, duration: seconds, headers: { authorization: `Bearer ${side.key}` }
         })).requests.average
       }
     ]
     const [baseline, current] = sides as [Side, Side]
+    // Neither server has served before: each runs every scenario once, untimed, so that the first
+    // timed line does not pay for the JIT's warm-up (a first hot-tier line ran at a third of the rest).
+    for (const side of sides) for (const scenario of scenarios) await scenario.measure(side, WARM_UP_SECONDS)
     const table: string[] = []
     for (const scenario of scenarios) {
       const figures = new Map<Side, number[]>([[baseline, []], [current, []]])
       for (let round = 0; round < COMPARE_ROUNDS; round++) {
-        for (const side of [baseline, current, current, baseline]) figures.get(side)?.push(await scenario.measure(side))
+        for (const side of [baseline, current, current, baseline]) {
+          // As before every timed line of the main run: planner statistics, no maintenance catching up.
+          await settle(side === baseline ? baselineSql : currentSql)
+          figures.get(side)?.push(await scenario.measure(side))
+        }
       }
       const mean = (side: Side): number => (figures.get(side) ?? []).reduce((sum, value) => sum + value, 0) / (2 * COMPARE_ROUNDS)
       const line = `| ${scenario.name} | ${(figures.get(baseline) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(figures.get(current) ?? []).map((value) => value.toFixed(0)).join(', ')} | ${(mean(current) / mean(baseline)).toFixed(2)} |`
@@ -703,6 +714,7 @@ async function compareWithBaseline (ref: string, databaseUrl: string): Promise<v
     }
     console.log(await oversellCheck(currentSql, [current.hotTier, ...current.spreadTiers]))
     await currentSql.end()
+    await baselineSql.end()
     console.log(`\n| per second (${2 * COMPARE_ROUNDS} runs each) | ${baseline.label} | ${current.label} | this / previous |`)
     console.log('|---|---:|---:|---:|')
     for (const line of table) console.log(line)

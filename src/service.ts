@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { buildApp, type App } from './app.js'
 import type { Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.js'
+import { settlesWithin } from './db/deadline.js'
 import { migrate } from './db/migrate.js'
 import { seedDemo } from './db/seed.js'
 import { createSql, missingSessionSettings, type Sql, type SqlOptions } from './db/sql.js'
@@ -20,17 +21,6 @@ const RETENTION_SWEEP_INTERVAL_MS = 60 * 60_000
  * the failed query as its current one, porsager/postgres#1130), so it is short.
  */
 const POOL_END_TIMEOUT_S = 1
-
-/** Whether `work` settles within `ms` (it is left to go on either way). */
-async function settlesWithin (work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, ms) })
-  try {
-    return await Promise.race([work.then(() => true, () => true), late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 export interface RunningService {
   app: App

@@ -14,3 +14,16 @@ export async function withinDeadline<T> (work: Promise<T>, ms: number, overdue: 
     clearTimeout(timer)
   }
 }
+
+/**
+ * Whether `work` settles (resolves or rejects) within `ms`; it is left to go on either way. For a
+ * wait that has a fallback at its end rather than an error (a shutdown that cuts what still runs).
+ */
+export async function settlesWithin (work: Promise<unknown>, ms: number): Promise<boolean> {
+  try {
+    await withinDeadline(work.then(() => {}, () => {}), ms, () => new Error('still running'))
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
+import type { CredentialCache } from '../../plugins/credential-cache.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
@@ -8,7 +9,13 @@ import {
   createApiKeyOperation, createIntegratorOperation, getIntegratorOperation, listApiKeysOperation, listIntegratorsOperation, revokeApiKeyOperation, updateIntegratorOperation
 } from './openapi.js'
 
-export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
+export interface IntegratorsFeatureOptions {
+  sql: Sql
+  /** The keys processes keep in memory: a revocation or a change of limits answers once none of them holds the old. */
+  credentials: CredentialCache
+}
+
+export const integratorsFeature: FastifyPluginAsyncTypebox<IntegratorsFeatureOptions> = async (app, { sql, credentials }) => {
   const integrators = createIntegratorsRepository(sql)
   const missing = (id: string) => notFoundProblem(`Integrator ${id} does not exist.`)
 
@@ -43,6 +50,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
   }, async function updateIntegrator (request) {
     const integrator = await integrators.update(request.params.integratorId, request.body)
     if (integrator === undefined) throw missing(request.params.integratorId)
+    await credentials.settle()
     return integrator
   })
 
@@ -71,6 +79,7 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async
     if (!await integrators.revokeKey(request.params.integratorId, request.params.keyId)) {
       throw notFoundProblem(`Integrator ${request.params.integratorId} has no key ${request.params.keyId}.`)
     }
+    await credentials.settle()
     return reply.code(204).send()
   })
 }

@@ -237,7 +237,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key (admin)
-         * @description The key fails from this instant on, on every server process: the `204` comes once none of them accepts it any more (milliseconds; up to about 2 s after a process stopped without notice). Revoking a revoked key is a `204` again.
+         * @description The key fails from this instant on. Revoking a revoked key is a `204` again.
          */
         delete: operations["revokeApiKey"];
         options?: never;
@@ -654,7 +654,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke a scanner key (admin)
-         * @description The key fails from the next request on (`401`), on every server process: the `204` comes once none of them accepts it any more (milliseconds; up to about 2 s after a process stopped without notice). Revoking a revoked key is a `204` again; a key of another event is a `404`.
+         * @description The key fails from the next request on (`401`). Revoking a revoked key is a `204` again; a key of another event is a `404`.
          */
         delete: operations["revokeScannerKey"];
         options?: never;

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto'
 import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyPluginAsync } from 'fastify'
@@ -22,7 +21,6 @@ import { webhooksFeature } from './features/webhooks/index.js'
 import { DEFAULT_RETENTION_DAYS, retentionSweeper } from './features/webhooks/retention.js'
 import { BODY_LIMIT_BYTES } from './limits.js'
 import auth from './plugins/auth.js'
-import { createCredentialCache, credentialCachePlugin } from './plugins/credential-cache.js'
 import { holdSweeper } from './features/bookings/hold-sweeper.js'
 import loadShedding, { REQUEST_DEADLINE_MS } from './plugins/load-shedding.js'
 import httpPolicies, { rateLimits } from './plugins/http-policies.js'
@@ -125,24 +123,11 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
   app.register(openapi, { publicUrl: config.publicUrl })
   const integrators = createIntegratorsRepository(sql)
   const checkIn = createCheckInRepository(sql)
-  // Keys found once are kept in memory under a lease that every revocation waits out (see createCredentialCache);
-  // requests with the same key that miss it together share one query (see sharedReads).
-  const credentials = createCredentialCache({
-    sql,
-    listenSql: sessionSql,
-    failed: (error) => { app.log.warn({ err: error }, 'credential lease: renewal failed; every request looks its key up until one succeeds') }
-  })
-  app.register(credentialCachePlugin, { credentials })
-  const findIntegratorKey = sharedReads(async (token: string) => await dbSpan('find integrator key', async () => await integrators.findLiveKey(token)), (token) => token)
-  const findScannerKey = sharedReads(async (token: string) => await dbSpan('find scanner key', async () => await checkIn.findLiveKey(token)), (token) => token)
   app.register(auth, {
     adminKeys: config.adminApiKeys,
-    findIntegratorKey: async (token) => {
-      const key = await credentials.lookup(`integrator ${hash('sha256', token, 'base64')}`, async () => await findIntegratorKey(token))
-      if (key !== undefined) await integrators.noteUse(key.id)
-      return key
-    },
-    findScannerKey: async (token) => await credentials.lookup(`scanner ${hash('sha256', token, 'base64')}`, async () => await findScannerKey(token))
+    // Every request looks its key up, so requests with the same key that arrive together share the query (see sharedReads).
+    findIntegratorKey: sharedReads(async (token: string) => await dbSpan('find integrator key', async () => await integrators.findLiveKey(token)), (token) => token),
+    findScannerKey: sharedReads(async (token: string) => await dbSpan('find scanner key', async () => await checkIn.findLiveKey(token)), (token) => token)
   })
   app.register(requestLog)
 
@@ -170,10 +155,10 @@ export function buildApp ({ config, sql, sessionSql, logger, isDraining = () => 
     scope.register(feature(healthFeature, 'health'), { sql, isDraining })
     scope.register(feature(eventsFeature, 'events'), { sql })
     scope.register(feature(ticketTiersFeature, 'ticket-tiers'), { sql })
-    scope.register(feature(integratorsFeature, 'integrators'), { sql, credentials })
+    scope.register(feature(integratorsFeature, 'integrators'), { sql })
     scope.register(feature(bookingsFeature, 'bookings'), { sql, codes, maxQueued: maxQueuedBookings, metrics })
     scope.register(feature(ticketsFeature, 'tickets'), { sql, codes })
-    scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn, metrics, credentials })
+    scope.register(feature(checkInFeature, 'check-in'), { sql, codes, checkIn, metrics })
     scope.register(feature(webhooksFeature, 'webhooks'), { sql, allowPrivateNetworks: config.webhookAllowPrivateNetworks ?? false })
     scope.register(methodNotAllowed)
   }, { prefix: '/api' })

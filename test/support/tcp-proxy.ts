@@ -20,21 +20,8 @@ export interface TcpProxy {
   close: () => Promise<void>
 }
 
-/** Each byte reaches the other side this long after it arrived (0: at once). */
-function relay (from: net.Socket, to: net.Socket, latencyMs: number): void {
-  if (latencyMs === 0) {
-    from.pipe(to)
-    return
-  }
-  from.on('data', (chunk: Buffer) => { setTimeout(() => { if (!to.destroyed) to.write(chunk) }, latencyMs) })
-  from.on('end', () => { setTimeout(() => { to.end() }, latencyMs) })
-}
-
-/**
- * A real TCP hop between the service and a real PostgreSQL, to break the network the ways it
- * breaks; with `latencyMs`, a slow one (a database far away; `stall` then does not apply).
- */
-export async function startTcpProxy (target: { host: string, port: number }, { latencyMs = 0 }: { latencyMs?: number } = {}): Promise<TcpProxy> {
+/** A real TCP hop between the service and a real PostgreSQL, to break the network the ways it breaks. */
+export async function startTcpProxy (target: { host: string, port: number }): Promise<TcpProxy> {
   const port = await portOutsideEphemeralRange()
   let mode: ProxyMode = 'forward'
   const open = new Set<net.Socket>()
@@ -56,8 +43,8 @@ export async function startTcpProxy (target: { host: string, port: number }, { l
     upstream.on('close', () => { open.delete(upstream); pairs.delete(pair); client.destroy() })
     upstream.on('error', () => { client.destroy() })
     client.on('close', () => { upstream.destroy() })
-    relay(client, upstream, latencyMs)
-    relay(upstream, client, latencyMs)
+    client.pipe(upstream)
+    upstream.pipe(client)
   })
 
   const listen = async (): Promise<void> => {

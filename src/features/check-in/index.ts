@@ -5,7 +5,6 @@ import { onCloseStep } from '../../plugins/close-steps.js'
 import { REQUEST_DEADLINE_MS } from '../../plugins/load-shedding.js'
 import type { Sql } from '../../db/sql.js'
 import type { Metrics } from '../../metrics.js'
-import type { CredentialCache } from '../../plugins/credential-cache.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { scannerMaySee, scannerOf } from '../../plugins/auth.js'
 import { notFoundProblem } from '../../problems.js'
@@ -37,8 +36,6 @@ export interface CheckInFeatureOptions {
   /** The check-in repository, shared with authentication (which finds scanner keys through it). */
   checkIn: CheckInRepository
   metrics: Metrics
-  /** The keys processes keep in memory: a revocation answers once none of them holds the key. */
-  credentials: CredentialCache
 }
 
 interface ScanBody {
@@ -70,7 +67,7 @@ async function answer (reply: FastifyReply, outcome: ScanOutcome) {
   return await reply.code(201).send(outcome.checkIn)
 }
 
-export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = async (app, { sql, codes, checkIn, metrics, credentials }) => {
+export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = async (app, { sql, codes, checkIn, metrics }) => {
   const scans = createScans(sql, codes)
   /** Counts each scan's result, online and offline alike, and hands the outcomes on. */
   const counted = (mode: ScanMode) => (outcomes: ScanOutcome[]): ScanOutcome[] => {
@@ -189,7 +186,6 @@ export const checkInFeature: FastifyPluginAsyncTypebox<CheckInFeatureOptions> = 
     if (!await checkIn.revokeKey(request.params.eventId, request.params.keyId)) {
       throw notFoundProblem(`Event ${request.params.eventId} has no scanner key ${request.params.keyId}.`)
     }
-    await credentials.settle()
     return await reply.code(204).send()
   })
 }

@@ -108,7 +108,7 @@ export const revokeScannerKeyOperation = {
   operationId: 'revokeScannerKey',
   tags: TAGS,
   summary: 'Revoke a scanner key (admin)',
-  description: 'The key fails from the next request on (`401`), on every server process: the `204` comes once none of them accepts it any more (milliseconds; up to about 2 s after a process stopped without notice). Revoking a revoked key is a `204` again; a key of another event is a `404`.',
+  description: 'The key fails from the next request on (`401`). Revoking a revoked key is a `204` again; a key of another event is a `404`.',
   security: adminSecurity(),
   params: ScannerKeyParamsSchema,
   querystring: NoQuerySchema,

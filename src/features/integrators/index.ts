@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../../db/sql.js'
-import type { CredentialCache } from '../../plugins/credential-cache.js'
 import { afterCursor, nextCursor } from '../../pagination.js'
 import { notFoundProblem } from '../../problems.js'
 import { DEFAULT_PAGE_SIZE } from '../../schemas/common.js'
@@ -9,13 +8,7 @@ import {
   createApiKeyOperation, createIntegratorOperation, getIntegratorOperation, listApiKeysOperation, listIntegratorsOperation, revokeApiKeyOperation, updateIntegratorOperation
 } from './openapi.js'
 
-export interface IntegratorsFeatureOptions {
-  sql: Sql
-  /** The keys processes keep in memory: a revocation or a change of limits answers once none of them holds the old. */
-  credentials: CredentialCache
-}
-
-export const integratorsFeature: FastifyPluginAsyncTypebox<IntegratorsFeatureOptions> = async (app, { sql, credentials }) => {
+export const integratorsFeature: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
   const integrators = createIntegratorsRepository(sql)
   const missing = (id: string) => notFoundProblem(`Integrator ${id} does not exist.`)
 
@@ -50,7 +43,6 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<IntegratorsFeatureOpt
   }, async function updateIntegrator (request) {
     const integrator = await integrators.update(request.params.integratorId, request.body)
     if (integrator === undefined) throw missing(request.params.integratorId)
-    await credentials.settle()
     return integrator
   })
 
@@ -79,7 +71,6 @@ export const integratorsFeature: FastifyPluginAsyncTypebox<IntegratorsFeatureOpt
     if (!await integrators.revokeKey(request.params.integratorId, request.params.keyId)) {
       throw notFoundProblem(`Integrator ${request.params.integratorId} has no key ${request.params.keyId}.`)
     }
-    await credentials.settle()
     return reply.code(204).send()
   })
 }

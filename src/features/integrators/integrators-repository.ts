@@ -137,7 +137,7 @@ export function createIntegratorsRepository (sql: Sql) {
 
     /**
      * The live (unrevoked) key a bearer token is, found by its SHA-256 digest, never compared in a
-     * loop; undefined for anything else.
+     * loop; undefined for anything else. Notes the key's use.
      */
     async findLiveKey (token: string): Promise<IntegratorKey | undefined> {
       if (!integratorKeys.looksLike(token)) return undefined
@@ -146,7 +146,7 @@ export function createIntegratorsRepository (sql: Sql) {
         from api_keys k join integrators i on i.id = k.integrator_id
         where k.key_hash = ${digestKey(token)} and k.revoked_at is null
       `
-      return row === undefined
+      const key: IntegratorKey | undefined = row === undefined
         ? undefined
         : {
             id: row.id,
@@ -154,16 +154,14 @@ export function createIntegratorsRepository (sql: Sql) {
             scopes: row.scopes,
             rateLimits: row.requestsPerMinute === null || row.bookingsPerMinute === null ? null : { requestsPerMinute: row.requestsPerMinute, bookingsPerMinute: row.bookingsPerMinute }
           }
-    },
-
-    /** Notes a key's use as `lastUsedAt`, to the minute: written at most once a minute per key and process. */
-    async noteUse (keyId: string): Promise<void> {
-      if (Date.now() - (lastUsedWritten.get(keyId) ?? 0) <= LAST_USED_PRECISION_MS) return
-      lastUsedWritten.set(keyId, Date.now())
-      await sql`
-        update api_keys set last_used_at = clock_timestamp()
-        where id = ${keyId} and (last_used_at is null or last_used_at < clock_timestamp() - interval '1 minute')
-      `
+      if (key !== undefined && Date.now() - (lastUsedWritten.get(key.id) ?? 0) > LAST_USED_PRECISION_MS) {
+        lastUsedWritten.set(key.id, Date.now())
+        await sql`
+          update api_keys set last_used_at = clock_timestamp()
+          where id = ${key.id} and (last_used_at is null or last_used_at < clock_timestamp() - interval '1 minute')
+        `
+      }
+      return key
     }
   }
   return repository

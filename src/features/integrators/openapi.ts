@@ -95,7 +95,7 @@ export const revokeApiKeyOperation = {
   operationId: 'revokeApiKey',
   tags: ['Integrators'],
   summary: 'Revoke an API key (admin)',
-  description: 'The key fails from this instant on, on every server process: the `204` comes once none of them accepts it any more (milliseconds; up to about 2 s after a process stopped without notice). Revoking a revoked key is a `204` again.',
+  description: 'The key fails from this instant on. Revoking a revoked key is a `204` again.',
   security: adminSecurity(),
   params: ApiKeyParamsSchema,
   querystring: NoQuerySchema,
